@@ -1,0 +1,13 @@
+#ifndef SALESOPS_CRYPTO_H
+#define SALESOPS_CRYPTO_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define SO_SHA256_LEN 32
+void so_sha256(const void *data, size_t len, uint8_t out[SO_SHA256_LEN]);
+/* A new secret: prefix + 40 lowercase hex characters of randomness. Returns 0 or -1. */
+int so_new_secret(const char *prefix, char *out, size_t len);
+/* Constant-time comparison. */
+int so_bytes_equal(const void *a, const void *b, size_t len);
+
+#endif

@@ -1,0 +1,146 @@
+/* The rules of PRODUCT.md over plain structs. Every change to CRM data goes through these commands, whichever
+ * door it came in by (REST now; events, webhooks and import reuse the same apply). Each command runs in one
+ * transaction and reports failures as an so_error (never replies itself). */
+#ifndef SALESOPS_DOMAIN_H
+#define SALESOPS_DOMAIN_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "salesops/arena.h"
+#include "salesops/error.h"
+#include "salesops/store.h"
+#include "salesops/types.h"
+
+/* Maps a store outcome to an error (503 for a lost database, 409 for a duplicate external id, else 500). */
+enum so_err domain_db_error(enum db_rc rc, struct so_error *err);
+
+/* Accounts and keys */
+struct account_created {
+    int64_t account_id;
+    char api_key[64];
+    char webhook_token[64];
+};
+enum so_err domain_account_create(struct db *db, const char *name, const char *timezone, int64_t now,
+                                  struct account_created *out, struct so_error *err);
+enum so_err domain_account_update(struct db *db, int64_t account_id, const char *name, const char *timezone,
+                                  struct so_error *err);
+/* plain_key receives the new key (shown once). */
+enum so_err domain_api_key_create(struct db *db, struct arena *a, int64_t account_id, enum so_role role,
+                                  int64_t manager_id, const char *name, int64_t now, struct so_api_key *out,
+                                  char plain_key[64], struct so_error *err);
+
+/* Managers */
+enum so_err domain_manager_create(struct db *db, int64_t account_id, const struct so_manager *m, int64_t now,
+                                  int64_t *id, struct so_error *err);
+/* Writes the whole manager row (the caller merged the patch into a fresh read); clears needs_setup. */
+enum so_err domain_manager_update(struct db *db, int64_t account_id, const struct so_manager *m, int64_t now,
+                                  struct so_error *err);
+
+/* Pipelines and loss reasons */
+struct stage_input {
+    const char *name;
+    const char *external_id;
+    enum stage_kind kind;
+};
+enum so_err domain_pipeline_create(struct db *db, int64_t account_id, const char *name, const char *external_id,
+                                   const struct stage_input *stages, int stage_count, int64_t now, int64_t *id,
+                                   struct so_error *err);
+struct stage_rename {
+    int64_t id;
+    const char *name;
+    const char *external_id;
+};
+enum so_err domain_pipeline_update(struct db *db, int64_t account_id, int64_t id, const char *name,
+                                   const char *external_id, const struct stage_rename *renames, int rename_count,
+                                   struct so_error *err);
+enum so_err domain_loss_reason_create(struct db *db, int64_t account_id, const char *name, const char *external_id,
+                                      int64_t now, int64_t *id, struct so_error *err);
+enum so_err domain_loss_reason_update(struct db *db, int64_t account_id, int64_t id, const char *name,
+                                      const char *external_id, struct so_error *err);
+
+/* Deals: the one apply for a change of a deal. Fields marked set_* change; the rest stay. */
+struct deal_change {
+    int64_t deal_id; /* 0: create */
+    int64_t at;
+    const char *external_id;
+    int64_t pipeline_id;
+    bool set_name, set_price, set_stage, set_manager, set_loss_reason;
+    const char *name;
+    int64_t price;
+    int64_t stage_id; /* its kind decides the status: open, won or lost */
+    int64_t manager_id;
+    int64_t loss_reason_id;
+};
+/* Applies inside the caller's transaction: inserts or updates the deal and writes one history row for a
+ * change of stage, status or responsible. */
+enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id, const struct deal_change *chg,
+                              struct so_deal *out, struct so_error *err);
+
+/* The REST commands, with the rights of the key (a manager key acts only on his own deals). */
+struct deal_create {
+    const char *name;
+    int64_t price;
+    int64_t pipeline_id;
+    int64_t stage_id;   /* 0: the first open stage */
+    int64_t manager_id; /* 0: none given */
+    const char *external_id;
+};
+enum so_err domain_deal_create(struct db *db, struct arena *a, const struct so_auth *auth,
+                               const struct deal_create *in, int64_t now, struct so_deal *out,
+                               struct so_error *err);
+struct deal_patch {
+    bool set_name, set_price, set_stage, set_manager;
+    const char *name;
+    int64_t price;
+    int64_t stage_id;
+    int64_t manager_id;
+};
+enum so_err domain_deal_patch(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
+                              const struct deal_patch *in, int64_t now, struct so_deal *out, struct so_error *err);
+enum so_err domain_deal_close(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
+                              enum deal_status outcome, int64_t loss_reason_id, int64_t now, struct so_deal *out,
+                              struct so_error *err);
+enum so_err domain_deal_reopen(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
+                               int64_t stage_id, int64_t manager_id, int64_t now, struct so_deal *out,
+                               struct so_error *err);
+/* A deal the key may see (404 otherwise). */
+enum so_err domain_deal_visible(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
+                                struct so_deal *out, struct so_error *err);
+enum so_err domain_note_add(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
+                            const char *text, int64_t manager_id, int64_t now, struct so_note *out,
+                            struct so_error *err);
+
+/* Tasks */
+struct task_create {
+    int64_t deal_id;
+    int64_t manager_id; /* 0: the deal's */
+    const char *type;
+    const char *text;
+    int64_t due_at;
+};
+enum so_err domain_task_create(struct db *db, struct arena *a, const struct so_auth *auth,
+                               const struct task_create *in, int64_t now, struct so_task *out,
+                               struct so_error *err);
+struct task_patch {
+    bool set_manager, set_type, set_text, set_due;
+    int64_t manager_id;
+    const char *type;
+    const char *text;
+    int64_t due_at;
+};
+enum so_err domain_task_patch(struct db *db, struct arena *a, const struct so_auth *auth, int64_t task_id,
+                              const struct task_patch *in, int64_t now, struct so_task *out, struct so_error *err);
+enum so_err domain_task_complete(struct db *db, struct arena *a, const struct so_auth *auth, int64_t task_id,
+                                 const char *result, int64_t now, struct so_task *out, struct so_error *err);
+enum so_err domain_task_delete(struct db *db, struct arena *a, const struct so_auth *auth, int64_t task_id,
+                               int64_t now, struct so_error *err);
+enum so_err domain_task_visible(struct db *db, struct arena *a, const struct so_auth *auth, int64_t task_id,
+                                struct so_task *out, struct so_error *err);
+
+/* Calls */
+enum so_err domain_call_create(struct db *db, struct arena *a, const struct so_auth *auth, const struct so_call *in,
+                               int64_t now, struct so_call *out, struct so_error *err);
+
+/* Demo data for the README's walkthrough, relative to now (see API.md, Operations). */
+enum so_err domain_demo_load(struct db *db, int64_t account_id, int64_t now, struct so_error *err);
+
+#endif

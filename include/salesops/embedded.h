@@ -1,0 +1,16 @@
+/* Files compiled into the binary by scripts/embed_files.py: migrations and openapi.yaml. */
+#ifndef SALESOPS_EMBEDDED_H
+#define SALESOPS_EMBEDDED_H
+#include <stddef.h>
+
+struct so_embedded {
+    const char *name;
+    const char *text;
+    size_t length;
+};
+
+/* Both arrays end with an entry whose name is NULL. */
+extern const struct so_embedded so_migrations[];
+extern const struct so_embedded so_openapi[];
+
+#endif

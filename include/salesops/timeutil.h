@@ -1,0 +1,16 @@
+/* Times are whole seconds since the epoch (UTC) in memory; 0 means "none". */
+#ifndef SALESOPS_TIMEUTIL_H
+#define SALESOPS_TIMEUTIL_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+int64_t so_now(void);
+/* RFC 3339 (with Z or an offset, optional fraction, which is truncated). Returns true on success. */
+bool so_parse_time(const char *s, int64_t *out);
+/* YYYY-MM-DD into its proleptic day number (days since 1970-01-01). */
+bool so_parse_date(const char *s, int64_t *days);
+/* YYYY-MM-DDTHH:MM:SSZ, buf at least 21 bytes. */
+void so_format_time(int64_t t, char *buf, size_t len);
+
+#endif

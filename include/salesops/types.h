@@ -1,0 +1,155 @@
+/* The plain structs of the domain. Ids are positive; 0 means null. Times are epoch seconds; 0 means null.
+ * Strings are NULL when null and live in the request's arena. */
+#ifndef SALESOPS_TYPES_H
+#define SALESOPS_TYPES_H
+#include <stdbool.h>
+#include <stdint.h>
+
+enum so_role { ROLE_ADMIN, ROLE_HEAD, ROLE_MANAGER, ROLE_READONLY, ROLE_COUNT };
+#define ROLE_BIT(r) (1u << (r))
+const char *so_role_name(enum so_role role);
+int so_role_parse(const char *name, enum so_role *out);
+
+struct so_auth {
+    int64_t account_id;
+    int64_t key_id;
+    enum so_role role;
+    int64_t manager_id; /* the manager a manager key is bound to */
+};
+
+struct so_account {
+    int64_t id;
+    const char *name;
+    const char *timezone;
+    int64_t created_at;
+};
+
+struct so_api_key {
+    int64_t id;
+    enum so_role role;
+    int64_t manager_id;
+    const char *name;
+    int64_t created_at;
+};
+
+struct so_manager {
+    int64_t id;
+    const char *external_id;
+    const char *name;
+    const char *email;
+    const char *role; /* manager | head | admin */
+    bool active;
+    bool distribution_enabled;
+    int weight;
+    bool needs_setup;
+    bool pool_user;
+    bool in_focus;
+    int64_t created_at;
+};
+
+enum stage_kind { STAGE_OPEN, STAGE_WON, STAGE_LOST };
+const char *so_stage_kind_name(enum stage_kind kind);
+
+struct so_stage {
+    int64_t id;
+    int64_t pipeline_id;
+    const char *external_id;
+    const char *name;
+    enum stage_kind kind;
+    int position;
+    bool needs_setup;
+};
+
+struct so_pipeline {
+    int64_t id;
+    const char *external_id;
+    const char *name;
+    bool needs_setup;
+    int64_t created_at;
+    struct so_stage *stages; /* in funnel order */
+    int stage_count;
+};
+
+struct so_loss_reason {
+    int64_t id;
+    const char *external_id;
+    const char *name;
+    bool needs_setup;
+    int64_t created_at;
+};
+
+enum deal_status { DEAL_OPEN, DEAL_WON, DEAL_LOST };
+const char *so_deal_status_name(enum deal_status status);
+
+struct so_deal {
+    int64_t id;
+    const char *external_id;
+    const char *name;
+    int64_t price;
+    int64_t pipeline_id;
+    int64_t stage_id;
+    enum deal_status status;
+    int64_t manager_id;
+    int64_t loss_reason_id;
+    int64_t created_at;
+    int64_t closed_at;
+    int64_t updated_at;
+};
+
+struct so_history_row {
+    int64_t id;
+    int64_t deal_id;
+    int64_t from_stage_id;
+    int64_t to_stage_id;
+    enum deal_status status;
+    int64_t at;
+    int64_t manager_id;
+    int64_t loss_reason_id;
+    int64_t price;
+};
+
+struct so_note {
+    int64_t id;
+    const char *external_id;
+    int64_t deal_id;
+    const char *text;
+    int64_t manager_id;
+    int64_t created_at;
+};
+
+struct so_task {
+    int64_t id;
+    const char *external_id;
+    int64_t deal_id;
+    int64_t manager_id;
+    const char *type;
+    const char *text;
+    int64_t due_at;
+    int64_t completed_at;
+    int64_t deleted_at;
+    const char *result;
+    int64_t created_at;
+};
+/* open | overdue | done | deleted, as of now */
+const char *so_task_state(const struct so_task *task, int64_t now);
+
+struct so_call {
+    int64_t id;
+    const char *external_id;
+    int64_t manager_id;
+    int64_t deal_id;
+    const char *direction;
+    int64_t started_at;
+    int duration_s;
+    bool answered;
+    int64_t created_at;
+};
+
+/* A page of a list: up to limit items after the cursor, ordered by id. */
+struct so_page {
+    int limit;
+    int64_t after_id;
+    int64_t after_at; /* for lists ordered by (at, id) */
+};
+
+#endif

@@ -1,0 +1,61 @@
+/* The route table: method, path pattern, roles allowed (API.md's role table), flags, handler. */
+#include "handlers.h"
+#include "salesops/api.h"
+
+#define A ROLE_BIT(ROLE_ADMIN)
+#define H ROLE_BIT(ROLE_HEAD)
+#define M ROLE_BIT(ROLE_MANAGER)
+#define R ROLE_BIT(ROLE_READONLY)
+#define J ROUTE_JSON_BODY
+#define V1 "/api/v1"
+
+const struct so_route so_api_routes[] = {
+    {"GET", "/healthz", ROUTE_PUBLIC, ROUTE_NO_DB, handle_healthz},
+    {"GET", "/readyz", ROUTE_PUBLIC, ROUTE_NO_DB, handle_readyz},
+    {"GET", "/openapi.yaml", ROUTE_PUBLIC, ROUTE_NO_DB, handle_openapi},
+
+    {"GET", V1 "/account", A | H | R, 0, handle_account_get},
+    {"PATCH", V1 "/account", A, J, handle_account_patch},
+
+    {"POST", V1 "/api-keys", A, J, handle_api_key_create},
+    {"GET", V1 "/api-keys", A, 0, handle_api_key_list},
+    {"DELETE", V1 "/api-keys/{id}", A, 0, handle_api_key_delete},
+
+    {"POST", V1 "/managers", A | H, J, handle_manager_create},
+    {"GET", V1 "/managers", A | H | M | R, 0, handle_manager_list},
+    {"GET", V1 "/managers/{id}", A | H | M | R, 0, handle_manager_get},
+    {"PATCH", V1 "/managers/{id}", A | H, J, handle_manager_patch},
+
+    {"POST", V1 "/pipelines", A | H, J, handle_pipeline_create},
+    {"GET", V1 "/pipelines", A | H | M | R, 0, handle_pipeline_list},
+    {"GET", V1 "/pipelines/{id}", A | H | M | R, 0, handle_pipeline_get},
+    {"PATCH", V1 "/pipelines/{id}", A | H, J, handle_pipeline_patch},
+
+    {"POST", V1 "/loss-reasons", A | H, J, handle_loss_reason_create},
+    {"GET", V1 "/loss-reasons", A | H | M | R, 0, handle_loss_reason_list},
+    {"GET", V1 "/loss-reasons/{id}", A | H | M | R, 0, handle_loss_reason_get},
+    {"PATCH", V1 "/loss-reasons/{id}", A | H, J, handle_loss_reason_patch},
+
+    {"POST", V1 "/deals", A | H | M, J, handle_deal_create},
+    {"GET", V1 "/deals", A | H | M | R, 0, handle_deal_list},
+    {"GET", V1 "/deals/{id}", A | H | M | R, 0, handle_deal_get},
+    {"PATCH", V1 "/deals/{id}", A | H | M, J, handle_deal_patch},
+    {"POST", V1 "/deals/{id}/close", A | H | M, J, handle_deal_close},
+    {"POST", V1 "/deals/{id}/reopen", A | H | M, J, handle_deal_reopen},
+    {"GET", V1 "/deals/{id}/history", A | H | M | R, 0, handle_deal_history},
+    {"POST", V1 "/deals/{id}/notes", A | H | M, J, handle_note_create},
+    {"GET", V1 "/deals/{id}/notes", A | H | M | R, 0, handle_note_list},
+
+    {"POST", V1 "/tasks", A | H | M, J, handle_task_create},
+    {"GET", V1 "/tasks", A | H | M | R, 0, handle_task_list},
+    {"GET", V1 "/tasks/{id}", A | H | M | R, 0, handle_task_get},
+    {"PATCH", V1 "/tasks/{id}", A | H | M, J, handle_task_patch},
+    {"DELETE", V1 "/tasks/{id}", A | H | M, 0, handle_task_delete},
+    {"POST", V1 "/tasks/{id}/complete", A | H | M, J, handle_task_complete},
+
+    {"POST", V1 "/calls", A | H | M, J, handle_call_create},
+    {"GET", V1 "/calls", A | H | M | R, 0, handle_call_list},
+    {"GET", V1 "/calls/{id}", A | H | M | R, 0, handle_call_get},
+};
+
+const size_t so_api_route_count = sizeof so_api_routes / sizeof so_api_routes[0];

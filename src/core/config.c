@@ -1,0 +1,152 @@
+/* Configuration as a table (name, env var, type, default, help), in the manner of pgbouncer's, but built into
+ * one struct passed by the caller instead of globals. --help is generated from the table. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "salesops/config.h"
+
+enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_SIZE, OPT_LISTEN };
+
+struct opt {
+    const char *flag;
+    const char *env;
+    enum opt_type type;
+    const char *def;
+    size_t offset;
+    size_t size;
+    const char *help;
+};
+
+#define FIELD(f) offsetof(struct so_config, f), sizeof(((struct so_config *)0)->f)
+
+static const struct opt options[] = {
+    {"--database-url", "DATABASE_URL", OPT_STRING, "postgresql:///salesops", FIELD(database_url),
+     "PostgreSQL connection string (primary)"},
+    {"--database-read-url", "DATABASE_READ_URL", OPT_STRING, "", FIELD(database_read_url),
+     "optional streaming replica for analytics reads"},
+    {"--listen", "SALESOPS_LISTEN", OPT_LISTEN, "127.0.0.1:8080", FIELD(listen_host),
+     "address:port to serve HTTP on (port 0: any free port)"},
+    {"--threads", "SALESOPS_THREADS", OPT_INT, "0", FIELD(threads),
+     "HTTP worker threads, each with its own database connection (0: 4 per core, at least 4)"},
+    {"--migrate-on-start", "SALESOPS_MIGRATE_ON_START", OPT_BOOL, "true", FIELD(migrate_on_start),
+     "apply pending migrations when `serve` starts"},
+    {"--log-level", "SALESOPS_LOG_LEVEL", OPT_STRING, "info", FIELD(log_level), "debug, info, warn or error"},
+    {"--max-body-bytes", "SALESOPS_MAX_BODY_BYTES", OPT_SIZE, "1048576", FIELD(max_body_bytes),
+     "largest JSON request body (413 beyond)"},
+    {"--max-events-body-bytes", "SALESOPS_MAX_EVENTS_BODY_BYTES", OPT_SIZE, "16777216",
+     FIELD(max_events_body_bytes), "largest POST /events body (413 beyond)"},
+};
+#define OPTION_COUNT (sizeof options / sizeof options[0])
+
+static int set_option(struct so_config *cfg, const struct opt *o, const char *value, char *err, size_t errlen)
+{
+    char *dst = (char *)cfg + o->offset;
+    char *end = NULL;
+    switch (o->type) {
+    case OPT_STRING:
+        if (strlen(value) >= o->size) {
+            snprintf(err, errlen, "%s: value too long", o->env);
+            return -1;
+        }
+        strcpy(dst, value);
+        return 0;
+    case OPT_INT: {
+        long v = strtol(value, &end, 10);
+        if (*value == '\0' || *end != '\0' || v < 0 || v > 1024) {
+            snprintf(err, errlen, "%s: expected a whole number from 0 to 1024, got '%s'", o->env, value);
+            return -1;
+        }
+        *(int *)dst = (int)v;
+        return 0;
+    }
+    case OPT_SIZE: {
+        unsigned long long v = strtoull(value, &end, 10);
+        if (*value == '\0' || *end != '\0' || v < 1024 || v > (1ull << 31)) {
+            snprintf(err, errlen, "%s: expected a byte count from 1024 to 2147483648, got '%s'", o->env, value);
+            return -1;
+        }
+        *(size_t *)dst = (size_t)v;
+        return 0;
+    }
+    case OPT_BOOL:
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
+            *(bool *)dst = true;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
+            *(bool *)dst = false;
+        else {
+            snprintf(err, errlen, "%s: expected true or false, got '%s'", o->env, value);
+            return -1;
+        }
+        return 0;
+    case OPT_LISTEN: {
+        const char *colon = strrchr(value, ':');
+        long port = colon ? strtol(colon + 1, &end, 10) : -1;
+        if (colon == NULL || colon == value || *end != '\0' || port < 0 || port > 65535 ||
+            (size_t)(colon - value) >= sizeof cfg->listen_host) {
+            snprintf(err, errlen, "%s: expected HOST:PORT, got '%s'", o->env, value);
+            return -1;
+        }
+        memcpy(cfg->listen_host, value, (size_t)(colon - value));
+        cfg->listen_host[colon - value] = '\0';
+        cfg->listen_port = (int)port;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+int config_load(struct so_config *cfg, int *argc, char **argv, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const char *env = getenv(options[i].env);
+        if (set_option(cfg, &options[i], options[i].def, err, errlen) != 0)
+            return -1;
+        if (env != NULL && *env != '\0' && set_option(cfg, &options[i], env, err, errlen) != 0)
+            return -1;
+    }
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const struct opt *match = NULL;
+        const char *value = NULL;
+        for (size_t k = 0; k < OPTION_COUNT && match == NULL; k++) {
+            size_t n = strlen(options[k].flag);
+            if (strncmp(argv[i], options[k].flag, n) != 0)
+                continue;
+            if (argv[i][n] == '=') {
+                match = &options[k];
+                value = argv[i] + n + 1;
+            } else if (argv[i][n] == '\0') {
+                match = &options[k];
+                if (i + 1 >= *argc) {
+                    snprintf(err, errlen, "%s needs a value", options[k].flag);
+                    return -1;
+                }
+                value = argv[++i];
+            }
+        }
+        if (match == NULL) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (set_option(cfg, match, value, err, errlen) != 0)
+            return -1;
+    }
+    *argc = out;
+    argv[out] = NULL;
+    if (cfg->threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->threads = cores > 1 ? (int)(cores * 4) : 4;
+    }
+    return 0;
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Configuration (flag, environment variable, default):\n");
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        fprintf(out, "  %-26s %-31s %s\n      %s\n", options[i].flag, options[i].env,
+                options[i].def[0] ? options[i].def : "(none)", options[i].help);
+}

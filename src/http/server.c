@@ -1,0 +1,470 @@
+/* The libmicrohttpd daemon: a thread pool with epoll, one database connection per pool thread, body
+ * accumulation with limits, routing, auth, JSON parsing, idempotency keys, replies and the access log. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include "salesops/auth.h"
+#include "salesops/crypto.h"
+#include "salesops/http.h"
+#include "salesops/log.h"
+#include "salesops/store.h"
+#include "salesops/timeutil.h"
+#include "salesops/validate.h"
+
+#define JSON_MAX_DEPTH 32
+
+struct so_server {
+    struct MHD_Daemon *daemon;
+    const struct so_config *cfg;
+    const struct so_route *routes;
+    size_t route_count;
+    atomic_bool shutting_down;
+    int port;
+};
+
+struct conn_ctx {
+    struct so_req req;
+    struct arena arena;
+    struct MHD_Connection *connection;
+    char *body;
+    size_t len, cap, limit;
+    bool too_large;
+    const char *allow; /* for a 405 reply */
+    struct timespec started;
+};
+
+const char *so_req_query(struct so_req *req, const char *name)
+{
+    struct conn_ctx *c = req->server_ctx;
+    return MHD_lookup_connection_value(c->connection, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *so_req_header(struct so_req *req, const char *name)
+{
+    struct conn_ctx *c = req->server_ctx;
+    return MHD_lookup_connection_value(c->connection, MHD_HEADER_KIND, name);
+}
+
+void reply_json_steal(struct so_req *req, int status, json_t *body)
+{
+    json_decref(req->reply);
+    req->reply = body;
+    req->status = body != NULL ? status : 500;
+    if (body == NULL)
+        so_fail(&req->err, ERR_INTERNAL, "out of memory");
+}
+
+void reply_text(struct so_req *req, int status, const char *content_type, const char *text, size_t len)
+{
+    free(req->reply_text);
+    req->reply_text = malloc(len + 1);
+    if (req->reply_text == NULL) {
+        reply_error(req, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    memcpy(req->reply_text, text, len);
+    req->reply_text[len] = '\0';
+    req->reply_text_len = len;
+    req->reply_type = content_type;
+    req->status = status;
+}
+
+void reply_err(struct so_req *req)
+{
+    if (req->err.code == SO_OK)
+        so_fail(&req->err, ERR_INTERNAL, "internal error");
+    json_decref(req->reply);
+    req->reply = so_error_problem(&req->err);
+    req->status = so_err_status(req->err.code);
+}
+
+void reply_error(struct so_req *req, enum so_err code, const char *fmt, ...)
+{
+    req->err.code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->err.detail, sizeof req->err.detail, fmt, ap);
+    va_end(ap);
+    reply_err(req);
+}
+
+static bool request_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 40)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return false;
+    return true;
+}
+
+static void new_request_id(char *out, size_t len)
+{
+    if (so_new_secret("", out, len) != 0)
+        snprintf(out, len, "%lx", (unsigned long)time(NULL));
+    out[24] = '\0';
+}
+
+static bool method_has_body(const char *m)
+{
+    return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (ct == NULL)
+        return false;
+    static const char json[] = "application/json";
+    if (strncasecmp(ct, json, sizeof json - 1) != 0)
+        return false;
+    char next = ct[sizeof json - 1];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+/* Parses the body of a JSON route into req->body. */
+static bool parse_json_body(struct so_req *req)
+{
+    if (req->raw_len == 0) {
+        req->body = json_object();
+        return true;
+    }
+    if (!is_json_type(req->content_type)) {
+        reply_error(req, ERR_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json");
+        return false;
+    }
+    if (json_text_depth(req->raw_body, req->raw_len, JSON_MAX_DEPTH) > JSON_MAX_DEPTH) {
+        reply_error(req, ERR_MALFORMED, "JSON nesting deeper than %d levels", JSON_MAX_DEPTH);
+        return false;
+    }
+    json_error_t e;
+    req->body = json_loadb(req->raw_body, req->raw_len, JSON_REJECT_DUPLICATES, &e);
+    if (req->body == NULL) {
+        reply_error(req, ERR_MALFORMED, "invalid JSON at line %d, column %d: %s", e.line, e.column, e.text);
+        return false;
+    }
+    return true;
+}
+
+static enum so_err map_db(enum db_rc rc, struct so_error *err)
+{
+    if (rc == DB_UNAVAILABLE)
+        return so_fail(err, ERR_DB_UNAVAILABLE, "the database is unavailable");
+    return so_fail(err, ERR_INTERNAL, "database error");
+}
+
+/* Runs the handler, honouring an Idempotency-Key on POST. */
+static void run_handler(struct so_req *req, const struct so_route *route)
+{
+    const char *idem = strcmp(req->method, "POST") == 0 && req->authenticated
+                           ? so_req_header(req, "Idempotency-Key")
+                           : NULL;
+    if (idem == NULL) {
+        route->handler(req);
+        return;
+    }
+    if (!validate_text(idem, strlen(idem), 1, 200)) {
+        so_field_error(&req->err, "Idempotency-Key", "must be 1 to 200 characters");
+        reply_err(req);
+        return;
+    }
+    uint8_t hash[SO_SHA256_LEN];
+    so_sha256(req->raw_body, req->raw_len, hash);
+    enum idem_state state;
+    int status = 0;
+    const char *stored = NULL;
+    enum db_rc rc = store_idem_begin(req->db, req->arena, req->auth.account_id, req->auth.key_id, req->method,
+                                     req->path, idem, hash, &state, &status, &stored);
+    if (rc != DB_OK) {
+        map_db(rc, &req->err);
+        reply_err(req);
+        return;
+    }
+    if (state == IDEM_CONFLICT) {
+        reply_error(req, ERR_IDEMPOTENCY_CONFLICT,
+                    "this Idempotency-Key was used with another body, or its request is still running");
+        return;
+    }
+    if (state == IDEM_REPLAY) {
+        json_error_t e;
+        json_t *body = stored ? json_loads(stored, 0, &e) : NULL;
+        if (body != NULL)
+            reply_json_steal(req, status, body);
+        else
+            reply_text(req, status, "application/json", "", 0);
+        return;
+    }
+    route->handler(req);
+    if (req->status == 0 && req->err.code != SO_OK)
+        reply_err(req);
+    if (req->status >= 500) {
+        store_idem_abandon(req->db, req->auth.account_id, req->auth.key_id, req->method, req->path, idem);
+        return;
+    }
+    char *text = req->reply ? json_dumps(req->reply, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    store_idem_finish(req->db, req->auth.account_id, req->auth.key_id, req->method, req->path, idem, req->status,
+                      text);
+    free(text);
+}
+
+static void handle(struct so_server *srv, struct conn_ctx *c)
+{
+    struct so_req *req = &c->req;
+    const char *params[SO_MAX_PATH_PARAMS];
+    char allow[64];
+    bool known;
+    const struct so_route *route = router_match(srv->routes, srv->route_count, req->method, req->path, params,
+                                                &req->param_count, allow, sizeof allow, &known);
+    if (route == NULL) {
+        if (known) {
+            reply_error(req, ERR_METHOD_NOT_ALLOWED, "%s is not allowed here; allowed: %s", req->method, allow);
+            c->allow = arena_strdup(req->arena, allow);
+        } else {
+            reply_error(req, ERR_NOT_FOUND, "no such path: %s", req->path);
+        }
+        return;
+    }
+    req->route = route->pattern;
+    for (int i = 0; i < req->param_count; i++) {
+        const char *end = strchr(params[i], '/');
+        req->params[i] = end ? arena_strndup(req->arena, params[i], (size_t)(end - params[i]))
+                             : arena_strdup(req->arena, params[i]);
+    }
+    bool needs_db = !(route->flags & ROUTE_NO_DB);
+    if (needs_db || route->roles != 0) {
+        req->db = db_thread(srv->cfg->database_url);
+        if (req->db == NULL && needs_db) {
+            reply_error(req, ERR_DB_UNAVAILABLE, "the database is unavailable");
+            return;
+        }
+    }
+    if (route->roles != 0) {
+        if (auth_resolve(req->db, so_req_header(req, "Authorization"), &req->auth, &req->err) != SO_OK) {
+            reply_err(req);
+            return;
+        }
+        req->authenticated = true;
+        if (!(route->roles & ROLE_BIT(req->auth.role))) {
+            reply_error(req, ERR_FORBIDDEN, "a %s key may not %s %s", so_role_name(req->auth.role), req->method,
+                        route->pattern);
+            return;
+        }
+    }
+    if (c->too_large) {
+        reply_error(req, ERR_PAYLOAD_TOO_LARGE, "the body is larger than %zu bytes", c->limit);
+        return;
+    }
+    if ((route->flags & ROUTE_JSON_BODY) && method_has_body(req->method) && !parse_json_body(req))
+        return;
+    run_handler(req, route);
+}
+
+static void access_log(struct conn_ctx *c)
+{
+    struct so_req *req = &c->req;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double ms = (double)(now.tv_sec - c->started.tv_sec) * 1e3 + (double)(now.tv_nsec - c->started.tv_nsec) / 1e6;
+    /* The webhook path carries its secret token: log the route pattern, never the path, for such routes. */
+    const char *path = req->route && strstr(req->route, "{webhook_token}") ? req->route : req->path;
+    json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", req->request_id, "method", req->method,
+                          "path", path, "status", req->status, "duration_ms", ms);
+    if (f != NULL && req->authenticated) {
+        json_object_set_new(f, "account_id", json_integer(req->auth.account_id));
+        json_object_set_new(f, "key_id", json_integer(req->auth.key_id));
+        if (req->auth.manager_id)
+            json_object_set_new(f, "manager_id", json_integer(req->auth.manager_id));
+    }
+    if (f != NULL && req->err.code != SO_OK)
+        json_object_set_new(f, "error", json_string(so_err_code(req->err.code)));
+    log_event_steal(req->status >= 500 ? LOG_WARN : LOG_INFO, "request", f);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *connection, struct conn_ctx *c)
+{
+    struct so_req *req = &c->req;
+    if (req->status == 0)
+        reply_err(req);
+    const char *type = "application/json; charset=utf-8";
+    char *text;
+    size_t len;
+    if (req->reply_text != NULL) {
+        text = req->reply_text;
+        len = req->reply_text_len;
+        req->reply_text = NULL;
+        type = req->reply_type;
+    } else if (req->reply != NULL) {
+        text = json_dumps(req->reply, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        len = text ? strlen(text) : 0;
+        if (req->status >= 400)
+            type = "application/problem+json; charset=utf-8";
+    } else {
+        text = NULL;
+        len = 0;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    if (len > 0 || req->status != 204)
+        MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    if (req->status == 405 && c->allow != NULL)
+        MHD_add_response_header(resp, "Allow", c->allow);
+    if (req->status == 429)
+        MHD_add_response_header(resp, "Retry-After", "1");
+    access_log(c);
+    enum MHD_Result r = MHD_queue_response(connection, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct so_server *srv = cls;
+    struct conn_ctx *c = *con_cls;
+    if (c == NULL) {
+        c = calloc(1, sizeof *c);
+        if (c == NULL)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &c->started);
+        c->connection = connection;
+        c->req.arena = &c->arena;
+        c->req.cfg = srv->cfg;
+        c->req.method = method;
+        c->req.path = url;
+        c->req.server_ctx = c;
+        c->req.now = so_now();
+        c->req.shutting_down = atomic_load(&srv->shutting_down);
+        const char *rid = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Request-Id");
+        if (rid != NULL && request_id_ok(rid))
+            snprintf(c->req.request_id, sizeof c->req.request_id, "%s", rid);
+        else
+            new_request_id(c->req.request_id, sizeof c->req.request_id);
+        c->req.content_type = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Type");
+        c->limit = strcmp(url, "/api/v1/events") == 0 ? srv->cfg->max_events_body_bytes : srv->cfg->max_body_bytes;
+        const char *cl = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length");
+        if (cl != NULL && strtoull(cl, NULL, 10) > c->limit)
+            c->too_large = true;
+        *con_cls = c;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (c->too_large)
+            return MHD_YES;
+        if (c->len + n > c->limit) {
+            c->too_large = true;
+            free(c->body);
+            c->body = NULL;
+            c->len = c->cap = 0;
+            return MHD_YES;
+        }
+        if (c->len + n + 1 > c->cap) {
+            size_t cap = c->cap ? c->cap : 4096;
+            while (cap < c->len + n + 1)
+                cap *= 2;
+            char *grown = realloc(c->body, cap);
+            if (grown == NULL)
+                return MHD_NO;
+            c->body = grown;
+            c->cap = cap;
+        }
+        memcpy(c->body + c->len, upload_data, n);
+        c->len += n;
+        return MHD_YES;
+    }
+    c->req.raw_body = c->body ? c->body : "";
+    if (c->body)
+        c->body[c->len] = '\0';
+    c->req.raw_len = c->len;
+    handle(srv, c);
+    return send_reply(connection, c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)connection;
+    (void)toe;
+    struct conn_ctx *c = *con_cls;
+    if (c == NULL)
+        return;
+    json_decref(c->req.body);
+    json_decref(c->req.reply);
+    json_decref(c->req.err.errors);
+    free(c->req.reply_text);
+    free(c->body);
+    arena_release(&c->arena);
+    free(c);
+    *con_cls = NULL;
+}
+
+struct so_server *server_start(const struct so_config *cfg, const struct so_route *routes, size_t route_count,
+                               char *err, size_t errlen)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[8];
+    snprintf(port, sizeof port, "%d", cfg->listen_port);
+    int gai = getaddrinfo(cfg->listen_host, port, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, errlen, "cannot resolve %s: %s", cfg->listen_host, gai_strerror(gai));
+        return NULL;
+    }
+    struct so_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        freeaddrinfo(ai);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    srv->cfg = cfg;
+    srv->routes = routes;
+    srv->route_count = route_count;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (srv->daemon == NULL) {
+        snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
+        free(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : cfg->listen_port;
+    return srv;
+}
+
+int server_port(const struct so_server *srv) { return srv->port; }
+
+void server_begin_shutdown(struct so_server *srv) { atomic_store(&srv->shutting_down, true); }
+
+void server_stop(struct so_server *srv)
+{
+    if (srv == NULL)
+        return;
+    atomic_store(&srv->shutting_down, true);
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

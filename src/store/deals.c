@@ -1,0 +1,211 @@
+/* Deals, their stage/status/responsible history, and notes. */
+#include <string.h>
+#include "db_internal.h"
+
+#define DEAL_COLUMNS                                                                                             \
+    "id, external_id, name, price, pipeline_id, stage_id, status, manager_id, loss_reason_id, "                 \
+    EPOCH("created_at") ", " EPOCH("closed_at") ", " EPOCH("updated_at")
+
+static const char *const statuses[] = {"open", "won", "lost"};
+
+static enum deal_status parse_status(const char *s)
+{
+    return s[0] == 'w' ? DEAL_WON : s[0] == 'l' ? DEAL_LOST : DEAL_OPEN;
+}
+
+DB_STMT(stmt_deal_insert,
+        "INSERT INTO deals (account_id, external_id, name, price, pipeline_id, stage_id, status, manager_id,"
+        " creator_manager_id, loss_reason_id, created_at, closed_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_timestamp($11), to_timestamp($12),"
+        " to_timestamp($13)) RETURNING id");
+DB_STMT(stmt_deal_get, "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND id = $2"
+                       " AND deleted_at IS NULL");
+DB_STMT(stmt_deal_get_locked, "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND id = $2"
+                              " AND deleted_at IS NULL FOR UPDATE");
+DB_STMT(stmt_deal_list,
+        "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND id > $2 AND deleted_at IS NULL"
+        " AND ($4::int8 IS NULL OR manager_id = $4) AND ($5::int8 IS NULL OR pipeline_id = $5)"
+        " AND ($6::int8 IS NULL OR stage_id = $6) AND ($7::text IS NULL OR status = $7)"
+        " AND ($8::int8 IS NULL OR updated_at >= to_timestamp($8))"
+        " ORDER BY id LIMIT $3");
+DB_STMT(stmt_deal_update,
+        "UPDATE deals SET name = $3, price = $4, stage_id = $5, status = $6, manager_id = $7, pipeline_id = $11,"
+        " loss_reason_id = $8, closed_at = to_timestamp($9), updated_at = to_timestamp($10)"
+        " WHERE account_id = $1 AND id = $2");
+
+enum db_rc store_deal_insert(struct db *db, int64_t account_id, const struct so_deal *d, int64_t creator_manager_id,
+                             int64_t *id)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_str(&p, d->external_id);
+    dbp_str(&p, d->name);
+    dbp_int(&p, d->price);
+    dbp_int(&p, d->pipeline_id);
+    dbp_int(&p, d->stage_id);
+    dbp_str(&p, statuses[d->status]);
+    dbp_id(&p, d->manager_id);
+    dbp_id(&p, creator_manager_id);
+    dbp_id(&p, d->loss_reason_id);
+    dbp_int(&p, d->created_at);
+    dbp_id(&p, d->closed_at);
+    dbp_int(&p, d->updated_at);
+    PGresult *r;
+    enum db_rc rc = db_exec(db, &stmt_deal_insert, &p, &r);
+    if (rc == DB_OK) {
+        *id = db_i64(r, 0, 0);
+        PQclear(r);
+    }
+    return rc;
+}
+
+static void fill_deal(struct arena *a, const PGresult *r, int row, void *item)
+{
+    struct so_deal *d = item;
+    d->id = db_i64(r, row, 0);
+    d->external_id = db_str(a, r, row, 1);
+    d->name = db_str(a, r, row, 2);
+    d->price = db_i64(r, row, 3);
+    d->pipeline_id = db_i64(r, row, 4);
+    d->stage_id = db_i64(r, row, 5);
+    d->status = parse_status(PQgetvalue(r, row, 6));
+    d->manager_id = db_i64(r, row, 7);
+    d->loss_reason_id = db_i64(r, row, 8);
+    d->created_at = db_i64(r, row, 9);
+    d->closed_at = db_i64(r, row, 10);
+    d->updated_at = db_i64(r, row, 11);
+}
+
+enum db_rc store_deal_get(struct db *db, struct arena *a, int64_t account_id, int64_t id, bool for_update,
+                          struct so_deal *out)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, id);
+    return db_one(db, a, for_update ? &stmt_deal_get_locked : &stmt_deal_get, &p, fill_deal, out);
+}
+
+enum db_rc store_deal_list(struct db *db, struct arena *a, int64_t account_id, const struct so_deal_filter *f,
+                           const struct so_page *page, struct so_deal **items, int *count)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_page(&p, page);
+    dbp_id(&p, f->manager_id);
+    dbp_id(&p, f->pipeline_id);
+    dbp_id(&p, f->stage_id);
+    dbp_str(&p, f->status >= 0 ? statuses[f->status] : NULL);
+    dbp_id(&p, f->updated_since);
+    return db_list(db, a, &stmt_deal_list, &p, sizeof **items, fill_deal, (void **)items, count);
+}
+
+enum db_rc store_deal_update(struct db *db, int64_t account_id, const struct so_deal *d)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, d->id);
+    dbp_str(&p, d->name);
+    dbp_int(&p, d->price);
+    dbp_int(&p, d->stage_id);
+    dbp_str(&p, statuses[d->status]);
+    dbp_id(&p, d->manager_id);
+    dbp_id(&p, d->loss_reason_id);
+    dbp_id(&p, d->closed_at);
+    dbp_int(&p, d->updated_at);
+    dbp_int(&p, d->pipeline_id);
+    return db_run(db, &stmt_deal_update, &p);
+}
+
+DB_STMT(stmt_history_insert,
+        "INSERT INTO deal_history (account_id, deal_id, from_stage_id, to_stage_id, status, at, manager_id,"
+        " loss_reason_id, price) VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7, $8, $9)");
+/* The cursor of a history page is the last row's (at, id). */
+DB_STMT(stmt_history_list,
+        "SELECT id, deal_id, from_stage_id, to_stage_id, status, " EPOCH("at") ", manager_id, loss_reason_id, price"
+        " FROM deal_history WHERE account_id = $1 AND deal_id = $4"
+        " AND (at, id) > (to_timestamp($5), $2) ORDER BY at, id LIMIT $3");
+
+enum db_rc store_history_insert(struct db *db, int64_t account_id, const struct so_history_row *h)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, h->deal_id);
+    dbp_id(&p, h->from_stage_id);
+    dbp_int(&p, h->to_stage_id);
+    dbp_str(&p, statuses[h->status]);
+    dbp_int(&p, h->at);
+    dbp_id(&p, h->manager_id);
+    dbp_id(&p, h->loss_reason_id);
+    dbp_int(&p, h->price);
+    return db_run(db, &stmt_history_insert, &p);
+}
+
+static void fill_history(struct arena *a, const PGresult *r, int row, void *item)
+{
+    (void)a;
+    struct so_history_row *h = item;
+    h->id = db_i64(r, row, 0);
+    h->deal_id = db_i64(r, row, 1);
+    h->from_stage_id = db_i64(r, row, 2);
+    h->to_stage_id = db_i64(r, row, 3);
+    h->status = parse_status(PQgetvalue(r, row, 4));
+    h->at = db_i64(r, row, 5);
+    h->manager_id = db_i64(r, row, 6);
+    h->loss_reason_id = db_i64(r, row, 7);
+    h->price = db_i64(r, row, 8);
+}
+
+enum db_rc store_history_list(struct db *db, struct arena *a, int64_t account_id, int64_t deal_id,
+                              const struct so_page *page, struct so_history_row **items, int *count)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_page(&p, page);
+    dbp_int(&p, deal_id);
+    dbp_int(&p, page->after_at ? page->after_at : -62135596800LL); /* year 1 when no cursor */
+    return db_list(db, a, &stmt_history_list, &p, sizeof **items, fill_history, (void **)items, count);
+}
+
+DB_STMT(stmt_note_insert, "INSERT INTO notes (account_id, external_id, deal_id, text, manager_id, created_at)"
+                          " VALUES ($1, $2, $3, $4, $5, to_timestamp($6)) RETURNING id");
+DB_STMT(stmt_note_list, "SELECT id, external_id, deal_id, text, manager_id, " EPOCH("created_at")
+                        " FROM notes WHERE account_id = $1 AND deal_id = $4 AND id > $2 ORDER BY id LIMIT $3");
+
+enum db_rc store_note_insert(struct db *db, int64_t account_id, const struct so_note *n, int64_t *id)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_str(&p, n->external_id);
+    dbp_int(&p, n->deal_id);
+    dbp_str(&p, n->text);
+    dbp_id(&p, n->manager_id);
+    dbp_int(&p, n->created_at);
+    PGresult *r;
+    enum db_rc rc = db_exec(db, &stmt_note_insert, &p, &r);
+    if (rc == DB_OK) {
+        *id = db_i64(r, 0, 0);
+        PQclear(r);
+    }
+    return rc;
+}
+
+static void fill_note(struct arena *a, const PGresult *r, int row, void *item)
+{
+    struct so_note *n = item;
+    n->id = db_i64(r, row, 0);
+    n->external_id = db_str(a, r, row, 1);
+    n->deal_id = db_i64(r, row, 2);
+    n->text = db_str(a, r, row, 3);
+    n->manager_id = db_i64(r, row, 4);
+    n->created_at = db_i64(r, row, 5);
+}
+
+enum db_rc store_note_list(struct db *db, struct arena *a, int64_t account_id, int64_t deal_id,
+                           const struct so_page *page, struct so_note **items, int *count)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_page(&p, page);
+    dbp_int(&p, deal_id);
+    return db_list(db, a, &stmt_note_list, &p, sizeof **items, fill_note, (void **)items, count);
+}
