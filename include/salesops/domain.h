@@ -41,19 +41,20 @@ struct stage_input {
     const char *external_id;
     enum stage_kind kind;
 };
-enum so_err domain_pipeline_create(struct db *db, int64_t account_id, const char *name, const char *external_id,
-                                   const struct stage_input *stages, int stage_count, int64_t now, int64_t *id,
-                                   struct so_error *err);
+enum so_err domain_pipeline_create(struct db *db, int64_t account_id, const char *name,
+                                   const char *external_id, const struct stage_input *stages, int stage_count,
+                                   int64_t now, int64_t *id, struct so_error *err);
 struct stage_rename {
     int64_t id;
     const char *name;
     const char *external_id;
 };
 enum so_err domain_pipeline_update(struct db *db, int64_t account_id, int64_t id, const char *name,
-                                   const char *external_id, const struct stage_rename *renames, int rename_count,
-                                   struct so_error *err);
-enum so_err domain_loss_reason_create(struct db *db, int64_t account_id, const char *name, const char *external_id,
-                                      int64_t now, int64_t *id, struct so_error *err);
+                                   const char *external_id, const struct stage_rename *renames,
+                                   int rename_count, struct so_error *err);
+enum so_err domain_loss_reason_create(struct db *db, int64_t account_id, const char *name,
+                                      const char *external_id, int64_t now, int64_t *id,
+                                      struct so_error *err);
 enum so_err domain_loss_reason_update(struct db *db, int64_t account_id, int64_t id, const char *name,
                                       const char *external_id, struct so_error *err);
 
@@ -72,8 +73,8 @@ struct deal_change {
 };
 /* Applies inside the caller's transaction: inserts or updates the deal and writes one history row for a
  * change of stage, status or responsible. */
-enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id, const struct deal_change *chg,
-                              struct so_deal *out, struct so_error *err);
+enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id,
+                              const struct deal_change *chg, struct so_deal *out, struct so_error *err);
 
 /* The REST commands, with the rights of the key (a manager key acts only on his own deals). */
 struct deal_create {
@@ -95,10 +96,11 @@ struct deal_patch {
     int64_t manager_id;
 };
 enum so_err domain_deal_patch(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
-                              const struct deal_patch *in, int64_t now, struct so_deal *out, struct so_error *err);
-enum so_err domain_deal_close(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
-                              enum deal_status outcome, int64_t loss_reason_id, int64_t now, struct so_deal *out,
+                              const struct deal_patch *in, int64_t now, struct so_deal *out,
                               struct so_error *err);
+enum so_err domain_deal_close(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
+                              enum deal_status outcome, int64_t loss_reason_id, int64_t now,
+                              struct so_deal *out, struct so_error *err);
 enum so_err domain_deal_reopen(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
                                int64_t stage_id, int64_t manager_id, int64_t now, struct so_deal *out,
                                struct so_error *err);
@@ -128,7 +130,8 @@ struct task_patch {
     int64_t due_at;
 };
 enum so_err domain_task_patch(struct db *db, struct arena *a, const struct so_auth *auth, int64_t task_id,
-                              const struct task_patch *in, int64_t now, struct so_task *out, struct so_error *err);
+                              const struct task_patch *in, int64_t now, struct so_task *out,
+                              struct so_error *err);
 enum so_err domain_task_complete(struct db *db, struct arena *a, const struct so_auth *auth, int64_t task_id,
                                  const char *result, int64_t now, struct so_task *out, struct so_error *err);
 enum so_err domain_task_delete(struct db *db, struct arena *a, const struct so_auth *auth, int64_t task_id,
@@ -137,8 +140,9 @@ enum so_err domain_task_visible(struct db *db, struct arena *a, const struct so_
                                 struct so_task *out, struct so_error *err);
 
 /* Calls */
-enum so_err domain_call_create(struct db *db, struct arena *a, const struct so_auth *auth, const struct so_call *in,
-                               int64_t now, struct so_call *out, struct so_error *err);
+enum so_err domain_call_create(struct db *db, struct arena *a, const struct so_auth *auth,
+                               const struct so_call *in, int64_t now, struct so_call *out,
+                               struct so_error *err);
 
 /* Demo data for the README's walkthrough, relative to now (see API.md, Operations). */
 enum so_err domain_demo_load(struct db *db, int64_t account_id, int64_t now, struct so_error *err);

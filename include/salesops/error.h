@@ -6,24 +6,24 @@
 
 #define SO_ERRORS(X)                                                                                         \
     X(SO_OK, 200, "ok", "OK")                                                                                \
-    X(ERR_MALFORMED, 400, "malformed_request", "The request body could not be read")                        \
-    X(ERR_UNAUTHORIZED, 401, "unauthorized", "A valid API key is required")                                 \
-    X(ERR_FORBIDDEN, 403, "forbidden", "This key may not do that")                                          \
-    X(ERR_NOT_FOUND, 404, "not_found", "Not found")                                                         \
-    X(ERR_METHOD_NOT_ALLOWED, 405, "method_not_allowed", "Method not allowed")                              \
-    X(ERR_CONFLICT, 409, "conflict", "The request conflicts with the current state")                        \
-    X(ERR_IDEMPOTENCY_CONFLICT, 409, "idempotency_conflict", "Idempotency key reused")                      \
-    X(ERR_ALREADY_DECIDED, 409, "already_decided", "The review is already decided")                         \
-    X(ERR_DEAL_NOT_LOST, 409, "deal_not_lost", "The deal is no longer lost")                                \
-    X(ERR_FOCUS_ACTIVE, 409, "focus_active", "The manager already has an active focus session")            \
-    X(ERR_FOCUS_CAP_REACHED, 409, "focus_cap_reached", "Too many managers are in focus")                    \
-    X(ERR_NO_ELIGIBLE_MANAGER, 409, "no_eligible_manager", "No manager is eligible")                        \
-    X(ERR_PAYLOAD_TOO_LARGE, 413, "payload_too_large", "The request body is too large")                     \
-    X(ERR_UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type", "Unsupported Content-Type")                \
-    X(ERR_VALIDATION, 422, "validation_failed", "The request is not valid")                                 \
-    X(ERR_RATE_LIMITED, 429, "rate_limited", "Too many requests")                                           \
-    X(ERR_INTERNAL, 500, "internal_error", "Internal error")                                                \
-    X(ERR_DB_UNAVAILABLE, 503, "db_unavailable", "The database is unavailable")                             \
+    X(ERR_MALFORMED, 400, "malformed_request", "The request body could not be read")                         \
+    X(ERR_UNAUTHORIZED, 401, "unauthorized", "A valid API key is required")                                  \
+    X(ERR_FORBIDDEN, 403, "forbidden", "This key may not do that")                                           \
+    X(ERR_NOT_FOUND, 404, "not_found", "Not found")                                                          \
+    X(ERR_METHOD_NOT_ALLOWED, 405, "method_not_allowed", "Method not allowed")                               \
+    X(ERR_CONFLICT, 409, "conflict", "The request conflicts with the current state")                         \
+    X(ERR_IDEMPOTENCY_CONFLICT, 409, "idempotency_conflict", "Idempotency key reused")                       \
+    X(ERR_ALREADY_DECIDED, 409, "already_decided", "The review is already decided")                          \
+    X(ERR_DEAL_NOT_LOST, 409, "deal_not_lost", "The deal is no longer lost")                                 \
+    X(ERR_FOCUS_ACTIVE, 409, "focus_active", "The manager already has an active focus session")              \
+    X(ERR_FOCUS_CAP_REACHED, 409, "focus_cap_reached", "Too many managers are in focus")                     \
+    X(ERR_NO_ELIGIBLE_MANAGER, 409, "no_eligible_manager", "No manager is eligible")                         \
+    X(ERR_PAYLOAD_TOO_LARGE, 413, "payload_too_large", "The request body is too large")                      \
+    X(ERR_UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type", "Unsupported Content-Type")                 \
+    X(ERR_VALIDATION, 422, "validation_failed", "The request is not valid")                                  \
+    X(ERR_RATE_LIMITED, 429, "rate_limited", "Too many requests")                                            \
+    X(ERR_INTERNAL, 500, "internal_error", "Internal error")                                                 \
+    X(ERR_DB_UNAVAILABLE, 503, "db_unavailable", "The database is unavailable")                              \
     X(ERR_SHUTTING_DOWN, 503, "shutting_down", "The service is shutting down")
 
 enum so_err {

@@ -36,21 +36,21 @@ struct so_req {
 
     /* the reply */
     int status;
-    json_t *reply;        /* owned: JSON body */
-    char *reply_text;     /* owned (malloc): a non-JSON body */
+    json_t *reply;    /* owned: JSON body */
+    char *reply_text; /* owned (malloc): a non-JSON body */
     size_t reply_text_len;
     const char *reply_type; /* Content-Type of reply_text */
-    struct so_error err;  /* when status is 0 and err.code is set, the reply is problem+json */
+    struct so_error err;    /* when status is 0 and err.code is set, the reply is problem+json */
 
     void *server_ctx; /* the server's own connection state */
 };
 
 typedef void (*so_handler)(struct so_req *req);
 
-#define ROUTE_PUBLIC 0u         /* no key needed */
-#define ROUTE_JSON_BODY 1u      /* the body must be JSON (an empty body reads as {}) */
-#define ROUTE_NO_DB 2u          /* served without a database connection */
-#define ROUTE_RAW_BODY 4u       /* the handler reads raw_body itself */
+#define ROUTE_PUBLIC    0u /* no key needed */
+#define ROUTE_JSON_BODY 1u /* the body must be JSON (an empty body reads as {}) */
+#define ROUTE_NO_DB     2u /* served without a database connection */
+#define ROUTE_RAW_BODY  4u /* the handler reads raw_body itself */
 
 struct so_route {
     const char *method;
@@ -67,7 +67,8 @@ const char *so_req_header(struct so_req *req, const char *name);
 
 /* Replies: a JSON object (stolen), or an error. */
 void reply_json_steal(struct so_req *req, int status, json_t *body);
-void reply_error(struct so_req *req, enum so_err code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void reply_error(struct so_req *req, enum so_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Replies with the error already collected in req->err (or the given one if none). */
 void reply_err(struct so_req *req);
 void reply_text(struct so_req *req, int status, const char *content_type, const char *text, size_t len);

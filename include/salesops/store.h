@@ -81,16 +81,17 @@ enum db_rc store_pipeline_update(struct db *db, int64_t account_id, int64_t id, 
                                  const char *external_id);
 enum db_rc store_stage_update(struct db *db, int64_t account_id, int64_t pipeline_id, int64_t stage_id,
                               const char *name, const char *external_id);
-enum db_rc store_stage_get(struct db *db, struct arena *a, int64_t account_id, int64_t id, struct so_stage *out);
+enum db_rc store_stage_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                           struct so_stage *out);
 /* The first stage of a pipeline of the given kind (by position). */
 enum db_rc store_stage_first(struct db *db, struct arena *a, int64_t account_id, int64_t pipeline_id,
                              enum stage_kind kind, struct so_stage *out);
-enum db_rc store_loss_reason_insert(struct db *db, int64_t account_id, const char *name, const char *external_id,
-                                    bool needs_setup, int64_t now, int64_t *id);
+enum db_rc store_loss_reason_insert(struct db *db, int64_t account_id, const char *name,
+                                    const char *external_id, bool needs_setup, int64_t now, int64_t *id);
 enum db_rc store_loss_reason_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
                                  struct so_loss_reason *out);
-enum db_rc store_loss_reason_list(struct db *db, struct arena *a, int64_t account_id, const struct so_page *page,
-                                  struct so_loss_reason **items, int *count);
+enum db_rc store_loss_reason_list(struct db *db, struct arena *a, int64_t account_id,
+                                  const struct so_page *page, struct so_loss_reason **items, int *count);
 enum db_rc store_loss_reason_update(struct db *db, int64_t account_id, int64_t id, const char *name,
                                     const char *external_id);
 
@@ -141,15 +142,17 @@ struct so_call_filter {
     int64_t deal_id;
 };
 enum db_rc store_call_insert(struct db *db, int64_t account_id, const struct so_call *call, int64_t *id);
-enum db_rc store_call_get(struct db *db, struct arena *a, int64_t account_id, int64_t id, struct so_call *out);
+enum db_rc store_call_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                          struct so_call *out);
 enum db_rc store_call_list(struct db *db, struct arena *a, int64_t account_id, const struct so_call_filter *f,
                            const struct so_page *page, struct so_call **items, int *count);
 
 /* Idempotency keys: begin claims (key, method, path) for this request. */
 enum idem_state { IDEM_NEW, IDEM_REPLAY, IDEM_CONFLICT };
-enum db_rc store_idem_begin(struct db *db, struct arena *a, int64_t account_id, int64_t key_id, const char *method,
-                            const char *path, const char *idem_key, const uint8_t *request_hash,
-                            enum idem_state *state, int *status, const char **body);
+enum db_rc store_idem_begin(struct db *db, struct arena *a, int64_t account_id, int64_t key_id,
+                            const char *method, const char *path, const char *idem_key,
+                            const uint8_t *request_hash, enum idem_state *state, int *status,
+                            const char **body);
 enum db_rc store_idem_finish(struct db *db, int64_t account_id, int64_t key_id, const char *method,
                              const char *path, const char *idem_key, int status, const char *body);
 enum db_rc store_idem_abandon(struct db *db, int64_t account_id, int64_t key_id, const char *method,

@@ -11,7 +11,10 @@ static void reply_account(struct so_req *req)
         reply_json_steal(req, 200, render_account(&a));
 }
 
-void handle_account_get(struct so_req *req) { reply_account(req); }
+void handle_account_get(struct so_req *req)
+{
+    reply_account(req);
+}
 
 void handle_account_patch(struct so_req *req)
 {
@@ -21,8 +24,7 @@ void handle_account_patch(struct so_req *req)
         [TIMEZONE] = {"timezone", F_STRING, 0, 1, 64, NULL},
     };
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     if (domain_account_update(req->db, req->auth.account_id, v[NAME].s, v[TIMEZONE].s, &req->err) != SO_OK) {
         reply_err(req);
         return;

@@ -1,7 +1,10 @@
 #include "common.h"
 #include "handlers.h"
 
-static json_t *render_key_item(const void *p) { return render_api_key(p); }
+static json_t *render_key_item(const void *p)
+{
+    return render_api_key(p);
+}
 
 void handle_api_key_create(struct so_req *req)
 {
@@ -13,8 +16,7 @@ void handle_api_key_create(struct so_req *req)
         [NAME] = {"name", F_STRING, F_REQUIRED, 1, NAME_MAX_CHARS, NULL},
     };
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct so_api_key key;
     char plain[64];
     if (domain_api_key_create(req->db, req->arena, req->auth.account_id, (enum so_role)v[ROLE].i,
@@ -23,16 +25,18 @@ void handle_api_key_create(struct so_req *req)
         reply_err(req);
         return;
     }
-    json_t *out = render_api_key(&key);
-    json_object_set_new(out, "key", json_string(plain));
+    /* API.md's order: the key (shown only here) right after the id */
+    json_t *rendered = render_api_key(&key);
+    json_t *out = json_pack("{s:I, s:s}", "id", (json_int_t)key.id, "key", plain);
+    json_object_update(out, rendered);
+    json_decref(rendered);
     reply_json_steal(req, 201, out);
 }
 
 void handle_api_key_list(struct so_req *req)
 {
     struct so_page page;
-    if (!query_page(req, &page))
-        return;
+    if (!query_page(req, &page)) return;
     struct so_api_key *items;
     int count;
     enum db_rc rc = store_api_key_list(req->db, req->arena, req->auth.account_id, &page, &items, &count);

@@ -15,8 +15,7 @@ void handle_call_create(struct so_req *req)
         [EXTERNAL_ID] = {"external_id", F_STRING, F_NULLABLE, 1, EXTERNAL_ID_MAX_CHARS, NULL},
     };
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct so_call in = {.external_id = v[EXTERNAL_ID].s,
                          .manager_id = v[MANAGER_ID].i,
                          .deal_id = v[DEAL_ID].is_null ? 0 : v[DEAL_ID].i,
@@ -31,7 +30,10 @@ void handle_call_create(struct so_req *req)
         reply_json_steal(req, 201, render_call(&c));
 }
 
-static json_t *render_call_item(const void *p) { return render_call(p); }
+static json_t *render_call_item(const void *p)
+{
+    return render_call(p);
+}
 
 void handle_call_list(struct so_req *req)
 {
@@ -40,13 +42,7 @@ void handle_call_list(struct so_req *req)
     if (!query_page(req, &page) || !query_id(req, "manager_id", &f.manager_id) ||
         !query_id(req, "deal_id", &f.deal_id))
         return;
-    if (req->auth.role == ROLE_MANAGER) {
-        if (f.manager_id != 0 && f.manager_id != req->auth.manager_id) {
-            reply_page(req, json_array(), 0, &page, 0, 0);
-            return;
-        }
-        f.manager_id = req->auth.manager_id;
-    }
+    if (!scope_to_own(req, &f.manager_id, &page)) return;
     struct so_call *items;
     int count;
     enum db_rc rc = store_call_list(req->db, req->arena, req->auth.account_id, &f, &page, &items, &count);
@@ -59,12 +55,10 @@ void handle_call_list(struct so_req *req)
 void handle_call_get(struct so_req *req)
 {
     int64_t id;
-    if (!path_id(req, 0, KIND_CALL, &id))
-        return;
+    if (!path_id(req, 0, KIND_CALL, &id)) return;
     struct so_call c;
     enum db_rc rc = store_call_get(req->db, req->arena, req->auth.account_id, id, &c);
-    if (rc == DB_OK && req->auth.role == ROLE_MANAGER && c.manager_id != req->auth.manager_id)
-        rc = DB_NONE;
+    if (rc == DB_OK && req->auth.role == ROLE_MANAGER && c.manager_id != req->auth.manager_id) rc = DB_NONE;
     if (rc != DB_OK)
         reply_db(req, rc, "call", id);
     else

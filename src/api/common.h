@@ -11,9 +11,9 @@
 #include "salesops/types.h"
 #include "salesops/validate.h"
 
-#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
-#define NAME_MAX_CHARS 255
-#define TEXT_MAX_CHARS 10000
+#define COUNT_OF(a)           (sizeof(a) / sizeof((a)[0]))
+#define NAME_MAX_CHARS        255
+#define TEXT_MAX_CHARS        10000
 #define EXTERNAL_ID_MAX_CHARS 128
 
 /* Path parameter idx as an id; "ext:<external_id>" is looked up for kinds that have one. Replies 404 and
@@ -25,6 +25,9 @@ bool query_time(struct so_req *req, const char *name, int64_t *out);
 bool query_enum(struct so_req *req, const char *name, const char *const *choices, const char **out);
 /* limit (1..500, default 50) and cursor. */
 bool query_page(struct so_req *req, struct so_page *page);
+/* A manager key lists only his own objects: narrows *manager_id to him, or replies an empty page (and returns
+ * false) when the query asked for another manager. */
+bool scope_to_own(struct so_req *req, int64_t *manager_id, const struct so_page *page);
 /* Validates the body against spec; replies 422 and returns false on a bad field. */
 bool body_fields(struct so_req *req, const struct field_spec *spec, size_t count, struct field_value *out);
 /* Replies with the domain's error. */

@@ -23,8 +23,7 @@ void handle_deal_create(struct so_req *req)
         [EXTERNAL_ID] = {"external_id", F_STRING, F_NULLABLE, 1, EXTERNAL_ID_MAX_CHARS, NULL},
     };
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct deal_create in = {.name = v[NAME].s,
                              .price = v[PRICE].i,
                              .pipeline_id = v[PIPELINE_ID].i,
@@ -38,7 +37,10 @@ void handle_deal_create(struct so_req *req)
         reply_deal(req, 201, &d);
 }
 
-static json_t *render_deal_item(const void *p) { return render_deal(p); }
+static json_t *render_deal_item(const void *p)
+{
+    return render_deal(p);
+}
 
 void handle_deal_list(struct so_req *req)
 {
@@ -49,16 +51,8 @@ void handle_deal_list(struct so_req *req)
         !query_id(req, "pipeline_id", &f.pipeline_id) || !query_id(req, "stage_id", &f.stage_id) ||
         !query_enum(req, "status", statuses, &status) || !query_time(req, "updated_since", &f.updated_since))
         return;
-    if (status != NULL)
-        f.status = status[0] == 'o' ? DEAL_OPEN : status[0] == 'w' ? DEAL_WON : DEAL_LOST;
-    /* a manager key lists only his own deals */
-    if (req->auth.role == ROLE_MANAGER) {
-        if (f.manager_id != 0 && f.manager_id != req->auth.manager_id) {
-            reply_page(req, json_array(), 0, &page, 0, 0);
-            return;
-        }
-        f.manager_id = req->auth.manager_id;
-    }
+    if (status != NULL) f.status = status[0] == 'o' ? DEAL_OPEN : status[0] == 'w' ? DEAL_WON : DEAL_LOST;
+    if (!scope_to_own(req, &f.manager_id, &page)) return;
     struct so_deal *items;
     int count;
     enum db_rc rc = store_deal_list(req->db, req->arena, req->auth.account_id, &f, &page, &items, &count);
@@ -72,8 +66,7 @@ void handle_deal_get(struct so_req *req)
 {
     int64_t id;
     struct so_deal d;
-    if (!path_id(req, 0, KIND_DEAL, &id))
-        return;
+    if (!path_id(req, 0, KIND_DEAL, &id)) return;
     if (domain_deal_visible(req->db, req->arena, &req->auth, id, &d, &req->err) != SO_OK)
         reply_err(req);
     else
@@ -90,11 +83,9 @@ void handle_deal_patch(struct so_req *req)
         [PRICE] = {"price", F_INT, 0, 0, PRICE_MAX, NULL},
     };
     int64_t id;
-    if (!path_id(req, 0, KIND_DEAL, &id))
-        return;
+    if (!path_id(req, 0, KIND_DEAL, &id)) return;
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct deal_patch in = {.set_stage = v[STAGE_ID].present,
                             .stage_id = v[STAGE_ID].i,
                             .set_manager = v[MANAGER_ID].present,
@@ -119,14 +110,13 @@ void handle_deal_close(struct so_req *req)
         [LOSS_REASON_ID] = {"loss_reason_id", F_ID, F_NULLABLE, 0, 0, NULL},
     };
     int64_t id;
-    if (!path_id(req, 0, KIND_DEAL, &id))
-        return;
+    if (!path_id(req, 0, KIND_DEAL, &id)) return;
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct so_deal d;
     if (domain_deal_close(req->db, req->arena, &req->auth, id, v[OUTCOME].i == 0 ? DEAL_WON : DEAL_LOST,
-                          v[LOSS_REASON_ID].is_null ? 0 : v[LOSS_REASON_ID].i, req->now, &d, &req->err) != SO_OK)
+                          v[LOSS_REASON_ID].is_null ? 0 : v[LOSS_REASON_ID].i, req->now, &d,
+                          &req->err) != SO_OK)
         reply_err(req);
     else
         reply_deal(req, 200, &d);
@@ -140,11 +130,9 @@ void handle_deal_reopen(struct so_req *req)
         [MANAGER_ID] = {"manager_id", F_ID, 0, 0, 0, NULL},
     };
     int64_t id;
-    if (!path_id(req, 0, KIND_DEAL, &id))
-        return;
+    if (!path_id(req, 0, KIND_DEAL, &id)) return;
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct so_deal d;
     if (domain_deal_reopen(req->db, req->arena, &req->auth, id, v[STAGE_ID].i, v[MANAGER_ID].i, req->now, &d,
                            &req->err) != SO_OK)
@@ -158,8 +146,7 @@ void handle_deal_history(struct so_req *req)
     int64_t id;
     struct so_deal d;
     struct so_page page;
-    if (!path_id(req, 0, KIND_DEAL, &id) || !query_page(req, &page))
-        return;
+    if (!path_id(req, 0, KIND_DEAL, &id) || !query_page(req, &page)) return;
     if (domain_deal_visible(req->db, req->arena, &req->auth, id, &d, &req->err) != SO_OK) {
         reply_err(req);
         return;
@@ -186,28 +173,28 @@ void handle_note_create(struct so_req *req)
         [MANAGER_ID] = {"manager_id", F_ID, F_NULLABLE, 0, 0, NULL},
     };
     int64_t id;
-    if (!path_id(req, 0, KIND_DEAL, &id))
-        return;
+    if (!path_id(req, 0, KIND_DEAL, &id)) return;
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct so_note n;
-    if (domain_note_add(req->db, req->arena, &req->auth, id, v[TEXT].s, v[MANAGER_ID].is_null ? 0 : v[MANAGER_ID].i,
-                        req->now, &n, &req->err) != SO_OK)
+    if (domain_note_add(req->db, req->arena, &req->auth, id, v[TEXT].s,
+                        v[MANAGER_ID].is_null ? 0 : v[MANAGER_ID].i, req->now, &n, &req->err) != SO_OK)
         reply_err(req);
     else
         reply_json_steal(req, 201, render_note(&n));
 }
 
-static json_t *render_note_item(const void *p) { return render_note(p); }
+static json_t *render_note_item(const void *p)
+{
+    return render_note(p);
+}
 
 void handle_note_list(struct so_req *req)
 {
     int64_t id;
     struct so_deal d;
     struct so_page page;
-    if (!path_id(req, 0, KIND_DEAL, &id) || !query_page(req, &page))
-        return;
+    if (!path_id(req, 0, KIND_DEAL, &id) || !query_page(req, &page)) return;
     if (domain_deal_visible(req->db, req->arena, &req->auth, id, &d, &req->err) != SO_OK) {
         reply_err(req);
         return;

@@ -24,8 +24,7 @@ static void reply_loss_reason(struct so_req *req, int status, int64_t id)
 void handle_loss_reason_create(struct so_req *req)
 {
     struct field_value v[COUNT_OF(create_spec)];
-    if (!body_fields(req, create_spec, COUNT_OF(create_spec), v))
-        return;
+    if (!body_fields(req, create_spec, COUNT_OF(create_spec), v)) return;
     int64_t id;
     if (domain_loss_reason_create(req->db, req->auth.account_id, v[NAME].s, v[EXTERNAL_ID].s, req->now, &id,
                                   &req->err) != SO_OK)
@@ -34,13 +33,15 @@ void handle_loss_reason_create(struct so_req *req)
         reply_loss_reason(req, 201, id);
 }
 
-static json_t *render_loss_reason_item(const void *p) { return render_loss_reason(p); }
+static json_t *render_loss_reason_item(const void *p)
+{
+    return render_loss_reason(p);
+}
 
 void handle_loss_reason_list(struct so_req *req)
 {
     struct so_page page;
-    if (!query_page(req, &page))
-        return;
+    if (!query_page(req, &page)) return;
     struct so_loss_reason *items;
     int count;
     enum db_rc rc = store_loss_reason_list(req->db, req->arena, req->auth.account_id, &page, &items, &count);
@@ -53,26 +54,23 @@ void handle_loss_reason_list(struct so_req *req)
 void handle_loss_reason_get(struct so_req *req)
 {
     int64_t id;
-    if (path_id(req, 0, KIND_LOSS_REASON, &id))
-        reply_loss_reason(req, 200, id);
+    if (path_id(req, 0, KIND_LOSS_REASON, &id)) reply_loss_reason(req, 200, id);
 }
 
 void handle_loss_reason_patch(struct so_req *req)
 {
     int64_t id;
-    if (!path_id(req, 0, KIND_LOSS_REASON, &id))
-        return;
+    if (!path_id(req, 0, KIND_LOSS_REASON, &id)) return;
     struct field_value v[COUNT_OF(patch_spec)];
-    if (!body_fields(req, patch_spec, COUNT_OF(patch_spec), v))
-        return;
+    if (!body_fields(req, patch_spec, COUNT_OF(patch_spec), v)) return;
     struct so_loss_reason l;
     enum db_rc rc = store_loss_reason_get(req->db, req->arena, req->auth.account_id, id, &l);
     if (rc != DB_OK) {
         reply_db(req, rc, "loss reason", id);
         return;
     }
-    if (domain_loss_reason_update(req->db, req->auth.account_id, id, v[NAME].s, v[EXTERNAL_ID].s, &req->err) !=
-        SO_OK)
+    if (domain_loss_reason_update(req->db, req->auth.account_id, id, v[NAME].s, v[EXTERNAL_ID].s,
+                                  &req->err) != SO_OK)
         reply_err(req);
     else
         reply_loss_reason(req, 200, id);

@@ -32,20 +32,13 @@ static bool merge(struct so_req *req, const struct field_value *v, struct so_man
         reply_err(req);
         return false;
     }
-    if (v[NAME].present)
-        m->name = v[NAME].s;
-    if (v[EMAIL].present)
-        m->email = v[EMAIL].s;
-    if (v[ROLE].present)
-        m->role = v[ROLE].s;
-    if (v[EXTERNAL_ID].present)
-        m->external_id = v[EXTERNAL_ID].s;
-    if (v[ACTIVE].present)
-        m->active = v[ACTIVE].b;
-    if (v[DISTRIBUTION_ENABLED].present)
-        m->distribution_enabled = v[DISTRIBUTION_ENABLED].b;
-    if (v[WEIGHT].present)
-        m->weight = (int)v[WEIGHT].i;
+    if (v[NAME].present) m->name = v[NAME].s;
+    if (v[EMAIL].present) m->email = v[EMAIL].s;
+    if (v[ROLE].present) m->role = v[ROLE].s;
+    if (v[EXTERNAL_ID].present) m->external_id = v[EXTERNAL_ID].s;
+    if (v[ACTIVE].present) m->active = v[ACTIVE].b;
+    if (v[DISTRIBUTION_ENABLED].present) m->distribution_enabled = v[DISTRIBUTION_ENABLED].b;
+    if (v[WEIGHT].present) m->weight = (int)v[WEIGHT].i;
     return true;
 }
 
@@ -62,11 +55,9 @@ static void reply_manager(struct so_req *req, int status, int64_t id)
 void handle_manager_create(struct so_req *req)
 {
     struct field_value v[COUNT_OF(create_spec)];
-    if (!body_fields(req, create_spec, COUNT_OF(create_spec), v))
-        return;
+    if (!body_fields(req, create_spec, COUNT_OF(create_spec), v)) return;
     struct so_manager m = {.active = true, .distribution_enabled = true, .weight = 1};
-    if (!merge(req, v, &m))
-        return;
+    if (!merge(req, v, &m)) return;
     int64_t id;
     if (domain_manager_create(req->db, req->auth.account_id, &m, req->now, &id, &req->err) != SO_OK) {
         reply_err(req);
@@ -75,13 +66,15 @@ void handle_manager_create(struct so_req *req)
     reply_manager(req, 201, id);
 }
 
-static json_t *render_manager_item(const void *p) { return render_manager(p); }
+static json_t *render_manager_item(const void *p)
+{
+    return render_manager(p);
+}
 
 void handle_manager_list(struct so_req *req)
 {
     struct so_page page;
-    if (!query_page(req, &page))
-        return;
+    if (!query_page(req, &page)) return;
     struct so_manager *items;
     int count;
     enum db_rc rc = store_manager_list(req->db, req->arena, req->auth.account_id, &page, &items, &count);
@@ -94,26 +87,22 @@ void handle_manager_list(struct so_req *req)
 void handle_manager_get(struct so_req *req)
 {
     int64_t id;
-    if (path_id(req, 0, KIND_MANAGER, &id))
-        reply_manager(req, 200, id);
+    if (path_id(req, 0, KIND_MANAGER, &id)) reply_manager(req, 200, id);
 }
 
 void handle_manager_patch(struct so_req *req)
 {
     int64_t id;
-    if (!path_id(req, 0, KIND_MANAGER, &id))
-        return;
+    if (!path_id(req, 0, KIND_MANAGER, &id)) return;
     struct field_value v[COUNT_OF(patch_spec)];
-    if (!body_fields(req, patch_spec, COUNT_OF(patch_spec), v))
-        return;
+    if (!body_fields(req, patch_spec, COUNT_OF(patch_spec), v)) return;
     struct so_manager m;
     enum db_rc rc = store_manager_get(req->db, req->arena, req->auth.account_id, id, &m);
     if (rc != DB_OK) {
         reply_db(req, rc, "manager", id);
         return;
     }
-    if (!merge(req, v, &m))
-        return;
+    if (!merge(req, v, &m)) return;
     if (domain_manager_update(req->db, req->auth.account_id, &m, req->now, &req->err) != SO_OK) {
         reply_err(req);
         return;

@@ -9,8 +9,7 @@ bool path_id(struct so_req *req, int idx, enum so_kind kind, int64_t *id)
     const char *s = req->params[idx];
     if (strncmp(s, "ext:", 4) == 0 && s[4] != '\0' && strlen(s + 4) <= EXTERNAL_ID_MAX_CHARS * 4) {
         enum db_rc rc = store_id_by_external(req->db, req->auth.account_id, kind, s + 4, id);
-        if (rc == DB_OK)
-            return true;
+        if (rc == DB_OK) return true;
         if (rc != DB_NONE) {
             reply_db(req, rc, "object", 0);
             return false;
@@ -25,10 +24,8 @@ bool path_id(struct so_req *req, int idx, enum so_kind kind, int64_t *id)
 bool query_id(struct so_req *req, const char *name, int64_t *out)
 {
     const char *v = so_req_query(req, name);
-    if (v == NULL)
-        return true;
-    if (parse_positive_id(v, out))
-        return true;
+    if (v == NULL) return true;
+    if (parse_positive_id(v, out)) return true;
     so_field_error(&req->err, name, "must be a positive integer id");
     reply_err(req);
     return false;
@@ -37,10 +34,8 @@ bool query_id(struct so_req *req, const char *name, int64_t *out)
 bool query_time(struct so_req *req, const char *name, int64_t *out)
 {
     const char *v = so_req_query(req, name);
-    if (v == NULL)
-        return true;
-    if (so_parse_time(v, out) && *out > 0)
-        return true;
+    if (v == NULL) return true;
+    if (so_parse_time(v, out) && *out > 0) return true;
     so_field_error(&req->err, name, "must be an RFC 3339 time such as 2026-01-31T09:00:00Z");
     reply_err(req);
     return false;
@@ -49,8 +44,7 @@ bool query_time(struct so_req *req, const char *name, int64_t *out)
 bool query_enum(struct so_req *req, const char *name, const char *const *choices, const char **out)
 {
     const char *v = so_req_query(req, name);
-    if (v == NULL)
-        return true;
+    if (v == NULL) return true;
     for (int i = 0; choices[i] != NULL; i++)
         if (strcmp(v, choices[i]) == 0) {
             *out = choices[i];
@@ -69,16 +63,12 @@ static void encode_cursor(const char *plain, char *out, size_t outlen)
     size_t n = strlen(plain), o = 0;
     for (size_t i = 0; i < n && o + 5 < outlen; i += 3) {
         uint32_t v = (uint32_t)(unsigned char)plain[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)(unsigned char)plain[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (uint32_t)(unsigned char)plain[i + 2];
+        if (i + 1 < n) v |= (uint32_t)(unsigned char)plain[i + 1] << 8;
+        if (i + 2 < n) v |= (uint32_t)(unsigned char)plain[i + 2];
         out[o++] = b64[(v >> 18) & 63];
         out[o++] = b64[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = b64[(v >> 6) & 63];
-        if (i + 2 < n)
-            out[o++] = b64[v & 63];
+        if (i + 1 < n) out[o++] = b64[(v >> 6) & 63];
+        if (i + 2 < n) out[o++] = b64[v & 63];
     }
     out[o] = '\0';
 }
@@ -90,14 +80,12 @@ static bool decode_cursor(const char *in, char *out, size_t outlen)
     int bits = 0;
     for (size_t i = 0; i < n; i++) {
         const char *p = strchr(b64, in[i]);
-        if (p == NULL || in[i] == '\0')
-            return false;
+        if (p == NULL || in[i] == '\0') return false;
         acc = (acc << 6) | (uint32_t)(p - b64);
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            if (o + 1 >= outlen)
-                return false;
+            if (o + 1 >= outlen) return false;
             out[o++] = (char)((acc >> bits) & 0xff);
         }
     }
@@ -112,9 +100,8 @@ bool query_page(struct so_req *req, struct so_page *page)
     page->after_at = 0;
     const char *limit = so_req_query(req, "limit");
     if (limit != NULL) {
-        char *end;
-        long v = strtol(limit, &end, 10);
-        if (*limit == '\0' || *end != '\0' || v < 1 || v > 500) {
+        int64_t v = 0;
+        if (!parse_positive_id(limit, &v) || v > 500) {
             so_field_error(&req->err, "limit", "must be a whole number from 1 to 500");
             reply_err(req);
             return false;
@@ -161,8 +148,7 @@ void reply_page(struct so_req *req, json_t *items, int count, const struct so_pa
 
 bool body_fields(struct so_req *req, const struct field_spec *spec, size_t count, struct field_value *out)
 {
-    if (validate_fields(req->body, spec, count, out, &req->err) == SO_OK)
-        return true;
+    if (validate_fields(req->body, spec, count, out, &req->err) == SO_OK) return true;
     reply_err(req);
     return false;
 }
@@ -199,4 +185,15 @@ void reply_items(struct so_req *req, const void *items, int count, size_t size, 
         last = *(const int64_t *)item;
     }
     reply_page(req, list, count, page, last, 0);
+}
+
+bool scope_to_own(struct so_req *req, int64_t *manager_id, const struct so_page *page)
+{
+    if (req->auth.role != ROLE_MANAGER) return true;
+    if (*manager_id != 0 && *manager_id != req->auth.manager_id) {
+        reply_page(req, json_array(), 0, page, 0, 0);
+        return false;
+    }
+    *manager_id = req->auth.manager_id;
+    return true;
 }

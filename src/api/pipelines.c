@@ -61,30 +61,31 @@ void handle_pipeline_create(struct so_req *req)
         [S_KIND] = {"kind", F_ENUM, F_REQUIRED, 0, 0, kinds},
     };
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct field_value sv[MAX_STAGES][3];
     int n;
-    if (!stage_items(req, v[STAGES].j, stage_spec, COUNT_OF(stage_spec), sv, &n))
-        return;
+    if (!stage_items(req, v[STAGES].j, stage_spec, COUNT_OF(stage_spec), sv, &n)) return;
     struct stage_input stages[MAX_STAGES];
     for (int i = 0; i < n; i++)
-        stages[i] = (struct stage_input){sv[i][S_NAME].s, sv[i][S_EXTERNAL_ID].s, (enum stage_kind)sv[i][S_KIND].i};
+        stages[i] =
+            (struct stage_input){sv[i][S_NAME].s, sv[i][S_EXTERNAL_ID].s, (enum stage_kind)sv[i][S_KIND].i};
     int64_t id;
-    if (domain_pipeline_create(req->db, req->auth.account_id, v[NAME].s, v[EXTERNAL_ID].s, stages, n, req->now, &id,
-                               &req->err) != SO_OK)
+    if (domain_pipeline_create(req->db, req->auth.account_id, v[NAME].s, v[EXTERNAL_ID].s, stages, n,
+                               req->now, &id, &req->err) != SO_OK)
         reply_err(req);
     else
         reply_pipeline(req, 201, id);
 }
 
-static json_t *render_pipeline_item(const void *p) { return render_pipeline(p); }
+static json_t *render_pipeline_item(const void *p)
+{
+    return render_pipeline(p);
+}
 
 void handle_pipeline_list(struct so_req *req)
 {
     struct so_page page;
-    if (!query_page(req, &page))
-        return;
+    if (!query_page(req, &page)) return;
     struct so_pipeline *items;
     int count;
     enum db_rc rc = store_pipeline_list(req->db, req->arena, req->auth.account_id, &page, &items, &count);
@@ -97,8 +98,7 @@ void handle_pipeline_list(struct so_req *req)
 void handle_pipeline_get(struct so_req *req)
 {
     int64_t id;
-    if (path_id(req, 0, KIND_PIPELINE, &id))
-        reply_pipeline(req, 200, id);
+    if (path_id(req, 0, KIND_PIPELINE, &id)) reply_pipeline(req, 200, id);
 }
 
 void handle_pipeline_patch(struct so_req *req)
@@ -116,15 +116,12 @@ void handle_pipeline_patch(struct so_req *req)
         [S_EXTERNAL_ID] = {"external_id", F_STRING, 0, 1, EXTERNAL_ID_MAX_CHARS, NULL},
     };
     int64_t id;
-    if (!path_id(req, 0, KIND_PIPELINE, &id))
-        return;
+    if (!path_id(req, 0, KIND_PIPELINE, &id)) return;
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct field_value sv[MAX_STAGES][3];
     int n = 0;
-    if (v[STAGES].present && !stage_items(req, v[STAGES].j, stage_spec, COUNT_OF(stage_spec), sv, &n))
-        return;
+    if (v[STAGES].present && !stage_items(req, v[STAGES].j, stage_spec, COUNT_OF(stage_spec), sv, &n)) return;
     struct stage_rename renames[MAX_STAGES];
     for (int i = 0; i < n; i++)
         renames[i] = (struct stage_rename){sv[i][S_ID].i, sv[i][S_NAME].s, sv[i][S_EXTERNAL_ID].s};

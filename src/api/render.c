@@ -4,33 +4,39 @@
 
 json_t *json_time(int64_t t)
 {
-    if (t == 0)
-        return json_null();
+    if (t == 0) return json_null();
     char buf[32];
     so_format_time(t, buf, sizeof buf);
     return json_string(buf);
 }
 
-json_t *json_id(int64_t id) { return id ? json_integer(id) : json_null(); }
+json_t *json_id(int64_t id)
+{
+    return id ? json_integer(id) : json_null();
+}
 
-json_t *json_str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+json_t *json_str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
 
 json_t *render_account(const struct so_account *a)
 {
-    return json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)a->id, "name", a->name, "timezone", a->timezone,
-                     "created_at", json_time(a->created_at));
+    return json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)a->id, "name", a->name, "timezone",
+                     a->timezone, "created_at", json_time(a->created_at));
 }
 
 json_t *render_api_key(const struct so_api_key *k)
 {
     return json_pack("{s:I, s:s, s:o, s:s, s:o}", "id", (json_int_t)k->id, "role", so_role_name(k->role),
-                     "manager_id", json_id(k->manager_id), "name", k->name, "created_at", json_time(k->created_at));
+                     "manager_id", json_id(k->manager_id), "name", k->name, "created_at",
+                     json_time(k->created_at));
 }
 
 json_t *render_manager(const struct so_manager *m)
 {
-    bool eligible = strcmp(m->role, "manager") == 0 && m->active && m->distribution_enabled && !m->pool_user &&
-                    !m->in_focus;
+    bool eligible = strcmp(m->role, "manager") == 0 && m->active && m->distribution_enabled &&
+                    !m->pool_user && !m->in_focus;
     return json_pack("{s:I, s:o, s:s, s:o, s:s, s:b, s:b, s:i, s:b, s:b, s:b, s:o}", "id", (json_int_t)m->id,
                      "external_id", json_str_or_null(m->external_id), "name", m->name, "email",
                      json_str_or_null(m->email), "role", m->role, "active", m->active, "distribution_enabled",
@@ -51,8 +57,8 @@ json_t *render_pipeline(const struct so_pipeline *p)
     for (int i = 0; i < p->stage_count; i++)
         json_array_append_new(stages, render_stage(&p->stages[i]));
     return json_pack("{s:I, s:o, s:s, s:b, s:o}", "id", (json_int_t)p->id, "external_id",
-                     json_str_or_null(p->external_id), "name", p->name, "needs_setup", p->needs_setup, "stages",
-                     stages);
+                     json_str_or_null(p->external_id), "name", p->name, "needs_setup", p->needs_setup,
+                     "stages", stages);
 }
 
 json_t *render_loss_reason(const struct so_loss_reason *l)
@@ -77,9 +83,9 @@ json_t *render_history_row(const struct so_history_row *h)
 {
     return json_pack("{s:I, s:I, s:o, s:I, s:s, s:o, s:o, s:o, s:I}", "id", (json_int_t)h->id, "deal_id",
                      (json_int_t)h->deal_id, "from_stage_id", json_id(h->from_stage_id), "to_stage_id",
-                     (json_int_t)h->to_stage_id, "status", so_deal_status_name(h->status), "at", json_time(h->at),
-                     "manager_id", json_id(h->manager_id), "loss_reason_id", json_id(h->loss_reason_id), "price",
-                     (json_int_t)h->price);
+                     (json_int_t)h->to_stage_id, "status", so_deal_status_name(h->status), "at",
+                     json_time(h->at), "manager_id", json_id(h->manager_id), "loss_reason_id",
+                     json_id(h->loss_reason_id), "price", (json_int_t)h->price);
 }
 
 json_t *render_note(const struct so_note *n)

@@ -2,11 +2,11 @@
 #include "handlers.h"
 #include "salesops/api.h"
 
-#define A ROLE_BIT(ROLE_ADMIN)
-#define H ROLE_BIT(ROLE_HEAD)
-#define M ROLE_BIT(ROLE_MANAGER)
-#define R ROLE_BIT(ROLE_READONLY)
-#define J ROUTE_JSON_BODY
+#define A  ROLE_BIT(ROLE_ADMIN)
+#define H  ROLE_BIT(ROLE_HEAD)
+#define M  ROLE_BIT(ROLE_MANAGER)
+#define R  ROLE_BIT(ROLE_READONLY)
+#define J  ROUTE_JSON_BODY
 #define V1 "/api/v1"
 
 const struct so_route so_api_routes[] = {

@@ -3,7 +3,10 @@
 #include "handlers.h"
 #include "salesops/embedded.h"
 
-void handle_healthz(struct so_req *req) { reply_json_steal(req, 200, json_pack("{s:s}", "status", "ok")); }
+void handle_healthz(struct so_req *req)
+{
+    reply_json_steal(req, 200, json_pack("{s:s}", "status", "ok"));
+}
 
 void handle_readyz(struct so_req *req)
 {

@@ -18,8 +18,7 @@ void handle_task_create(struct so_req *req)
         [DUE_AT] = {"due_at", F_TIME, F_REQUIRED, 0, 0, NULL},
     };
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct task_create in = {.deal_id = v[DEAL_ID].i,
                              .manager_id = v[MANAGER_ID].is_null ? 0 : v[MANAGER_ID].i,
                              .type = v[TYPE].s,
@@ -40,13 +39,7 @@ void handle_task_list(struct so_req *req)
         !query_id(req, "deal_id", &f.deal_id) || !query_enum(req, "type", all_types, &f.type) ||
         !query_enum(req, "state", states, &f.state))
         return;
-    if (req->auth.role == ROLE_MANAGER) {
-        if (f.manager_id != 0 && f.manager_id != req->auth.manager_id) {
-            reply_page(req, json_array(), 0, &page, 0, 0);
-            return;
-        }
-        f.manager_id = req->auth.manager_id;
-    }
+    if (!scope_to_own(req, &f.manager_id, &page)) return;
     struct so_task *items;
     int count;
     enum db_rc rc = store_task_list(req->db, req->arena, req->auth.account_id, &f, &page, &items, &count);
@@ -65,8 +58,7 @@ void handle_task_get(struct so_req *req)
 {
     int64_t id;
     struct so_task t;
-    if (!path_id(req, 0, KIND_TASK, &id))
-        return;
+    if (!path_id(req, 0, KIND_TASK, &id)) return;
     if (domain_task_visible(req->db, req->arena, &req->auth, id, &t, &req->err) != SO_OK)
         reply_err(req);
     else
@@ -83,11 +75,9 @@ void handle_task_patch(struct so_req *req)
         [DUE_AT] = {"due_at", F_TIME, 0, 0, 0, NULL},
     };
     int64_t id;
-    if (!path_id(req, 0, KIND_TASK, &id))
-        return;
+    if (!path_id(req, 0, KIND_TASK, &id)) return;
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct task_patch in = {.set_manager = v[MANAGER_ID].present,
                             .manager_id = v[MANAGER_ID].i,
                             .set_type = v[TYPE].present,
@@ -106,8 +96,7 @@ void handle_task_patch(struct so_req *req)
 void handle_task_delete(struct so_req *req)
 {
     int64_t id;
-    if (!path_id(req, 0, KIND_TASK, &id))
-        return;
+    if (!path_id(req, 0, KIND_TASK, &id)) return;
     if (domain_task_delete(req->db, req->arena, &req->auth, id, req->now, &req->err) != SO_OK)
         reply_err(req);
     else
@@ -121,13 +110,12 @@ void handle_task_complete(struct so_req *req)
         [RESULT] = {"result", F_STRING, F_NULLABLE, 0, TEXT_MAX_CHARS, NULL},
     };
     int64_t id;
-    if (!path_id(req, 0, KIND_TASK, &id))
-        return;
+    if (!path_id(req, 0, KIND_TASK, &id)) return;
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v))
-        return;
+    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
     struct so_task t;
-    if (domain_task_complete(req->db, req->arena, &req->auth, id, v[RESULT].s, req->now, &t, &req->err) != SO_OK)
+    if (domain_task_complete(req->db, req->arena, &req->auth, id, v[RESULT].s, req->now, &t, &req->err) !=
+        SO_OK)
         reply_err(req);
     else
         reply_json_steal(req, 200, render_task(&t, req->now));

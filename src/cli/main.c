@@ -17,17 +17,19 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "salesops %s: sales-process automation beside the CRM\n\n"
-                 "Usage:\n"
-                 "  salesops serve                       serve the HTTP API (migrates first unless disabled)\n"
-                 "  salesops migrate                     apply pending database migrations\n"
-                 "  salesops account create --name NAME [--timezone TZ]\n"
-                 "                                       create an account; prints its admin key and webhook token\n"
-                 "  salesops demo --account ID           load the demo data into an account\n"
-                 "  salesops key-check --key KEY         exit 0 if KEY is a valid API key\n"
-                 "  salesops routes                      print the route table (METHOD PATH)\n"
-                 "  salesops --help | --version\n\n",
-            SALESOPS_VERSION);
+    fprintf(
+        out,
+        "salesops %s: sales-process automation beside the CRM\n\n"
+        "Usage:\n"
+        "  salesops serve                       serve the HTTP API (migrates first unless disabled)\n"
+        "  salesops migrate                     apply pending database migrations\n"
+        "  salesops account create --name NAME [--timezone TZ]\n"
+        "                                       create an account; prints its admin key and webhook token\n"
+        "  salesops demo --account ID           load the demo data into an account\n"
+        "  salesops key-check --key KEY         exit 0 if KEY is a valid API key\n"
+        "  salesops routes                      print the route table (METHOD PATH)\n"
+        "  salesops --help | --version\n\n",
+        SALESOPS_VERSION);
     config_print_help(out);
 }
 
@@ -36,10 +38,8 @@ static const char *flag_value(int argc, char **argv, int start, const char *name
 {
     size_t n = strlen(name);
     for (int i = start; i < argc; i++) {
-        if (strcmp(argv[i], name) == 0 && i + 1 < argc)
-            return argv[i + 1];
-        if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=')
-            return argv[i] + n + 1;
+        if (strcmp(argv[i], name) == 0 && i + 1 < argc) return argv[i + 1];
+        if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=') return argv[i] + n + 1;
     }
     return NULL;
 }
@@ -49,12 +49,10 @@ static struct db *open_db(const struct so_config *cfg, int wait_seconds)
     char err[512];
     for (int i = 0;; i++) {
         struct db *db = db_open(cfg->database_url, err, sizeof err);
-        if (db != NULL)
-            return db;
+        if (db != NULL) return db;
         if (i >= wait_seconds) {
             char *nl = strchr(err, '\n');
-            if (nl)
-                *nl = '\0';
+            if (nl) *nl = '\0';
             log_msg(LOG_ERROR, "cannot connect to the database: %s", err);
             return NULL;
         }
@@ -79,12 +77,10 @@ static int cmd_serve(const struct so_config *cfg)
 {
     if (cfg->migrate_on_start) {
         struct db *db = open_db(cfg, 30);
-        if (db == NULL)
-            return 1;
+        if (db == NULL) return 1;
         int rc = run_migrate(db);
         db_close(db);
-        if (rc != 0)
-            return rc;
+        if (rc != 0) return rc;
     }
     sigset_t set;
     sigemptyset(&set);
@@ -99,8 +95,8 @@ static int cmd_serve(const struct so_config *cfg)
         return 1;
     }
     log_event_steal(LOG_INFO, "serving",
-                    json_pack("{s:s, s:i, s:i}", "host", cfg->listen_host, "port", server_port(srv), "threads",
-                              cfg->threads));
+                    json_pack("{s:s, s:i, s:i}", "host", cfg->listen_host, "port", server_port(srv),
+                              "threads", cfg->threads));
     int sig = 0;
     sigwait(&set, &sig);
     log_msg(LOG_INFO, "signal %d: shutting down", sig);
@@ -118,8 +114,7 @@ static int cmd_account_create(const struct so_config *cfg, int argc, char **argv
         return 2;
     }
     struct db *db = open_db(cfg, 0);
-    if (db == NULL)
-        return 1;
+    if (db == NULL) return 1;
     struct account_created out;
     struct so_error err = {0};
     enum so_err e = domain_account_create(db, name, tz ? tz : "Europe/Moscow", so_now(), &out, &err);
@@ -143,8 +138,7 @@ static int cmd_demo(const struct so_config *cfg, int argc, char **argv)
         return 2;
     }
     struct db *db = open_db(cfg, 0);
-    if (db == NULL)
-        return 1;
+    if (db == NULL) return 1;
     struct so_error err = {0};
     enum so_err e = domain_demo_load(db, account_id, so_now(), &err);
     db_close(db);
@@ -164,8 +158,7 @@ static int cmd_key_check(const struct so_config *cfg, int argc, char **argv)
         return 2;
     }
     struct db *db = open_db(cfg, 0);
-    if (db == NULL)
-        return 1;
+    if (db == NULL) return 1;
     char header[256];
     snprintf(header, sizeof header, "Bearer %s", key);
     struct so_auth auth;
@@ -199,22 +192,18 @@ int main(int argc, char **argv)
         printf("salesops %s\n", SALESOPS_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(&cfg);
+    if (strcmp(cmd, "serve") == 0) return cmd_serve(&cfg);
     if (strcmp(cmd, "migrate") == 0) {
         struct db *db = open_db(&cfg, 30);
-        if (db == NULL)
-            return 1;
+        if (db == NULL) return 1;
         int rc = run_migrate(db);
         db_close(db);
         return rc;
     }
     if (strcmp(cmd, "account") == 0 && argc > 2 && strcmp(argv[2], "create") == 0)
         return cmd_account_create(&cfg, argc, argv);
-    if (strcmp(cmd, "demo") == 0)
-        return cmd_demo(&cfg, argc, argv);
-    if (strcmp(cmd, "key-check") == 0)
-        return cmd_key_check(&cfg, argc, argv);
+    if (strcmp(cmd, "demo") == 0) return cmd_demo(&cfg, argc, argv);
+    if (strcmp(cmd, "key-check") == 0) return cmd_key_check(&cfg, argc, argv);
     if (strcmp(cmd, "routes") == 0) {
         for (size_t i = 0; i < so_api_route_count; i++)
             printf("%s %s\n", so_api_routes[i].method, so_api_routes[i].pattern);

@@ -19,8 +19,7 @@ void *arena_alloc(struct arena *a, size_t size)
     if (b == NULL || b->size - b->used < size) {
         size_t cap = size > ARENA_BLOCK ? size : ARENA_BLOCK;
         b = malloc(sizeof *b + cap);
-        if (b == NULL)
-            return NULL;
+        if (b == NULL) return NULL;
         b->size = cap;
         b->used = 0;
         b->next = a->head;
@@ -41,7 +40,10 @@ char *arena_strndup(struct arena *a, const char *s, size_t n)
     return p;
 }
 
-char *arena_strdup(struct arena *a, const char *s) { return s ? arena_strndup(a, s, strlen(s)) : NULL; }
+char *arena_strdup(struct arena *a, const char *s)
+{
+    return s ? arena_strndup(a, s, strlen(s)) : NULL;
+}
 
 char *arena_printf(struct arena *a, const char *fmt, ...)
 {
@@ -51,8 +53,7 @@ char *arena_printf(struct arena *a, const char *fmt, ...)
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     char *p = n >= 0 ? arena_alloc(a, (size_t)n + 1) : NULL;
-    if (p != NULL)
-        vsnprintf(p, (size_t)n + 1, fmt, aq);
+    if (p != NULL) vsnprintf(p, (size_t)n + 1, fmt, aq);
     va_end(aq);
     return p;
 }

@@ -64,7 +64,8 @@ static int set_option(struct so_config *cfg, const struct opt *o, const char *va
     case OPT_SIZE: {
         unsigned long long v = strtoull(value, &end, 10);
         if (*value == '\0' || *end != '\0' || v < 1024 || v > (1ull << 31)) {
-            snprintf(err, errlen, "%s: expected a byte count from 1024 to 2147483648, got '%s'", o->env, value);
+            snprintf(err, errlen, "%s: expected a byte count from 1024 to 2147483648, got '%s'", o->env,
+                     value);
             return -1;
         }
         *(size_t *)dst = (size_t)v;
@@ -102,10 +103,8 @@ int config_load(struct so_config *cfg, int *argc, char **argv, char *err, size_t
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         const char *env = getenv(options[i].env);
-        if (set_option(cfg, &options[i], options[i].def, err, errlen) != 0)
-            return -1;
-        if (env != NULL && *env != '\0' && set_option(cfg, &options[i], env, err, errlen) != 0)
-            return -1;
+        if (set_option(cfg, &options[i], options[i].def, err, errlen) != 0) return -1;
+        if (env != NULL && *env != '\0' && set_option(cfg, &options[i], env, err, errlen) != 0) return -1;
     }
     int out = 1;
     for (int i = 1; i < *argc; i++) {
@@ -113,8 +112,7 @@ int config_load(struct so_config *cfg, int *argc, char **argv, char *err, size_t
         const char *value = NULL;
         for (size_t k = 0; k < OPTION_COUNT && match == NULL; k++) {
             size_t n = strlen(options[k].flag);
-            if (strncmp(argv[i], options[k].flag, n) != 0)
-                continue;
+            if (strncmp(argv[i], options[k].flag, n) != 0) continue;
             if (argv[i][n] == '=') {
                 match = &options[k];
                 value = argv[i] + n + 1;
@@ -131,8 +129,7 @@ int config_load(struct so_config *cfg, int *argc, char **argv, char *err, size_t
             argv[out++] = argv[i];
             continue;
         }
-        if (set_option(cfg, match, value, err, errlen) != 0)
-            return -1;
+        if (set_option(cfg, match, value, err, errlen) != 0) return -1;
     }
     *argc = out;
     argv[out] = NULL;

@@ -14,8 +14,7 @@ int so_new_secret(const char *prefix, char *out, size_t len)
 {
     uint8_t raw[20];
     size_t plen = strlen(prefix);
-    if (len < plen + 2 * sizeof raw + 1 || RAND_bytes(raw, sizeof raw) != 1)
-        return -1;
+    if (len < plen + 2 * sizeof raw + 1 || RAND_bytes(raw, sizeof raw) != 1) return -1;
     memcpy(out, prefix, plen);
     for (size_t i = 0; i < sizeof raw; i++)
         snprintf(out + plen + 2 * i, 3, "%02x", raw[i]);

@@ -12,9 +12,18 @@ static const struct {
 #undef SO_ERR_ROW
 };
 
-int so_err_status(enum so_err e) { return table[e].status; }
-const char *so_err_code(enum so_err e) { return table[e].code; }
-const char *so_err_title(enum so_err e) { return table[e].title; }
+int so_err_status(enum so_err e)
+{
+    return table[e].status;
+}
+const char *so_err_code(enum so_err e)
+{
+    return table[e].code;
+}
+const char *so_err_title(enum so_err e)
+{
+    return table[e].title;
+}
 
 enum so_err so_fail(struct so_error *err, enum so_err e, const char *fmt, ...)
 {
@@ -33,8 +42,7 @@ enum so_err so_field_error(struct so_error *err, const char *field, const char *
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (err->errors == NULL)
-        err->errors = json_array();
+    if (err->errors == NULL) err->errors = json_array();
     json_array_append_new(err->errors, json_pack("{s:s, s:s}", "field", field, "message", msg));
     if (err->code != ERR_VALIDATION || err->detail[0] == '\0')
         snprintf(err->detail, sizeof err->detail, "%s: %s", field, msg);
@@ -55,11 +63,10 @@ json_t *so_error_problem(const struct so_error *err)
 {
     char type[96];
     snprintf(type, sizeof type, "urn:salesops:problem:%s", so_err_code(err->code));
-    json_t *p = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", so_err_title(err->code), "status",
-                          so_err_status(err->code), "detail",
-                          err->detail[0] ? err->detail : so_err_title(err->code), "code",
-                          so_err_code(err->code));
-    if (p != NULL && err->errors != NULL)
-        json_object_set(p, "errors", err->errors);
+    json_t *p =
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", so_err_title(err->code), "status",
+                  so_err_status(err->code), "detail", err->detail[0] ? err->detail : so_err_title(err->code),
+                  "code", so_err_code(err->code));
+    if (p != NULL && err->errors != NULL) json_object_set(p, "errors", err->errors);
     return p;
 }

@@ -10,7 +10,10 @@
 static enum log_level min_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void log_set_level(enum log_level level) { min_level = level; }
+void log_set_level(enum log_level level)
+{
+    min_level = level;
+}
 
 int log_parse_level(const char *name, enum log_level *out)
 {
@@ -39,8 +42,7 @@ void log_event_steal(enum log_level level, const char *msg, json_t *fields)
         json_decref(fields);
         return;
     }
-    if (fields != NULL)
-        json_object_update(line, fields);
+    if (fields != NULL) json_object_update(line, fields);
     json_decref(fields);
     char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(line);
@@ -52,8 +54,7 @@ void log_event_steal(enum log_level level, const char *msg, json_t *fields)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-    if (level < min_level)
-        return;
+    if (level < min_level) return;
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);

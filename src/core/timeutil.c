@@ -4,7 +4,10 @@
 #include <time.h>
 #include "salesops/timeutil.h"
 
-int64_t so_now(void) { return (int64_t)time(NULL); }
+int64_t so_now(void)
+{
+    return (int64_t)time(NULL);
+}
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
 static int64_t days_from_civil(int64_t y, int m, int d)
@@ -17,7 +20,10 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-static bool leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+static bool leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 static int month_days(int64_t y, int m)
 {
@@ -29,8 +35,7 @@ static bool digits(const char *s, int n, int *out)
 {
     int v = 0;
     for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return false;
+        if (!isdigit((unsigned char)s[i])) return false;
         v = v * 10 + (s[i] - '0');
     }
     *out = v;
@@ -47,8 +52,7 @@ static bool parse_ymd(const char *s, int *y, int *m, int *d)
 bool so_parse_date(const char *s, int64_t *days)
 {
     int y, m, d;
-    if (strlen(s) != 10 || !parse_ymd(s, &y, &m, &d))
-        return false;
+    if (strlen(s) != 10 || !parse_ymd(s, &y, &m, &d)) return false;
     *days = days_from_civil(y, m, d);
     return true;
 }
@@ -56,18 +60,15 @@ bool so_parse_date(const char *s, int64_t *days)
 bool so_parse_time(const char *s, int64_t *out)
 {
     int y, mo, d, h, mi, sec;
-    if (strlen(s) < 20 || !parse_ymd(s, &y, &mo, &d))
-        return false;
+    if (strlen(s) < 20 || !parse_ymd(s, &y, &mo, &d)) return false;
     if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2, &h) || s[13] != ':' ||
         !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &sec))
         return false;
-    if (h > 23 || mi > 59 || sec > 60)
-        return false;
+    if (h > 23 || mi > 59 || sec > 60) return false;
     const char *p = s + 19;
     if (*p == '.') {
         p++;
-        if (!isdigit((unsigned char)*p))
-            return false;
+        if (!isdigit((unsigned char)*p)) return false;
         while (isdigit((unsigned char)*p))
             p++;
     }
@@ -83,10 +84,8 @@ bool so_parse_time(const char *s, int64_t *out)
     } else {
         return false;
     }
-    if (*p != '\0')
-        return false;
-    if (sec == 60)
-        sec = 59; /* a leap second is read as the second before it */
+    if (*p != '\0') return false;
+    if (sec == 60) sec = 59; /* a leap second is read as the second before it */
     *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
     return true;
 }

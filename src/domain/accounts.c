@@ -6,7 +6,10 @@
 
 static const char *const role_names[] = {"admin", "head", "manager", "readonly"};
 
-const char *so_role_name(enum so_role role) { return role < ROLE_COUNT ? role_names[role] : "unknown"; }
+const char *so_role_name(enum so_role role)
+{
+    return role < ROLE_COUNT ? role_names[role] : "unknown";
+}
 
 int so_role_parse(const char *name, enum so_role *out)
 {
@@ -32,10 +35,8 @@ const char *so_deal_status_name(enum deal_status status)
 
 const char *so_task_state(const struct so_task *task, int64_t now)
 {
-    if (task->deleted_at)
-        return "deleted";
-    if (task->completed_at)
-        return "done";
+    if (task->deleted_at) return "deleted";
+    if (task->completed_at) return "done";
     return task->due_at < now ? "overdue" : "open";
 }
 
@@ -71,20 +72,17 @@ static enum db_rc account_create_tx(struct db *db, void *p)
     struct so_api_key key;
     enum db_rc rc = store_account_insert(db, t->name, t->timezone, t->token_hash, &t->account_id);
     if (rc == DB_OK)
-        rc = store_api_key_insert(db, t->account_id, t->key_hash, ROLE_ADMIN, 0, "admin (account create)", t->now,
-                                  &key);
+        rc = store_api_key_insert(db, t->account_id, t->key_hash, ROLE_ADMIN, 0, "admin (account create)",
+                                  t->now, &key);
     return rc;
 }
 
 enum db_rc domain_tx_outcome(enum so_err e, struct so_error *err)
 {
-    if (e == SO_OK)
-        return DB_OK;
+    if (e == SO_OK) return DB_OK;
     /* a lost connection or a retryable failure must reach the transaction runner as such */
-    if (err->retry)
-        return DB_RETRY;
-    if (e == ERR_DB_UNAVAILABLE)
-        return DB_UNAVAILABLE;
+    if (err->retry) return DB_RETRY;
+    if (e == ERR_DB_UNAVAILABLE) return DB_UNAVAILABLE;
     return DB_ABORT;
 }
 
@@ -92,10 +90,8 @@ enum so_err domain_account_create(struct db *db, const char *name, const char *t
                                   struct account_created *out, struct so_error *err)
 {
     enum db_rc rc = store_timezone_exists(db, timezone);
-    if (rc == DB_NONE)
-        return so_field_error(err, "timezone", "unknown IANA time zone '%s'", timezone);
-    if (rc != DB_OK)
-        return domain_db_error(rc, err);
+    if (rc == DB_NONE) return so_field_error(err, "timezone", "unknown IANA time zone '%s'", timezone);
+    if (rc != DB_OK) return domain_db_error(rc, err);
     if (so_new_secret("sok_", out->api_key, sizeof out->api_key) != 0 ||
         so_new_secret("whk_", out->webhook_token, sizeof out->webhook_token) != 0)
         return so_fail(err, ERR_INTERNAL, "no randomness available");
@@ -104,8 +100,7 @@ enum so_err domain_account_create(struct db *db, const char *name, const char *t
     so_sha256(out->api_key, strlen(out->api_key), key_hash);
     struct account_tx t = {name, timezone, token_hash, key_hash, now, 0};
     rc = db_tx(db, account_create_tx, &t);
-    if (rc != DB_OK)
-        return domain_db_error(rc, err);
+    if (rc != DB_OK) return domain_db_error(rc, err);
     out->account_id = t.account_id;
     return SO_OK;
 }
@@ -115,10 +110,8 @@ enum so_err domain_account_update(struct db *db, int64_t account_id, const char 
 {
     if (timezone != NULL) {
         enum db_rc rc = store_timezone_exists(db, timezone);
-        if (rc == DB_NONE)
-            return so_field_error(err, "timezone", "unknown IANA time zone '%s'", timezone);
-        if (rc != DB_OK)
-            return domain_db_error(rc, err);
+        if (rc == DB_NONE) return so_field_error(err, "timezone", "unknown IANA time zone '%s'", timezone);
+        if (rc != DB_OK) return domain_db_error(rc, err);
     }
     enum db_rc rc = store_account_update(db, account_id, name, timezone);
     return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
@@ -136,9 +129,9 @@ enum so_err domain_api_key_create(struct db *db, struct arena *a, int64_t accoun
         struct so_manager m;
         enum db_rc rc = store_manager_get(db, a, account_id, manager_id, &m);
         if (rc == DB_NONE)
-            return so_field_error(err, "manager_id", "no manager %lld in this account", (long long)manager_id);
-        if (rc != DB_OK)
-            return domain_db_error(rc, err);
+            return so_field_error(err, "manager_id", "no manager %lld in this account",
+                                  (long long)manager_id);
+        if (rc != DB_OK) return domain_db_error(rc, err);
     }
     if (so_new_secret("sok_", plain_key, 64) != 0)
         return so_fail(err, ERR_INTERNAL, "no randomness available");
@@ -173,7 +166,8 @@ struct pipeline_tx {
     int64_t id;
 };
 
-/* Open stages keep their given order; a pipeline without a won or lost stage gets one, after the open ones. */
+/* Open stages keep their given order; a pipeline without a won or lost stage gets one, after the open ones.
+ */
 static enum db_rc pipeline_create_tx(struct db *db, void *p)
 {
     struct pipeline_tx *t = p;
@@ -182,8 +176,7 @@ static enum db_rc pipeline_create_tx(struct db *db, void *p)
     int position = 0;
     for (int pass = 0; pass < 3 && rc == DB_OK; pass++) {
         for (int i = 0; i < t->stage_count && rc == DB_OK; i++) {
-            if ((int)t->stages[i].kind != pass)
-                continue;
+            if ((int)t->stages[i].kind != pass) continue;
             struct so_stage s = {.pipeline_id = t->id,
                                  .external_id = t->stages[i].external_id,
                                  .name = t->stages[i].name,
@@ -195,13 +188,17 @@ static enum db_rc pipeline_create_tx(struct db *db, void *p)
             has_lost |= s.kind == STAGE_LOST;
         }
         if (rc == DB_OK && pass == STAGE_WON && !has_won) {
-            struct so_stage s = {.pipeline_id = t->id, .name = "Успешно реализовано", .kind = STAGE_WON,
+            struct so_stage s = {.pipeline_id = t->id,
+                                 .name = "Успешно реализовано",
+                                 .kind = STAGE_WON,
                                  .position = ++position};
             int64_t sid;
             rc = store_stage_insert(db, t->account_id, &s, &sid);
         }
         if (rc == DB_OK && pass == STAGE_LOST && !has_lost) {
-            struct so_stage s = {.pipeline_id = t->id, .name = "Закрыто и не реализовано", .kind = STAGE_LOST,
+            struct so_stage s = {.pipeline_id = t->id,
+                                 .name = "Закрыто и не реализовано",
+                                 .kind = STAGE_LOST,
                                  .position = ++position};
             int64_t sid;
             rc = store_stage_insert(db, t->account_id, &s, &sid);
@@ -210,9 +207,9 @@ static enum db_rc pipeline_create_tx(struct db *db, void *p)
     return rc;
 }
 
-enum so_err domain_pipeline_create(struct db *db, int64_t account_id, const char *name, const char *external_id,
-                                   const struct stage_input *stages, int stage_count, int64_t now, int64_t *id,
-                                   struct so_error *err)
+enum so_err domain_pipeline_create(struct db *db, int64_t account_id, const char *name,
+                                   const char *external_id, const struct stage_input *stages, int stage_count,
+                                   int64_t now, int64_t *id, struct so_error *err)
 {
     int won = 0, lost = 0;
     for (int i = 0; i < stage_count; i++) {
@@ -229,8 +226,7 @@ enum so_err domain_pipeline_create(struct db *db, int64_t account_id, const char
         return so_field_error(err, "stages", "a pipeline needs at least one open stage");
     struct pipeline_tx t = {account_id, name, external_id, stages, stage_count, now, 0};
     enum db_rc rc = db_tx(db, pipeline_create_tx, &t);
-    if (rc != DB_OK)
-        return domain_db_error(rc, err);
+    if (rc != DB_OK) return domain_db_error(rc, err);
     *id = t.id;
     return SO_OK;
 }
@@ -260,16 +256,16 @@ static enum db_rc pipeline_update_tx(struct db *db, void *p)
 }
 
 enum so_err domain_pipeline_update(struct db *db, int64_t account_id, int64_t id, const char *name,
-                                   const char *external_id, const struct stage_rename *renames, int rename_count,
-                                   struct so_error *err)
+                                   const char *external_id, const struct stage_rename *renames,
+                                   int rename_count, struct so_error *err)
 {
     struct pipeline_update_tx t = {account_id, id, name, external_id, renames, rename_count, err};
     enum db_rc rc = db_tx(db, pipeline_update_tx, &t);
     return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
 }
 
-enum so_err domain_loss_reason_create(struct db *db, int64_t account_id, const char *name, const char *external_id,
-                                      int64_t now, int64_t *id, struct so_error *err)
+enum so_err domain_loss_reason_create(struct db *db, int64_t account_id, const char *name,
+                                      const char *external_id, int64_t now, int64_t *id, struct so_error *err)
 {
     enum db_rc rc = store_loss_reason_insert(db, account_id, name, external_id, false, now, id);
     return rc == DB_OK ? SO_OK : domain_db_error(rc, err);

@@ -7,10 +7,13 @@ static enum deal_status status_of(enum stage_kind kind)
     return kind == STAGE_WON ? DEAL_WON : kind == STAGE_LOST ? DEAL_LOST : DEAL_OPEN;
 }
 
-static enum so_err fail_db(enum db_rc rc, struct so_error *err) { return domain_db_error(rc, err); }
+static enum so_err fail_db(enum db_rc rc, struct so_error *err)
+{
+    return domain_db_error(rc, err);
+}
 
-enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id, const struct deal_change *chg,
-                              struct so_deal *out, struct so_error *err)
+enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id,
+                              const struct deal_change *chg, struct so_deal *out, struct so_error *err)
 {
     enum db_rc rc;
     struct so_stage stage = {0};
@@ -38,8 +41,7 @@ enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id
                                    .manager_id = d.manager_id,
                                    .loss_reason_id = d.loss_reason_id,
                                    .price = d.price};
-        if ((rc = store_history_insert(db, account_id, &h)) != DB_OK)
-            return fail_db(rc, err);
+        if ((rc = store_history_insert(db, account_id, &h)) != DB_OK) return fail_db(rc, err);
         *out = d;
         return SO_OK;
     }
@@ -50,12 +52,9 @@ enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id
     int64_t from_stage = d.stage_id;
     enum deal_status from_status = d.status;
     int64_t from_manager = d.manager_id;
-    if (chg->set_name)
-        d.name = chg->name;
-    if (chg->set_price)
-        d.price = chg->price;
-    if (chg->set_manager)
-        d.manager_id = chg->manager_id;
+    if (chg->set_name) d.name = chg->name;
+    if (chg->set_price) d.price = chg->price;
+    if (chg->set_manager) d.manager_id = chg->manager_id;
     if (chg->set_stage) {
         d.pipeline_id = stage.pipeline_id;
         d.stage_id = stage.id;
@@ -68,11 +67,9 @@ enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id
             d.loss_reason_id = d.status == DEAL_LOST ? chg->loss_reason_id : 0;
         }
     }
-    if (chg->set_loss_reason && d.status == DEAL_LOST)
-        d.loss_reason_id = chg->loss_reason_id;
+    if (chg->set_loss_reason && d.status == DEAL_LOST) d.loss_reason_id = chg->loss_reason_id;
     d.updated_at = chg->at;
-    if ((rc = store_deal_update(db, account_id, &d)) != DB_OK)
-        return fail_db(rc, err);
+    if ((rc = store_deal_update(db, account_id, &d)) != DB_OK) return fail_db(rc, err);
     if (d.stage_id != from_stage || d.status != from_status || d.manager_id != from_manager) {
         struct so_history_row h = {.deal_id = d.id,
                                    .from_stage_id = from_stage,
@@ -82,8 +79,7 @@ enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id
                                    .manager_id = d.manager_id,
                                    .loss_reason_id = d.loss_reason_id,
                                    .price = d.price};
-        if ((rc = store_history_insert(db, account_id, &h)) != DB_OK)
-            return fail_db(rc, err);
+        if ((rc = store_history_insert(db, account_id, &h)) != DB_OK) return fail_db(rc, err);
     }
     *out = d;
     return SO_OK;
@@ -94,10 +90,8 @@ static enum so_err load_visible(struct db *db, struct arena *a, const struct so_
                                 bool lock, struct so_deal *out, struct so_error *err)
 {
     enum db_rc rc = store_deal_get(db, a, auth->account_id, deal_id, lock, out);
-    if (rc == DB_OK && auth->role == ROLE_MANAGER && out->manager_id != auth->manager_id)
-        rc = DB_NONE;
-    if (rc == DB_NONE)
-        return so_fail(err, ERR_NOT_FOUND, "no deal %lld", (long long)deal_id);
+    if (rc == DB_OK && auth->role == ROLE_MANAGER && out->manager_id != auth->manager_id) rc = DB_NONE;
+    if (rc == DB_NONE) return so_fail(err, ERR_NOT_FOUND, "no deal %lld", (long long)deal_id);
     return rc == DB_OK ? SO_OK : fail_db(rc, err);
 }
 
@@ -108,8 +102,8 @@ enum so_err domain_deal_visible(struct db *db, struct arena *a, const struct so_
 }
 
 /* A manager named in a body: it must exist in the account; a manager key may name only himself. */
-enum so_err domain_check_manager(struct db *db, struct arena *a, const struct so_auth *auth, const char *field,
-                                 int64_t manager_id, struct so_error *err)
+enum so_err domain_check_manager(struct db *db, struct arena *a, const struct so_auth *auth,
+                                 const char *field, int64_t manager_id, struct so_error *err)
 {
     if (auth->role == ROLE_MANAGER && manager_id != auth->manager_id)
         return so_fail(err, ERR_FORBIDDEN, "a manager key cannot give a deal or task to another manager");
@@ -122,14 +116,13 @@ enum so_err domain_check_manager(struct db *db, struct arena *a, const struct so
 
 /* An open stage of the given pipeline. */
 static enum so_err check_open_stage(struct db *db, struct arena *a, int64_t account_id, int64_t pipeline_id,
-                                   int64_t stage_id, struct so_error *err)
+                                    int64_t stage_id, struct so_error *err)
 {
     struct so_stage s;
     enum db_rc rc = store_stage_get(db, a, account_id, stage_id, &s);
     if (rc == DB_NONE)
         return so_field_error(err, "stage_id", "no stage %lld in this account", (long long)stage_id);
-    if (rc != DB_OK)
-        return fail_db(rc, err);
+    if (rc != DB_OK) return fail_db(rc, err);
     if (s.pipeline_id != pipeline_id)
         return so_field_error(err, "stage_id", "stage %lld belongs to another pipeline", (long long)stage_id);
     if (s.kind != STAGE_OPEN)
@@ -162,22 +155,20 @@ static enum so_err run_create(struct db *db, struct deal_cmd_ctx *c)
     const struct so_auth *auth = c->auth;
     struct so_error *err = c->err;
     int64_t manager_id = in->manager_id;
-    if (manager_id == 0 && auth->role == ROLE_MANAGER)
-        manager_id = auth->manager_id;
+    if (manager_id == 0 && auth->role == ROLE_MANAGER) manager_id = auth->manager_id;
     enum so_err e;
     if (manager_id != 0 && (e = domain_check_manager(db, c->a, auth, "manager_id", manager_id, err)) != SO_OK)
         return e;
     struct so_pipeline pl;
     enum db_rc rc = store_pipeline_get(db, c->a, auth->account_id, in->pipeline_id, &pl);
     if (rc == DB_NONE)
-        return so_field_error(err, "pipeline_id", "no pipeline %lld in this account", (long long)in->pipeline_id);
-    if (rc != DB_OK)
-        return fail_db(rc, err);
+        return so_field_error(err, "pipeline_id", "no pipeline %lld in this account",
+                              (long long)in->pipeline_id);
+    if (rc != DB_OK) return fail_db(rc, err);
     int64_t stage_id = in->stage_id;
     if (stage_id == 0) {
         for (int i = 0; i < pl.stage_count && stage_id == 0; i++)
-            if (pl.stages[i].kind == STAGE_OPEN)
-                stage_id = pl.stages[i].id;
+            if (pl.stages[i].kind == STAGE_OPEN) stage_id = pl.stages[i].id;
     } else if ((e = check_open_stage(db, c->a, auth->account_id, pl.id, stage_id, err)) != SO_OK) {
         return e;
     }
@@ -198,13 +189,15 @@ static enum so_err run_patch(struct db *db, struct deal_cmd_ctx *c, const struct
 {
     const struct deal_patch *in = c->patch;
     enum so_err e;
-    if (in->set_manager && (e = domain_check_manager(db, c->a, c->auth, "manager_id", in->manager_id, c->err)) != SO_OK)
+    if (in->set_manager &&
+        (e = domain_check_manager(db, c->a, c->auth, "manager_id", in->manager_id, c->err)) != SO_OK)
         return e;
     if (in->set_stage) {
         if (d->status != DEAL_OPEN)
             return so_fail(c->err, ERR_CONFLICT, "deal %lld is %s: reopen it before changing its stage",
                            (long long)d->id, so_deal_status_name(d->status));
-        if ((e = check_open_stage(db, c->a, c->auth->account_id, d->pipeline_id, in->stage_id, c->err)) != SO_OK)
+        if ((e = check_open_stage(db, c->a, c->auth->account_id, d->pipeline_id, in->stage_id, c->err)) !=
+            SO_OK)
             return e;
     }
     struct deal_change chg = {.deal_id = d->id,
@@ -233,8 +226,7 @@ static enum so_err run_close(struct db *db, struct deal_cmd_ctx *c, const struct
         if (rc == DB_NONE)
             return so_field_error(c->err, "loss_reason_id", "no loss reason %lld in this account",
                                   (long long)c->loss_reason_id);
-        if (rc != DB_OK)
-            return fail_db(rc, c->err);
+        if (rc != DB_OK) return fail_db(rc, c->err);
     }
     struct so_stage s;
     enum db_rc rc = store_stage_first(db, c->a, c->auth->account_id, d->pipeline_id,
@@ -254,12 +246,12 @@ static enum so_err run_close(struct db *db, struct deal_cmd_ctx *c, const struct
 static enum so_err run_reopen(struct db *db, struct deal_cmd_ctx *c, const struct so_deal *d)
 {
     enum so_err e;
-    if (c->manager_id != 0 && (e = domain_check_manager(db, c->a, c->auth, "manager_id", c->manager_id, c->err)) != SO_OK)
+    if (c->manager_id != 0 &&
+        (e = domain_check_manager(db, c->a, c->auth, "manager_id", c->manager_id, c->err)) != SO_OK)
         return e;
     if ((e = check_open_stage(db, c->a, c->auth->account_id, d->pipeline_id, c->stage_id, c->err)) != SO_OK)
         return e;
-    if (d->status == DEAL_OPEN)
-        return so_fail(c->err, ERR_CONFLICT, "deal %lld is open", (long long)d->id);
+    if (d->status == DEAL_OPEN) return so_fail(c->err, ERR_CONFLICT, "deal %lld is open", (long long)d->id);
     struct deal_change chg = {.deal_id = d->id,
                               .at = c->now,
                               .set_stage = true,
@@ -271,19 +263,20 @@ static enum so_err run_reopen(struct db *db, struct deal_cmd_ctx *c, const struc
 
 static enum so_err run_note(struct db *db, struct deal_cmd_ctx *c, const struct so_deal *d)
 {
+    if (c->auth->role == ROLE_MANAGER && c->manager_id != 0 && c->manager_id != c->auth->manager_id)
+        return so_fail(c->err, ERR_FORBIDDEN, "a manager key writes notes only in his own name");
     int64_t manager_id = c->auth->role == ROLE_MANAGER ? c->auth->manager_id : c->manager_id;
     if (c->auth->role != ROLE_MANAGER && manager_id != 0) {
         struct so_manager m;
         enum db_rc rc = store_manager_get(db, c->a, c->auth->account_id, manager_id, &m);
         if (rc == DB_NONE)
-            return so_field_error(c->err, "manager_id", "no manager %lld in this account", (long long)manager_id);
-        if (rc != DB_OK)
-            return fail_db(rc, c->err);
+            return so_field_error(c->err, "manager_id", "no manager %lld in this account",
+                                  (long long)manager_id);
+        if (rc != DB_OK) return fail_db(rc, c->err);
     }
     struct so_note n = {.deal_id = d->id, .text = c->text, .manager_id = manager_id, .created_at = c->now};
     enum db_rc rc = store_note_insert(db, c->auth->account_id, &n, &n.id);
-    if (rc != DB_OK)
-        return fail_db(rc, c->err);
+    if (rc != DB_OK) return fail_db(rc, c->err);
     *c->note = n;
     return SO_OK;
 }
@@ -323,8 +316,7 @@ static enum db_rc deal_cmd_tx(struct db *db, void *p)
 static enum so_err run(struct db *db, struct deal_cmd_ctx *c)
 {
     enum db_rc rc = db_tx(db, deal_cmd_tx, c);
-    if (rc == DB_OK)
-        return SO_OK;
+    if (rc == DB_OK) return SO_OK;
     return domain_db_error(rc, c->err);
 }
 
@@ -332,25 +324,39 @@ enum so_err domain_deal_create(struct db *db, struct arena *a, const struct so_a
                                const struct deal_create *in, int64_t now, struct so_deal *out,
                                struct so_error *err)
 {
-    struct deal_cmd_ctx c = {.cmd = CMD_CREATE, .a = a, .auth = auth, .now = now, .create = in, .out = out,
-                             .err = err};
+    struct deal_cmd_ctx c = {
+        .cmd = CMD_CREATE, .a = a, .auth = auth, .now = now, .create = in, .out = out, .err = err};
     return run(db, &c);
 }
 
 enum so_err domain_deal_patch(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
-                              const struct deal_patch *in, int64_t now, struct so_deal *out, struct so_error *err)
+                              const struct deal_patch *in, int64_t now, struct so_deal *out,
+                              struct so_error *err)
 {
-    struct deal_cmd_ctx c = {.cmd = CMD_PATCH, .a = a, .auth = auth, .deal_id = deal_id, .now = now, .patch = in,
-                             .out = out, .err = err};
+    struct deal_cmd_ctx c = {.cmd = CMD_PATCH,
+                             .a = a,
+                             .auth = auth,
+                             .deal_id = deal_id,
+                             .now = now,
+                             .patch = in,
+                             .out = out,
+                             .err = err};
     return run(db, &c);
 }
 
 enum so_err domain_deal_close(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
-                              enum deal_status outcome, int64_t loss_reason_id, int64_t now, struct so_deal *out,
-                              struct so_error *err)
+                              enum deal_status outcome, int64_t loss_reason_id, int64_t now,
+                              struct so_deal *out, struct so_error *err)
 {
-    struct deal_cmd_ctx c = {.cmd = CMD_CLOSE, .a = a, .auth = auth, .deal_id = deal_id, .now = now,
-                             .outcome = outcome, .loss_reason_id = loss_reason_id, .out = out, .err = err};
+    struct deal_cmd_ctx c = {.cmd = CMD_CLOSE,
+                             .a = a,
+                             .auth = auth,
+                             .deal_id = deal_id,
+                             .now = now,
+                             .outcome = outcome,
+                             .loss_reason_id = loss_reason_id,
+                             .out = out,
+                             .err = err};
     return run(db, &c);
 }
 
@@ -358,8 +364,15 @@ enum so_err domain_deal_reopen(struct db *db, struct arena *a, const struct so_a
                                int64_t stage_id, int64_t manager_id, int64_t now, struct so_deal *out,
                                struct so_error *err)
 {
-    struct deal_cmd_ctx c = {.cmd = CMD_REOPEN, .a = a, .auth = auth, .deal_id = deal_id, .now = now,
-                             .stage_id = stage_id, .manager_id = manager_id, .out = out, .err = err};
+    struct deal_cmd_ctx c = {.cmd = CMD_REOPEN,
+                             .a = a,
+                             .auth = auth,
+                             .deal_id = deal_id,
+                             .now = now,
+                             .stage_id = stage_id,
+                             .manager_id = manager_id,
+                             .out = out,
+                             .err = err};
     return run(db, &c);
 }
 
@@ -367,7 +380,14 @@ enum so_err domain_note_add(struct db *db, struct arena *a, const struct so_auth
                             const char *text, int64_t manager_id, int64_t now, struct so_note *out,
                             struct so_error *err)
 {
-    struct deal_cmd_ctx c = {.cmd = CMD_NOTE, .a = a, .auth = auth, .deal_id = deal_id, .now = now,
-                             .manager_id = manager_id, .text = text, .note = out, .err = err};
+    struct deal_cmd_ctx c = {.cmd = CMD_NOTE,
+                             .a = a,
+                             .auth = auth,
+                             .deal_id = deal_id,
+                             .now = now,
+                             .manager_id = manager_id,
+                             .text = text,
+                             .note = out,
+                             .err = err};
     return run(db, &c);
 }

@@ -35,48 +35,67 @@ static enum db_rc demo_setup(struct db *db, struct demo_ctx *c)
     };
     enum db_rc rc = DB_OK;
     for (int i = 0; i < 4 && rc == DB_OK; i++) {
-        struct so_manager m = {.external_id = people[i].ext, .name = people[i].name, .email = people[i].email,
-                               .role = people[i].role, .active = true,
-                               .distribution_enabled = strcmp(people[i].role, "manager") == 0, .weight = 1};
-        rc = store_manager_insert(db, c->account_id, &m, c->now - 35 * 86400, i < 3 ? &c->managers[i] : &c->head);
+        struct so_manager m = {.external_id = people[i].ext,
+                               .name = people[i].name,
+                               .email = people[i].email,
+                               .role = people[i].role,
+                               .active = true,
+                               .distribution_enabled = strcmp(people[i].role, "manager") == 0,
+                               .weight = 1};
+        rc = store_manager_insert(db, c->account_id, &m, c->now - 35 * 86400,
+                                  i < 3 ? &c->managers[i] : &c->head);
     }
     if (rc == DB_OK)
-        rc = store_pipeline_insert(db, c->account_id, "Продажи", "6101001", false, c->now - 35 * 86400, &c->pipeline);
+        rc = store_pipeline_insert(db, c->account_id, "Продажи", "6101001", false, c->now - 35 * 86400,
+                                   &c->pipeline);
     static const struct {
         const char *ext, *name;
         enum stage_kind kind;
     } stages[] = {
-        {"55012001", "Неразобранное", STAGE_OPEN}, {"55012002", "Взят в работу", STAGE_OPEN},
-        {"55012003", "Квалификация", STAGE_OPEN},  {"55012004", "Выслано КП", STAGE_OPEN},
-        {"55012005", "Дожим", STAGE_OPEN},         {"142", "Успешно реализовано", STAGE_WON},
+        {"55012001", "Неразобранное", STAGE_OPEN},
+        {"55012002", "Взят в работу", STAGE_OPEN},
+        {"55012003", "Квалификация", STAGE_OPEN},
+        {"55012004", "Выслано КП", STAGE_OPEN},
+        {"55012005", "Дожим", STAGE_OPEN},
+        {"142", "Успешно реализовано", STAGE_WON},
         {"143", "Закрыто и не реализовано", STAGE_LOST},
     };
     for (int i = 0; i < 7 && rc == DB_OK; i++) {
-        struct so_stage s = {.pipeline_id = c->pipeline, .external_id = stages[i].ext, .name = stages[i].name,
-                             .kind = stages[i].kind, .position = i + 1};
+        struct so_stage s = {.pipeline_id = c->pipeline,
+                             .external_id = stages[i].ext,
+                             .name = stages[i].name,
+                             .kind = stages[i].kind,
+                             .position = i + 1};
         rc = store_stage_insert(db, c->account_id, &s, &c->stages[i]);
     }
     static const char *const reasons[][2] = {
         {"9001", "Дорого"}, {"9002", "Не выходит на связь"}, {"9003", "Купил у конкурентов"}};
     for (int i = 0; i < 3 && rc == DB_OK; i++)
-        rc = store_loss_reason_insert(db, c->account_id, reasons[i][1], reasons[i][0], false, c->now - 35 * 86400,
-                                      &c->reasons[i]);
+        rc = store_loss_reason_insert(db, c->account_id, reasons[i][1], reasons[i][0], false,
+                                      c->now - 35 * 86400, &c->reasons[i]);
     return rc;
 }
 
 /* One deal's life: created some days ago, moved forward a few stages, maybe closed; tasks and calls. */
 static enum so_err demo_deal(struct db *db, struct demo_ctx *c, int n)
 {
-    static const char *const names[] = {"Окна ПВХ", "Кухня на заказ", "Ремонт офиса", "Поставка мебели",
-                                        "Двери входные", "Натяжные потолки", "Кондиционеры", "Ламинат"};
+    static const char *const names[] = {"Окна ПВХ",        "Кухня на заказ", "Ремонт офиса",
+                                        "Поставка мебели", "Двери входные",  "Натяжные потолки",
+                                        "Кондиционеры",    "Ламинат"};
     int64_t manager = c->managers[n % 3];
     int64_t created = c->now - (int64_t)(1 + next_random(c) % 27) * 86400 - (int64_t)(next_random(c) % 28800);
     char ext[16], name[96];
     snprintf(ext, sizeof ext, "4032%04d", n + 1);
     snprintf(name, sizeof name, "%s №%d", names[n % 8], n + 1);
-    struct deal_change chg = {.at = created, .external_id = ext, .set_name = true, .name = name,
-                              .set_price = true, .price = 50000 + (int64_t)(next_random(c) % 40) * 5000,
-                              .set_stage = true, .stage_id = c->stages[0], .set_manager = true,
+    struct deal_change chg = {.at = created,
+                              .external_id = ext,
+                              .set_name = true,
+                              .name = name,
+                              .set_price = true,
+                              .price = 50000 + (int64_t)(next_random(c) % 40) * 5000,
+                              .set_stage = true,
+                              .stage_id = c->stages[0],
+                              .set_manager = true,
                               .manager_id = manager};
     struct so_deal d;
     enum so_err e = domain_deal_apply(db, &c->arena, c->account_id, &chg, &d, c->err);
@@ -84,8 +103,7 @@ static enum so_err demo_deal(struct db *db, struct demo_ctx *c, int n)
     int64_t at = created;
     for (int s = 1; s <= steps && e == SO_OK; s++) {
         at += 3600 + (int64_t)(next_random(c) % 86400);
-        if (at >= c->now)
-            break;
+        if (at >= c->now) break;
         struct deal_change move = {.deal_id = d.id, .at = at, .set_stage = true, .stage_id = c->stages[s]};
         e = domain_deal_apply(db, &c->arena, c->account_id, &move, &d, c->err);
     }
@@ -93,17 +111,21 @@ static enum so_err demo_deal(struct db *db, struct demo_ctx *c, int n)
     at += 3600 + (int64_t)(next_random(c) % 86400);
     if (e == SO_OK && at < c->now && (fate < 2 || fate > 6)) {
         bool won = fate < 2;
-        struct deal_change close = {.deal_id = d.id, .at = at, .set_stage = true,
+        struct deal_change close = {.deal_id = d.id,
+                                    .at = at,
+                                    .set_stage = true,
                                     .stage_id = c->stages[won ? 5 : 6],
                                     .loss_reason_id = won ? 0 : c->reasons[n % 3]};
         e = domain_deal_apply(db, &c->arena, c->account_id, &close, &d, c->err);
     }
-    if (e != SO_OK)
-        return e;
+    if (e != SO_OK) return e;
     /* a task on most deals: some done on time, some late, some still open and overdue */
     if (n % 4 != 3) {
-        struct so_task t = {.deal_id = d.id, .manager_id = manager, .type = n % 2 ? "call" : "meeting",
-                            .text = "Связаться с клиентом", .created_at = created + 600,
+        struct so_task t = {.deal_id = d.id,
+                            .manager_id = manager,
+                            .type = n % 2 ? "call" : "meeting",
+                            .text = "Связаться с клиентом",
+                            .created_at = created + 600,
                             .due_at = created + 86400 + (int64_t)(n % 5) * 86400};
         if (n % 3 == 0 && t.due_at + 7200 < c->now)
             t.completed_at = t.due_at - 3600;
@@ -112,19 +134,19 @@ static enum so_err demo_deal(struct db *db, struct demo_ctx *c, int n)
         enum db_rc rc = store_task_insert(db, c->account_id, &t, &t.id);
         if (rc == DB_OK)
             rc = store_task_history_insert(db, c->account_id, t.id, t.created_at, t.manager_id, t.due_at);
-        if (rc != DB_OK)
-            return domain_db_error(rc, c->err);
+        if (rc != DB_OK) return domain_db_error(rc, c->err);
     }
     for (int k = 0; k < 2; k++) {
-        struct so_call call = {.manager_id = manager, .deal_id = d.id, .direction = k ? "in" : "out",
+        struct so_call call = {.manager_id = manager,
+                               .deal_id = d.id,
+                               .direction = k ? "in" : "out",
                                .started_at = created + 1800 + k * 7200,
-                               .duration_s = (int)(next_random(c) % 600), .answered = next_random(c) % 4 != 0,
+                               .duration_s = (int)(next_random(c) % 600),
+                               .answered = next_random(c) % 4 != 0,
                                .created_at = created + 1800 + k * 7200};
-        if (!call.answered)
-            call.duration_s = 0;
+        if (!call.answered) call.duration_s = 0;
         enum db_rc rc = store_call_insert(db, c->account_id, &call, &call.id);
-        if (rc != DB_OK)
-            return domain_db_error(rc, c->err);
+        if (rc != DB_OK) return domain_db_error(rc, c->err);
     }
     return SO_OK;
 }
@@ -135,11 +157,9 @@ static enum db_rc demo_tx(struct db *db, void *p)
     so_error_clear(c->err);
     c->seed = 20260901u;
     enum db_rc rc = demo_setup(db, c);
-    if (rc != DB_OK)
-        return rc;
+    if (rc != DB_OK) return rc;
     for (int n = 0; n < 24; n++)
-        if (demo_deal(db, c, n) != SO_OK)
-            return domain_tx_outcome(c->err->code, c->err);
+        if (demo_deal(db, c, n) != SO_OK) return domain_tx_outcome(c->err->code, c->err);
     return DB_OK;
 }
 

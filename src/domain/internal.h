@@ -3,10 +3,12 @@
 #define SALESOPS_DOMAIN_INTERNAL_H
 #include "salesops/domain.h"
 
-/* A manager named in a body: it must exist in the account (422); a manager key may name only himself (403). */
-enum so_err domain_check_manager(struct db *db, struct arena *a, const struct so_auth *auth, const char *field,
-                                 int64_t manager_id, struct so_error *err);
-/* What a transaction callback returns for a command's outcome: retry, unavailable, or abort with the error. */
+/* A manager named in a body: it must exist in the account (422); a manager key may name only himself (403).
+ */
+enum so_err domain_check_manager(struct db *db, struct arena *a, const struct so_auth *auth,
+                                 const char *field, int64_t manager_id, struct so_error *err);
+/* What a transaction callback returns for a command's outcome: retry, unavailable, or abort with the error.
+ */
 enum db_rc domain_tx_outcome(enum so_err e, struct so_error *err);
 
 #endif

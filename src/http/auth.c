@@ -1,11 +1,12 @@
 /* API key checks. Keys are stored as SHA-256 hashes only. A per-thread cache keeps a positive answer for at
  * most one second, so a deleted key stops working within a second (API.md). */
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include "salesops/auth.h"
 #include "salesops/crypto.h"
 
-#define CACHE_SLOTS 64
+#define CACHE_SLOTS  64
 #define CACHE_TTL_MS 1000
 
 struct cache_entry {
@@ -29,12 +30,13 @@ enum so_err auth_resolve(struct db *db, const char *authorization, struct so_aut
     static const char bearer[] = "Bearer ";
     if (authorization == NULL)
         return so_fail(err, ERR_UNAUTHORIZED, "send the API key as 'Authorization: Bearer <key>'");
-    if (strncmp(authorization, bearer, sizeof bearer - 1) != 0 || authorization[sizeof bearer - 1] == '\0')
+    /* the scheme name is case-insensitive (RFC 9110) */
+    if (strncasecmp(authorization, bearer, sizeof bearer - 1) != 0 ||
+        authorization[sizeof bearer - 1] == '\0')
         return so_fail(err, ERR_UNAUTHORIZED, "the Authorization header must be 'Bearer <key>'");
     const char *key = authorization + sizeof bearer - 1;
     size_t len = strlen(key);
-    if (len > 200)
-        return so_fail(err, ERR_UNAUTHORIZED, "unknown API key");
+    if (len > 200) return so_fail(err, ERR_UNAUTHORIZED, "unknown API key");
     uint8_t hash[SO_SHA256_LEN];
     so_sha256(key, len, hash);
     struct cache_entry *slot = &cache[hash[0] % CACHE_SLOTS];
@@ -43,8 +45,7 @@ enum so_err auth_resolve(struct db *db, const char *authorization, struct so_aut
         *out = slot->auth;
         return SO_OK;
     }
-    if (db == NULL)
-        return so_fail(err, ERR_DB_UNAVAILABLE, "the database is unavailable");
+    if (db == NULL) return so_fail(err, ERR_DB_UNAVAILABLE, "the database is unavailable");
     switch (store_api_key_lookup(db, hash, out)) {
     case DB_OK:
         memcpy(slot->hash, hash, sizeof hash);
@@ -61,4 +62,7 @@ enum so_err auth_resolve(struct db *db, const char *authorization, struct so_aut
     }
 }
 
-void auth_cache_clear(void) { memset(cache, 0, sizeof cache); }
+void auth_cache_clear(void)
+{
+    memset(cache, 0, sizeof cache);
+}

@@ -58,8 +58,7 @@ void reply_json_steal(struct so_req *req, int status, json_t *body)
     json_decref(req->reply);
     req->reply = body;
     req->status = body != NULL ? status : 500;
-    if (body == NULL)
-        so_fail(&req->err, ERR_INTERNAL, "out of memory");
+    if (body == NULL) so_fail(&req->err, ERR_INTERNAL, "out of memory");
 }
 
 void reply_text(struct so_req *req, int status, const char *content_type, const char *text, size_t len)
@@ -79,8 +78,7 @@ void reply_text(struct so_req *req, int status, const char *content_type, const 
 
 void reply_err(struct so_req *req)
 {
-    if (req->err.code == SO_OK)
-        so_fail(&req->err, ERR_INTERNAL, "internal error");
+    if (req->err.code == SO_OK) so_fail(&req->err, ERR_INTERNAL, "internal error");
     json_decref(req->reply);
     req->reply = so_error_problem(&req->err);
     req->status = so_err_status(req->err.code);
@@ -99,18 +97,15 @@ void reply_error(struct so_req *req, enum so_err code, const char *fmt, ...)
 static bool request_id_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 40)
-        return false;
+    if (n == 0 || n > 40) return false;
     for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-            return false;
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.') return false;
     return true;
 }
 
 static void new_request_id(char *out, size_t len)
 {
-    if (so_new_secret("", out, len) != 0)
-        snprintf(out, len, "%lx", (unsigned long)time(NULL));
+    if (so_new_secret("", out, len) != 0) snprintf(out, len, "%lx", (unsigned long)time(NULL));
     out[24] = '\0';
 }
 
@@ -121,11 +116,9 @@ static bool method_has_body(const char *m)
 
 static bool is_json_type(const char *ct)
 {
-    if (ct == NULL)
-        return false;
+    if (ct == NULL) return false;
     static const char json[] = "application/json";
-    if (strncasecmp(ct, json, sizeof json - 1) != 0)
-        return false;
+    if (strncasecmp(ct, json, sizeof json - 1) != 0) return false;
     char next = ct[sizeof json - 1];
     return next == '\0' || next == ';' || next == ' ';
 }
@@ -147,8 +140,15 @@ static bool parse_json_body(struct so_req *req)
     }
     json_error_t e;
     req->body = json_loadb(req->raw_body, req->raw_len, JSON_REJECT_DUPLICATES, &e);
+    /* A number beyond 64 bits is valid JSON: read it as a real, so that the field check names it (422). */
+    if (req->body == NULL && strstr(e.text, "too big") != NULL) {
+        req->body =
+            json_loadb(req->raw_body, req->raw_len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &e);
+        json_restore_integers(req->body);
+    }
     if (req->body == NULL) {
-        reply_error(req, ERR_MALFORMED, "invalid JSON at line %d, column %d: %s", e.line, e.column, e.text);
+        const char *why = strstr(e.text, "JSON_ALLOW_NUL") ? "\\u0000 is not allowed in strings" : e.text;
+        reply_error(req, ERR_MALFORMED, "invalid JSON at line %d, column %d: %s", e.line, e.column, why);
         return false;
     }
     return true;
@@ -156,17 +156,15 @@ static bool parse_json_body(struct so_req *req)
 
 static enum so_err map_db(enum db_rc rc, struct so_error *err)
 {
-    if (rc == DB_UNAVAILABLE)
-        return so_fail(err, ERR_DB_UNAVAILABLE, "the database is unavailable");
+    if (rc == DB_UNAVAILABLE) return so_fail(err, ERR_DB_UNAVAILABLE, "the database is unavailable");
     return so_fail(err, ERR_INTERNAL, "database error");
 }
 
 /* Runs the handler, honouring an Idempotency-Key on POST. */
 static void run_handler(struct so_req *req, const struct so_route *route)
 {
-    const char *idem = strcmp(req->method, "POST") == 0 && req->authenticated
-                           ? so_req_header(req, "Idempotency-Key")
-                           : NULL;
+    const char *idem =
+        strcmp(req->method, "POST") == 0 && req->authenticated ? so_req_header(req, "Idempotency-Key") : NULL;
     if (idem == NULL) {
         route->handler(req);
         return;
@@ -203,15 +201,14 @@ static void run_handler(struct so_req *req, const struct so_route *route)
         return;
     }
     route->handler(req);
-    if (req->status == 0 && req->err.code != SO_OK)
-        reply_err(req);
+    if (req->status == 0 && req->err.code != SO_OK) reply_err(req);
     if (req->status >= 500) {
         store_idem_abandon(req->db, req->auth.account_id, req->auth.key_id, req->method, req->path, idem);
         return;
     }
     char *text = req->reply ? json_dumps(req->reply, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    store_idem_finish(req->db, req->auth.account_id, req->auth.key_id, req->method, req->path, idem, req->status,
-                      text);
+    store_idem_finish(req->db, req->auth.account_id, req->auth.key_id, req->method, req->path, idem,
+                      req->status, text);
     free(text);
 }
 
@@ -225,7 +222,8 @@ static void handle(struct so_server *srv, struct conn_ctx *c)
                                                 &req->param_count, allow, sizeof allow, &known);
     if (route == NULL) {
         if (known) {
-            reply_error(req, ERR_METHOD_NOT_ALLOWED, "%s is not allowed here; allowed: %s", req->method, allow);
+            reply_error(req, ERR_METHOD_NOT_ALLOWED, "%s is not allowed here; allowed: %s", req->method,
+                        allow);
             c->allow = arena_strdup(req->arena, allow);
         } else {
             reply_error(req, ERR_NOT_FOUND, "no such path: %s", req->path);
@@ -253,8 +251,8 @@ static void handle(struct so_server *srv, struct conn_ctx *c)
         }
         req->authenticated = true;
         if (!(route->roles & ROLE_BIT(req->auth.role))) {
-            reply_error(req, ERR_FORBIDDEN, "a %s key may not %s %s", so_role_name(req->auth.role), req->method,
-                        route->pattern);
+            reply_error(req, ERR_FORBIDDEN, "a %s key may not %s %s", so_role_name(req->auth.role),
+                        req->method, route->pattern);
             return;
         }
     }
@@ -262,8 +260,7 @@ static void handle(struct so_server *srv, struct conn_ctx *c)
         reply_error(req, ERR_PAYLOAD_TOO_LARGE, "the body is larger than %zu bytes", c->limit);
         return;
     }
-    if ((route->flags & ROUTE_JSON_BODY) && method_has_body(req->method) && !parse_json_body(req))
-        return;
+    if ((route->flags & ROUTE_JSON_BODY) && method_has_body(req->method) && !parse_json_body(req)) return;
     run_handler(req, route);
 }
 
@@ -272,7 +269,8 @@ static void access_log(struct conn_ctx *c)
     struct so_req *req = &c->req;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    double ms = (double)(now.tv_sec - c->started.tv_sec) * 1e3 + (double)(now.tv_nsec - c->started.tv_nsec) / 1e6;
+    double ms =
+        (double)(now.tv_sec - c->started.tv_sec) * 1e3 + (double)(now.tv_nsec - c->started.tv_nsec) / 1e6;
     /* The webhook path carries its secret token: log the route pattern, never the path, for such routes. */
     const char *path = req->route && strstr(req->route, "{webhook_token}") ? req->route : req->path;
     json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", req->request_id, "method", req->method,
@@ -280,8 +278,7 @@ static void access_log(struct conn_ctx *c)
     if (f != NULL && req->authenticated) {
         json_object_set_new(f, "account_id", json_integer(req->auth.account_id));
         json_object_set_new(f, "key_id", json_integer(req->auth.key_id));
-        if (req->auth.manager_id)
-            json_object_set_new(f, "manager_id", json_integer(req->auth.manager_id));
+        if (req->auth.manager_id) json_object_set_new(f, "manager_id", json_integer(req->auth.manager_id));
     }
     if (f != NULL && req->err.code != SO_OK)
         json_object_set_new(f, "error", json_string(so_err_code(req->err.code)));
@@ -291,8 +288,7 @@ static void access_log(struct conn_ctx *c)
 static enum MHD_Result send_reply(struct MHD_Connection *connection, struct conn_ctx *c)
 {
     struct so_req *req = &c->req;
-    if (req->status == 0)
-        reply_err(req);
+    if (req->status == 0) reply_err(req);
     const char *type = "application/json; charset=utf-8";
     char *text;
     size_t len;
@@ -304,8 +300,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *connection, struct conn
     } else if (req->reply != NULL) {
         text = json_dumps(req->reply, JSON_COMPACT | JSON_PRESERVE_ORDER);
         len = text ? strlen(text) : 0;
-        if (req->status >= 400)
-            type = "application/problem+json; charset=utf-8";
+        if (req->status >= 400) type = "application/problem+json; charset=utf-8";
     } else {
         text = NULL;
         len = 0;
@@ -315,30 +310,26 @@ static enum MHD_Result send_reply(struct MHD_Connection *connection, struct conn
         free(text);
         return MHD_NO;
     }
-    if (len > 0 || req->status != 204)
-        MHD_add_response_header(resp, "Content-Type", type);
+    if (len > 0 || req->status != 204) MHD_add_response_header(resp, "Content-Type", type);
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
-    if (req->status == 405 && c->allow != NULL)
-        MHD_add_response_header(resp, "Allow", c->allow);
-    if (req->status == 429)
-        MHD_add_response_header(resp, "Retry-After", "1");
+    if (req->status == 405 && c->allow != NULL) MHD_add_response_header(resp, "Allow", c->allow);
+    if (req->status == 429) MHD_add_response_header(resp, "Retry-After", "1");
     access_log(c);
     enum MHD_Result r = MHD_queue_response(connection, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
     return r;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct so_server *srv = cls;
     struct conn_ctx *c = *con_cls;
     if (c == NULL) {
         c = calloc(1, sizeof *c);
-        if (c == NULL)
-            return MHD_NO;
+        if (c == NULL) return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &c->started);
         c->connection = connection;
         c->req.arena = &c->arena;
@@ -354,18 +345,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         else
             new_request_id(c->req.request_id, sizeof c->req.request_id);
         c->req.content_type = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Type");
-        c->limit = strcmp(url, "/api/v1/events") == 0 ? srv->cfg->max_events_body_bytes : srv->cfg->max_body_bytes;
+        c->limit =
+            strcmp(url, "/api/v1/events") == 0 ? srv->cfg->max_events_body_bytes : srv->cfg->max_body_bytes;
         const char *cl = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > c->limit)
-            c->too_large = true;
+        if (cl != NULL && strtoull(cl, NULL, 10) > c->limit) c->too_large = true;
         *con_cls = c;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (c->too_large)
-            return MHD_YES;
+        if (c->too_large) return MHD_YES;
         if (c->len + n > c->limit) {
             c->too_large = true;
             free(c->body);
@@ -378,8 +368,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             while (cap < c->len + n + 1)
                 cap *= 2;
             char *grown = realloc(c->body, cap);
-            if (grown == NULL)
-                return MHD_NO;
+            if (grown == NULL) return MHD_NO;
             c->body = grown;
             c->cap = cap;
         }
@@ -388,8 +377,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
     c->req.raw_body = c->body ? c->body : "";
-    if (c->body)
-        c->body[c->len] = '\0';
+    if (c->body) c->body[c->len] = '\0';
     c->req.raw_len = c->len;
     handle(srv, c);
     return send_reply(connection, c);
@@ -402,8 +390,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     (void)connection;
     (void)toe;
     struct conn_ctx *c = *con_cls;
-    if (c == NULL)
-        return;
+    if (c == NULL) return;
     json_decref(c->req.body);
     json_decref(c->req.reply);
     json_decref(c->req.err.errors);
@@ -438,8 +425,7 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
     srv->routes = routes;
     srv->route_count = route_count;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
@@ -456,14 +442,19 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
     return srv;
 }
 
-int server_port(const struct so_server *srv) { return srv->port; }
+int server_port(const struct so_server *srv)
+{
+    return srv->port;
+}
 
-void server_begin_shutdown(struct so_server *srv) { atomic_store(&srv->shutting_down, true); }
+void server_begin_shutdown(struct so_server *srv)
+{
+    atomic_store(&srv->shutting_down, true);
+}
 
 void server_stop(struct so_server *srv)
 {
-    if (srv == NULL)
-        return;
+    if (srv == NULL) return;
     atomic_store(&srv->shutting_down, true);
     MHD_stop_daemon(srv->daemon);
     free(srv);

@@ -5,10 +5,10 @@
 
 DB_STMT(stmt_account_insert,
         "INSERT INTO accounts (name, timezone, webhook_token_hash) VALUES ($1, $2, $3::bytea) RETURNING id");
-DB_STMT(stmt_account_get,
-        "SELECT id, name, timezone, " EPOCH("created_at") " FROM accounts WHERE id = $1");
-DB_STMT(stmt_account_update, "UPDATE accounts SET name = coalesce($2, name), timezone = coalesce($3, timezone),"
-                             " updated_at = now() WHERE id = $1");
+DB_STMT(stmt_account_get, "SELECT id, name, timezone, " EPOCH("created_at") " FROM accounts WHERE id = $1");
+DB_STMT(stmt_account_update,
+        "UPDATE accounts SET name = coalesce($2, name), timezone = coalesce($3, timezone),"
+        " updated_at = now() WHERE id = $1");
 DB_STMT(stmt_timezone_exists, "SELECT 1 FROM pg_timezone_names WHERE name = $1");
 
 enum db_rc store_account_insert(struct db *db, const char *name, const char *timezone,
@@ -18,13 +18,7 @@ enum db_rc store_account_insert(struct db *db, const char *name, const char *tim
     dbp_str(&p, name);
     dbp_str(&p, timezone);
     dbp_bytes_hex(&p, webhook_token_hash, SO_SHA256_LEN);
-    PGresult *r;
-    enum db_rc rc = db_exec(db, &stmt_account_insert, &p, &r);
-    if (rc == DB_OK) {
-        *id = db_i64(r, 0, 0);
-        PQclear(r);
-    }
-    return rc;
+    return db_returning_id(db, &stmt_account_insert, &p, id);
 }
 
 static void fill_account(struct arena *a, const PGresult *r, int row, void *item)
@@ -67,8 +61,10 @@ DB_STMT(stmt_api_key_insert,
         " VALUES ($1, $2::bytea, $3, $4, $5, to_timestamp($6)) RETURNING id, " EPOCH("created_at"));
 DB_STMT(stmt_api_key_lookup, "SELECT k.account_id, k.id, k.role, k.manager_id FROM api_keys k"
                              " WHERE k.key_hash = $1::bytea AND k.deleted_at IS NULL");
-DB_STMT(stmt_api_key_list, "SELECT id, role, manager_id, name, " EPOCH("created_at") " FROM api_keys"
-                           " WHERE account_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3");
+DB_STMT(stmt_api_key_list,
+        "SELECT id, role, manager_id, name, " EPOCH(
+            "created_at") " FROM api_keys"
+                          " WHERE account_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3");
 DB_STMT(stmt_api_key_delete, "UPDATE api_keys SET deleted_at = to_timestamp($3)"
                              " WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING id");
 
@@ -84,8 +80,7 @@ enum db_rc store_api_key_insert(struct db *db, int64_t account_id, const uint8_t
     dbp_int(&p, now);
     PGresult *r;
     enum db_rc rc = db_exec(db, &stmt_api_key_insert, &p, &r);
-    if (rc != DB_OK)
-        return rc;
+    if (rc != DB_OK) return rc;
     out->id = db_i64(r, 0, 0);
     out->created_at = db_i64(r, 0, 1);
     out->role = role;
@@ -101,8 +96,7 @@ enum db_rc store_api_key_lookup(struct db *db, const uint8_t *key_hash, struct s
     dbp_bytes_hex(&p, key_hash, SO_SHA256_LEN);
     PGresult *r;
     enum db_rc rc = db_exec(db, &stmt_api_key_lookup, &p, &r);
-    if (rc != DB_OK)
-        return rc;
+    if (rc != DB_OK) return rc;
     out->account_id = db_i64(r, 0, 0);
     out->key_id = db_i64(r, 0, 1);
     so_role_parse(PQgetvalue(r, 0, 2), &out->role);

@@ -1,17 +1,18 @@
 #include "db_internal.h"
 
-#define CALL_COLUMNS                                                                                             \
-    "id, external_id, manager_id, deal_id, direction, " EPOCH("started_at") ", duration_s, answered, "          \
-    EPOCH("created_at")
+#define CALL_COLUMNS                                                                                         \
+    "id, external_id, manager_id, deal_id, direction, " EPOCH(                                               \
+        "started_at") ", duration_s, answered, " EPOCH("created_at")
 
 DB_STMT(stmt_call_insert,
         "INSERT INTO calls (account_id, external_id, manager_id, deal_id, direction, started_at, duration_s,"
         " answered, created_at) VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7, $8, to_timestamp($9))"
         " RETURNING id");
 DB_STMT(stmt_call_get, "SELECT " CALL_COLUMNS " FROM calls WHERE account_id = $1 AND id = $2");
-DB_STMT(stmt_call_list,
-        "SELECT " CALL_COLUMNS " FROM calls WHERE account_id = $1 AND id > $2"
-        " AND ($4::int8 IS NULL OR manager_id = $4) AND ($5::int8 IS NULL OR deal_id = $5) ORDER BY id LIMIT $3");
+DB_STMT(
+    stmt_call_list,
+    "SELECT " CALL_COLUMNS " FROM calls WHERE account_id = $1 AND id > $2"
+    " AND ($4::int8 IS NULL OR manager_id = $4) AND ($5::int8 IS NULL OR deal_id = $5) ORDER BY id LIMIT $3");
 
 enum db_rc store_call_insert(struct db *db, int64_t account_id, const struct so_call *c, int64_t *id)
 {
@@ -25,13 +26,7 @@ enum db_rc store_call_insert(struct db *db, int64_t account_id, const struct so_
     dbp_int(&p, c->duration_s);
     dbp_bool(&p, c->answered);
     dbp_int(&p, c->created_at);
-    PGresult *r;
-    enum db_rc rc = db_exec(db, &stmt_call_insert, &p, &r);
-    if (rc == DB_OK) {
-        *id = db_i64(r, 0, 0);
-        PQclear(r);
-    }
-    return rc;
+    return db_returning_id(db, &stmt_call_insert, &p, id);
 }
 
 static void fill_call(struct arena *a, const PGresult *r, int row, void *item)

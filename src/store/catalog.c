@@ -2,7 +2,7 @@
 #include <string.h>
 #include "db_internal.h"
 
-#define STAGE_ORDER "CASE kind WHEN 'open' THEN 0 WHEN 'won' THEN 1 ELSE 2 END, position, id"
+#define STAGE_ORDER   "CASE kind WHEN 'open' THEN 0 WHEN 'won' THEN 1 ELSE 2 END, position, id"
 #define STAGE_COLUMNS "id, pipeline_id, external_id, name, kind, position, needs_setup"
 
 DB_STMT(stmt_pipeline_insert, "INSERT INTO pipelines (account_id, name, external_id, needs_setup, created_at)"
@@ -10,18 +10,20 @@ DB_STMT(stmt_pipeline_insert, "INSERT INTO pipelines (account_id, name, external
 DB_STMT(stmt_stage_insert,
         "INSERT INTO stages (account_id, pipeline_id, external_id, name, kind, position, needs_setup)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id");
-DB_STMT(stmt_pipeline_get, "SELECT id, external_id, name, needs_setup, " EPOCH("created_at")
-                           " FROM pipelines WHERE account_id = $1 AND id = $2");
-DB_STMT(stmt_pipeline_list, "SELECT id, external_id, name, needs_setup, " EPOCH("created_at")
-                            " FROM pipelines WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3");
+DB_STMT(stmt_pipeline_get, "SELECT id, external_id, name, needs_setup, " EPOCH(
+                               "created_at") " FROM pipelines WHERE account_id = $1 AND id = $2");
+DB_STMT(stmt_pipeline_list,
+        "SELECT id, external_id, name, needs_setup, " EPOCH(
+            "created_at") " FROM pipelines WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3");
 DB_STMT(stmt_stages_of_pipelines, "SELECT " STAGE_COLUMNS " FROM stages WHERE account_id = $1"
                                   " AND pipeline_id BETWEEN $2 AND $3 ORDER BY pipeline_id, " STAGE_ORDER);
 DB_STMT(stmt_pipeline_update, "UPDATE pipelines SET name = coalesce($3, name),"
                               " external_id = coalesce($4, external_id), needs_setup = false"
                               " WHERE account_id = $1 AND id = $2");
-DB_STMT(stmt_stage_update, "UPDATE stages SET name = coalesce($4, name), external_id = coalesce($5, external_id),"
-                           " needs_setup = false WHERE account_id = $1 AND pipeline_id = $2 AND id = $3"
-                           " RETURNING id");
+DB_STMT(stmt_stage_update,
+        "UPDATE stages SET name = coalesce($4, name), external_id = coalesce($5, external_id),"
+        " needs_setup = false WHERE account_id = $1 AND pipeline_id = $2 AND id = $3"
+        " RETURNING id");
 DB_STMT(stmt_stage_get, "SELECT " STAGE_COLUMNS " FROM stages WHERE account_id = $1 AND id = $2");
 DB_STMT(stmt_stage_first, "SELECT " STAGE_COLUMNS " FROM stages WHERE account_id = $1 AND pipeline_id = $2"
                           " AND kind = $3 ORDER BY " STAGE_ORDER " LIMIT 1");
@@ -37,13 +39,7 @@ enum db_rc store_pipeline_insert(struct db *db, int64_t account_id, const char *
     dbp_str(&p, external_id);
     dbp_bool(&p, needs_setup);
     dbp_int(&p, now);
-    PGresult *r;
-    enum db_rc rc = db_exec(db, &stmt_pipeline_insert, &p, &r);
-    if (rc == DB_OK) {
-        *id = db_i64(r, 0, 0);
-        PQclear(r);
-    }
-    return rc;
+    return db_returning_id(db, &stmt_pipeline_insert, &p, id);
 }
 
 enum db_rc store_stage_insert(struct db *db, int64_t account_id, const struct so_stage *stage, int64_t *id)
@@ -56,13 +52,7 @@ enum db_rc store_stage_insert(struct db *db, int64_t account_id, const struct so
     dbp_str(&p, stage_kinds[stage->kind]);
     dbp_int(&p, stage->position);
     dbp_bool(&p, stage->needs_setup);
-    PGresult *r;
-    enum db_rc rc = db_exec(db, &stmt_stage_insert, &p, &r);
-    if (rc == DB_OK) {
-        *id = db_i64(r, 0, 0);
-        PQclear(r);
-    }
-    return rc;
+    return db_returning_id(db, &stmt_stage_insert, &p, id);
 }
 
 static void fill_stage(struct arena *a, const PGresult *r, int row, void *item)
@@ -89,20 +79,19 @@ static void fill_pipeline(struct arena *a, const PGresult *r, int row, void *ite
 }
 
 /* Attaches the stages of pipelines[0..count) (sorted by id) with one query. */
-static enum db_rc attach_stages(struct db *db, struct arena *a, int64_t account_id, struct so_pipeline *pipelines,
-                                int count)
+static enum db_rc attach_stages(struct db *db, struct arena *a, int64_t account_id,
+                                struct so_pipeline *pipelines, int count)
 {
-    if (count == 0)
-        return DB_OK;
+    if (count == 0) return DB_OK;
     struct db_params p = {0};
     dbp_int(&p, account_id);
     dbp_int(&p, pipelines[0].id);
     dbp_int(&p, pipelines[count - 1].id);
     struct so_stage *stages;
     int n;
-    enum db_rc rc = db_list(db, a, &stmt_stages_of_pipelines, &p, sizeof *stages, fill_stage, (void **)&stages, &n);
-    if (rc != DB_OK)
-        return rc;
+    enum db_rc rc =
+        db_list(db, a, &stmt_stages_of_pipelines, &p, sizeof *stages, fill_stage, (void **)&stages, &n);
+    if (rc != DB_OK) return rc;
     int k = 0;
     for (int i = 0; i < count; i++) {
         while (k < n && stages[k].pipeline_id < pipelines[i].id)
@@ -124,8 +113,7 @@ enum db_rc store_pipeline_get(struct db *db, struct arena *a, int64_t account_id
     dbp_int(&p, account_id);
     dbp_int(&p, id);
     enum db_rc rc = db_one(db, a, &stmt_pipeline_get, &p, fill_pipeline, out);
-    if (rc != DB_OK)
-        return rc;
+    if (rc != DB_OK) return rc;
     return attach_stages(db, a, account_id, out, 1);
 }
 
@@ -137,8 +125,7 @@ enum db_rc store_pipeline_list(struct db *db, struct arena *a, int64_t account_i
     dbp_page(&p, page);
     enum db_rc rc =
         db_list(db, a, &stmt_pipeline_list, &p, sizeof **items, fill_pipeline, (void **)items, count);
-    if (rc != DB_OK)
-        return rc;
+    if (rc != DB_OK) return rc;
     return attach_stages(db, a, account_id, *items, *count);
 }
 
@@ -168,7 +155,8 @@ enum db_rc store_stage_update(struct db *db, int64_t account_id, int64_t pipelin
     return rc;
 }
 
-enum db_rc store_stage_get(struct db *db, struct arena *a, int64_t account_id, int64_t id, struct so_stage *out)
+enum db_rc store_stage_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                           struct so_stage *out)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
@@ -186,18 +174,20 @@ enum db_rc store_stage_first(struct db *db, struct arena *a, int64_t account_id,
     return db_one(db, a, &stmt_stage_first, &p, fill_stage, out);
 }
 
-DB_STMT(stmt_loss_reason_insert, "INSERT INTO loss_reasons (account_id, name, external_id, needs_setup, created_at)"
-                                 " VALUES ($1, $2, $3, $4, to_timestamp($5)) RETURNING id");
-DB_STMT(stmt_loss_reason_get, "SELECT id, external_id, name, needs_setup, " EPOCH("created_at")
-                              " FROM loss_reasons WHERE account_id = $1 AND id = $2");
-DB_STMT(stmt_loss_reason_list, "SELECT id, external_id, name, needs_setup, " EPOCH("created_at")
-                               " FROM loss_reasons WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3");
+DB_STMT(stmt_loss_reason_insert,
+        "INSERT INTO loss_reasons (account_id, name, external_id, needs_setup, created_at)"
+        " VALUES ($1, $2, $3, $4, to_timestamp($5)) RETURNING id");
+DB_STMT(stmt_loss_reason_get, "SELECT id, external_id, name, needs_setup, " EPOCH(
+                                  "created_at") " FROM loss_reasons WHERE account_id = $1 AND id = $2");
+DB_STMT(stmt_loss_reason_list,
+        "SELECT id, external_id, name, needs_setup, " EPOCH(
+            "created_at") " FROM loss_reasons WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3");
 DB_STMT(stmt_loss_reason_update, "UPDATE loss_reasons SET name = coalesce($3, name),"
                                  " external_id = coalesce($4, external_id), needs_setup = false"
                                  " WHERE account_id = $1 AND id = $2");
 
-enum db_rc store_loss_reason_insert(struct db *db, int64_t account_id, const char *name, const char *external_id,
-                                    bool needs_setup, int64_t now, int64_t *id)
+enum db_rc store_loss_reason_insert(struct db *db, int64_t account_id, const char *name,
+                                    const char *external_id, bool needs_setup, int64_t now, int64_t *id)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
@@ -205,13 +195,7 @@ enum db_rc store_loss_reason_insert(struct db *db, int64_t account_id, const cha
     dbp_str(&p, external_id);
     dbp_bool(&p, needs_setup);
     dbp_int(&p, now);
-    PGresult *r;
-    enum db_rc rc = db_exec(db, &stmt_loss_reason_insert, &p, &r);
-    if (rc == DB_OK) {
-        *id = db_i64(r, 0, 0);
-        PQclear(r);
-    }
-    return rc;
+    return db_returning_id(db, &stmt_loss_reason_insert, &p, id);
 }
 
 static void fill_loss_reason(struct arena *a, const PGresult *r, int row, void *item)
@@ -233,13 +217,14 @@ enum db_rc store_loss_reason_get(struct db *db, struct arena *a, int64_t account
     return db_one(db, a, &stmt_loss_reason_get, &p, fill_loss_reason, out);
 }
 
-enum db_rc store_loss_reason_list(struct db *db, struct arena *a, int64_t account_id, const struct so_page *page,
-                                  struct so_loss_reason **items, int *count)
+enum db_rc store_loss_reason_list(struct db *db, struct arena *a, int64_t account_id,
+                                  const struct so_page *page, struct so_loss_reason **items, int *count)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
     dbp_page(&p, page);
-    return db_list(db, a, &stmt_loss_reason_list, &p, sizeof **items, fill_loss_reason, (void **)items, count);
+    return db_list(db, a, &stmt_loss_reason_list, &p, sizeof **items, fill_loss_reason, (void **)items,
+                   count);
 }
 
 enum db_rc store_loss_reason_update(struct db *db, int64_t account_id, int64_t id, const char *name,

@@ -16,21 +16,24 @@ static atomic_int next_slot = 0;
 
 struct db *db_open(const char *conninfo, char *err, size_t errlen)
 {
-    const char *keys[] = {"dbname", "connect_timeout", "keepalives_idle", "keepalives_interval",
-                          "keepalives_count", "application_name", NULL};
+    const char *keys[] = {"dbname",
+                          "connect_timeout",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "application_name",
+                          NULL};
     const char *values[] = {conninfo, "3", "10", "5", "3", "salesops", NULL};
     PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
-        if (err != NULL)
-            snprintf(err, errlen, "%s", conn ? PQerrorMessage(conn) : "out of memory");
+        if (err != NULL) snprintf(err, errlen, "%s", conn ? PQerrorMessage(conn) : "out of memory");
         PQfinish(conn);
         return NULL;
     }
     struct db *db = calloc(1, sizeof *db);
     if (db == NULL) {
         PQfinish(conn);
-        if (err != NULL)
-            snprintf(err, errlen, "out of memory");
+        if (err != NULL) snprintf(err, errlen, "out of memory");
         return NULL;
     }
     db->conn = conn;
@@ -41,28 +44,38 @@ struct db *db_open(const char *conninfo, char *err, size_t errlen)
 
 void db_close(struct db *db)
 {
-    if (db == NULL)
-        return;
+    if (db == NULL) return;
     PQfinish(db->conn);
     free(db);
 }
 
-PGconn *db_conn(struct db *db) { return db->conn; }
+PGconn *db_conn(struct db *db)
+{
+    return db->conn;
+}
 
-bool db_is_alive(struct db *db) { return db != NULL && !db->broken && PQstatus(db->conn) == CONNECTION_OK; }
+bool db_is_alive(struct db *db)
+{
+    return db != NULL && !db->broken && PQstatus(db->conn) == CONNECTION_OK;
+}
 
 static pthread_key_t thread_key;
 static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
 
-static void thread_db_free(void *p) { db_close(p); }
-static void thread_key_make(void) { pthread_key_create(&thread_key, thread_db_free); }
+static void thread_db_free(void *p)
+{
+    db_close(p);
+}
+static void thread_key_make(void)
+{
+    pthread_key_create(&thread_key, thread_db_free);
+}
 
 struct db *db_thread(const char *conninfo)
 {
     pthread_once(&thread_key_once, thread_key_make);
     struct db *db = pthread_getspecific(thread_key);
-    if (db != NULL && db_is_alive(db))
-        return db;
+    if (db != NULL && db_is_alive(db)) return db;
     if (db != NULL) {
         db_close(db);
         pthread_setspecific(thread_key, NULL);
@@ -71,8 +84,7 @@ struct db *db_thread(const char *conninfo)
     db = db_open(conninfo, err, sizeof err);
     if (db == NULL) {
         char *nl = strchr(err, '\n');
-        if (nl != NULL)
-            *nl = '\0';
+        if (nl != NULL) *nl = '\0';
         log_msg(LOG_WARN, "database unreachable: %s", err);
         return NULL;
     }
@@ -103,9 +115,15 @@ void dbp_id(struct db_params *p, int64_t v)
         dbp_int(p, v);
 }
 
-void dbp_str(struct db_params *p, const char *s) { p->values[p->count++] = s; }
+void dbp_str(struct db_params *p, const char *s)
+{
+    p->values[p->count++] = s;
+}
 
-void dbp_bool(struct db_params *p, bool v) { p->values[p->count++] = v ? "t" : "f"; }
+void dbp_bool(struct db_params *p, bool v)
+{
+    p->values[p->count++] = v ? "t" : "f";
+}
 
 void dbp_bytes_hex(struct db_params *p, const uint8_t *bytes, size_t len)
 {
@@ -114,8 +132,7 @@ void dbp_bytes_hex(struct db_params *p, const uint8_t *bytes, size_t len)
     static const char hex[] = "0123456789abcdef";
     static _Thread_local char wide[DB_MAX_PARAMS][2 + 2 * 64 + 1];
     char *out = wide[p->count];
-    if (len > 64)
-        len = 64;
+    if (len > 64) len = 64;
     out[0] = '\\';
     out[1] = 'x';
     for (size_t i = 0; i < len; i++) {
@@ -135,18 +152,15 @@ void dbp_page(struct db_params *p, const struct so_page *page)
 static enum db_rc classify(struct db *db, PGresult *r, const char *what)
 {
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-        return DB_OK;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return DB_OK;
     if (PQstatus(db->conn) != CONNECTION_OK) {
         db->broken = true;
         return DB_UNAVAILABLE;
     }
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (state != NULL) {
-        if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
-            return DB_RETRY;
-        if (strcmp(state, "23505") == 0)
-            return DB_UNIQUE;
+        if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) return DB_RETRY;
+        if (strcmp(state, "23505") == 0) return DB_UNIQUE;
         /* admin shutdown, crash shutdown, cannot connect now: the server is going away */
         if (strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0) {
             db->broken = true;
@@ -165,8 +179,7 @@ static enum db_rc prepare(struct db *db, struct db_stmt *stmt, int *slot_out)
     if (slot == 0) {
         int fresh = atomic_fetch_add(&next_slot, 1) + 1;
         int expected = 0;
-        if (!atomic_compare_exchange_strong(&stmt->slot, &expected, fresh))
-            fresh = expected;
+        if (!atomic_compare_exchange_strong(&stmt->slot, &expected, fresh)) fresh = expected;
         slot = fresh;
     }
     if (slot >= DB_MAX_STATEMENTS) {
@@ -174,25 +187,21 @@ static enum db_rc prepare(struct db *db, struct db_stmt *stmt, int *slot_out)
         return DB_ERROR;
     }
     *slot_out = slot;
-    if (db->prepared[slot])
-        return DB_OK;
+    if (db->prepared[slot]) return DB_OK;
     PGresult *r = PQprepare(db->conn, stmt->name, stmt->sql, 0, NULL);
     enum db_rc rc = classify(db, r, stmt->name);
     PQclear(r);
-    if (rc == DB_OK)
-        db->prepared[slot] = true;
+    if (rc == DB_OK) db->prepared[slot] = true;
     return rc;
 }
 
 enum db_rc db_exec(struct db *db, struct db_stmt *stmt, const struct db_params *p, PGresult **res)
 {
     *res = NULL;
-    if (db->broken)
-        return DB_UNAVAILABLE;
+    if (db->broken) return DB_UNAVAILABLE;
     int slot;
     enum db_rc rc = prepare(db, stmt, &slot);
-    if (rc != DB_OK)
-        return rc;
+    if (rc != DB_OK) return rc;
     PGresult *r = PQexecPrepared(db->conn, stmt->name, p ? p->count : 0, p ? p->values : NULL, NULL, NULL, 0);
     rc = classify(db, r, stmt->name);
     if (rc != DB_OK) {
@@ -215,10 +224,20 @@ enum db_rc db_run(struct db *db, struct db_stmt *stmt, const struct db_params *p
     return rc;
 }
 
+enum db_rc db_returning_id(struct db *db, struct db_stmt *stmt, const struct db_params *p, int64_t *id)
+{
+    PGresult *r;
+    enum db_rc rc = db_exec(db, stmt, p, &r);
+    if (rc == DB_OK) {
+        *id = db_i64(r, 0, 0);
+        PQclear(r);
+    }
+    return rc;
+}
+
 enum db_rc db_simple(struct db *db, const char *sql)
 {
-    if (db->broken)
-        return DB_UNAVAILABLE;
+    if (db->broken) return DB_UNAVAILABLE;
     PGresult *r = PQexec(db->conn, sql);
     enum db_rc rc = classify(db, r, "simple");
     PQclear(r);
@@ -227,12 +246,14 @@ enum db_rc db_simple(struct db *db, const char *sql)
 
 int64_t db_i64(const PGresult *r, int row, int col)
 {
-    if (PQgetisnull(r, row, col))
-        return 0;
+    if (PQgetisnull(r, row, col)) return 0;
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-int db_int(const PGresult *r, int row, int col) { return (int)db_i64(r, row, col); }
+int db_int(const PGresult *r, int row, int col)
+{
+    return (int)db_i64(r, row, col);
+}
 
 bool db_bool(const PGresult *r, int row, int col)
 {
@@ -241,22 +262,19 @@ bool db_bool(const PGresult *r, int row, int col)
 
 const char *db_str(struct arena *a, const PGresult *r, int row, int col)
 {
-    if (PQgetisnull(r, row, col))
-        return NULL;
+    if (PQgetisnull(r, row, col)) return NULL;
     return arena_strndup(a, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
 }
 
-enum db_rc db_list(struct db *db, struct arena *a, struct db_stmt *stmt, const struct db_params *p, size_t size,
-                   db_row_fn fill, void **items, int *count)
+enum db_rc db_list(struct db *db, struct arena *a, struct db_stmt *stmt, const struct db_params *p,
+                   size_t size, db_row_fn fill, void **items, int *count)
 {
     *items = NULL;
     *count = 0;
     PGresult *r;
     enum db_rc rc = db_exec(db, stmt, p, &r);
-    if (rc == DB_NONE)
-        return DB_OK;
-    if (rc != DB_OK)
-        return rc;
+    if (rc == DB_NONE) return DB_OK;
+    if (rc != DB_OK) return rc;
     int n = PQntuples(r);
     char *out = arena_alloc(a, size * (size_t)n + 1);
     if (out == NULL) {
@@ -272,13 +290,12 @@ enum db_rc db_list(struct db *db, struct arena *a, struct db_stmt *stmt, const s
     return DB_OK;
 }
 
-enum db_rc db_one(struct db *db, struct arena *a, struct db_stmt *stmt, const struct db_params *p, db_row_fn fill,
-                  void *item)
+enum db_rc db_one(struct db *db, struct arena *a, struct db_stmt *stmt, const struct db_params *p,
+                  db_row_fn fill, void *item)
 {
     PGresult *r;
     enum db_rc rc = db_exec(db, stmt, p, &r);
-    if (rc != DB_OK)
-        return rc;
+    if (rc != DB_OK) return rc;
     fill(a, r, 0, item);
     PQclear(r);
     return DB_OK;
@@ -289,17 +306,12 @@ enum db_rc db_tx(struct db *db, db_tx_fn fn, void *ctx)
     enum db_rc rc = DB_ERROR;
     for (int attempt = 0; attempt < 8; attempt++) {
         rc = db_simple(db, "BEGIN");
-        if (rc != DB_OK)
-            return rc;
+        if (rc != DB_OK) return rc;
         rc = fn(db, ctx);
-        if (rc == DB_OK)
-            rc = db_simple(db, "COMMIT");
-        if (rc == DB_OK)
-            return DB_OK;
-        if (rc != DB_UNAVAILABLE)
-            db_simple(db, "ROLLBACK");
-        if (rc != DB_RETRY)
-            return rc;
+        if (rc == DB_OK) rc = db_simple(db, "COMMIT");
+        if (rc == DB_OK) return DB_OK;
+        if (rc != DB_UNAVAILABLE) db_simple(db, "ROLLBACK");
+        if (rc != DB_RETRY) return rc;
     }
     return rc;
 }

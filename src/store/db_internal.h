@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 #include "salesops/store.h"
 
-#define DB_MAX_PARAMS 24
+#define DB_MAX_PARAMS     24
 #define DB_MAX_STATEMENTS 256
 
 /* A statement is prepared once per connection, on first use. `slot` is assigned on first use too. */
@@ -33,6 +33,8 @@ void dbp_bytes_hex(struct db_params *p, const uint8_t *bytes, size_t len); /* as
 enum db_rc db_exec(struct db *db, struct db_stmt *stmt, const struct db_params *p, PGresult **res);
 /* For statements without a result the caller needs. */
 enum db_rc db_run(struct db *db, struct db_stmt *stmt, const struct db_params *p);
+/* Runs an INSERT ... RETURNING id and reads the id. */
+enum db_rc db_returning_id(struct db *db, struct db_stmt *stmt, const struct db_params *p, int64_t *id);
 /* Plain SQL without parameters (migrations, BEGIN/COMMIT). */
 enum db_rc db_simple(struct db *db, const char *sql);
 PGconn *db_conn(struct db *db);
@@ -44,11 +46,11 @@ const char *db_str(struct arena *a, const PGresult *r, int row, int col);
 
 /* Runs stmt and turns its rows into an array of `size`-byte items with `fill(arena, res, row, item)`. */
 typedef void (*db_row_fn)(struct arena *a, const PGresult *r, int row, void *item);
-enum db_rc db_list(struct db *db, struct arena *a, struct db_stmt *stmt, const struct db_params *p, size_t size,
-                   db_row_fn fill, void **items, int *count);
+enum db_rc db_list(struct db *db, struct arena *a, struct db_stmt *stmt, const struct db_params *p,
+                   size_t size, db_row_fn fill, void **items, int *count);
 /* Runs stmt and fills one item from its first row (DB_NONE if none). */
-enum db_rc db_one(struct db *db, struct arena *a, struct db_stmt *stmt, const struct db_params *p, db_row_fn fill,
-                  void *item);
+enum db_rc db_one(struct db *db, struct arena *a, struct db_stmt *stmt, const struct db_params *p,
+                  db_row_fn fill, void *item);
 /* Page parameters: limit + 1 rows are fetched so the caller can tell whether there is a next page. */
 void dbp_page(struct db_params *p, const struct so_page *page);
 

@@ -2,9 +2,9 @@
 #include <string.h>
 #include "db_internal.h"
 
-#define DEAL_COLUMNS                                                                                             \
-    "id, external_id, name, price, pipeline_id, stage_id, status, manager_id, loss_reason_id, "                 \
-    EPOCH("created_at") ", " EPOCH("closed_at") ", " EPOCH("updated_at")
+#define DEAL_COLUMNS                                                                                         \
+    "id, external_id, name, price, pipeline_id, stage_id, status, manager_id, loss_reason_id, " EPOCH(       \
+        "created_at") ", " EPOCH("closed_at") ", " EPOCH("updated_at")
 
 static const char *const statuses[] = {"open", "won", "lost"};
 
@@ -28,13 +28,14 @@ DB_STMT(stmt_deal_list,
         " AND ($6::int8 IS NULL OR stage_id = $6) AND ($7::text IS NULL OR status = $7)"
         " AND ($8::int8 IS NULL OR updated_at >= to_timestamp($8))"
         " ORDER BY id LIMIT $3");
-DB_STMT(stmt_deal_update,
-        "UPDATE deals SET name = $3, price = $4, stage_id = $5, status = $6, manager_id = $7, pipeline_id = $11,"
-        " loss_reason_id = $8, closed_at = to_timestamp($9), updated_at = to_timestamp($10)"
-        " WHERE account_id = $1 AND id = $2");
+DB_STMT(
+    stmt_deal_update,
+    "UPDATE deals SET name = $3, price = $4, stage_id = $5, status = $6, manager_id = $7, pipeline_id = $11,"
+    " loss_reason_id = $8, closed_at = to_timestamp($9), updated_at = to_timestamp($10)"
+    " WHERE account_id = $1 AND id = $2");
 
-enum db_rc store_deal_insert(struct db *db, int64_t account_id, const struct so_deal *d, int64_t creator_manager_id,
-                             int64_t *id)
+enum db_rc store_deal_insert(struct db *db, int64_t account_id, const struct so_deal *d,
+                             int64_t creator_manager_id, int64_t *id)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
@@ -50,13 +51,7 @@ enum db_rc store_deal_insert(struct db *db, int64_t account_id, const struct so_
     dbp_int(&p, d->created_at);
     dbp_id(&p, d->closed_at);
     dbp_int(&p, d->updated_at);
-    PGresult *r;
-    enum db_rc rc = db_exec(db, &stmt_deal_insert, &p, &r);
-    if (rc == DB_OK) {
-        *id = db_i64(r, 0, 0);
-        PQclear(r);
-    }
-    return rc;
+    return db_returning_id(db, &stmt_deal_insert, &p, id);
 }
 
 static void fill_deal(struct arena *a, const PGresult *r, int row, void *item)
@@ -120,10 +115,10 @@ DB_STMT(stmt_history_insert,
         "INSERT INTO deal_history (account_id, deal_id, from_stage_id, to_stage_id, status, at, manager_id,"
         " loss_reason_id, price) VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7, $8, $9)");
 /* The cursor of a history page is the last row's (at, id). */
-DB_STMT(stmt_history_list,
-        "SELECT id, deal_id, from_stage_id, to_stage_id, status, " EPOCH("at") ", manager_id, loss_reason_id, price"
-        " FROM deal_history WHERE account_id = $1 AND deal_id = $4"
-        " AND (at, id) > (to_timestamp($5), $2) ORDER BY at, id LIMIT $3");
+DB_STMT(stmt_history_list, "SELECT id, deal_id, from_stage_id, to_stage_id, status, " EPOCH(
+                               "at") ", manager_id, loss_reason_id, price"
+                                     " FROM deal_history WHERE account_id = $1 AND deal_id = $4"
+                                     " AND (at, id) > (to_timestamp($5), $2) ORDER BY at, id LIMIT $3");
 
 enum db_rc store_history_insert(struct db *db, int64_t account_id, const struct so_history_row *h)
 {
@@ -168,8 +163,10 @@ enum db_rc store_history_list(struct db *db, struct arena *a, int64_t account_id
 
 DB_STMT(stmt_note_insert, "INSERT INTO notes (account_id, external_id, deal_id, text, manager_id, created_at)"
                           " VALUES ($1, $2, $3, $4, $5, to_timestamp($6)) RETURNING id");
-DB_STMT(stmt_note_list, "SELECT id, external_id, deal_id, text, manager_id, " EPOCH("created_at")
-                        " FROM notes WHERE account_id = $1 AND deal_id = $4 AND id > $2 ORDER BY id LIMIT $3");
+DB_STMT(
+    stmt_note_list,
+    "SELECT id, external_id, deal_id, text, manager_id, " EPOCH(
+        "created_at") " FROM notes WHERE account_id = $1 AND deal_id = $4 AND id > $2 ORDER BY id LIMIT $3");
 
 enum db_rc store_note_insert(struct db *db, int64_t account_id, const struct so_note *n, int64_t *id)
 {
@@ -180,13 +177,7 @@ enum db_rc store_note_insert(struct db *db, int64_t account_id, const struct so_
     dbp_str(&p, n->text);
     dbp_id(&p, n->manager_id);
     dbp_int(&p, n->created_at);
-    PGresult *r;
-    enum db_rc rc = db_exec(db, &stmt_note_insert, &p, &r);
-    if (rc == DB_OK) {
-        *id = db_i64(r, 0, 0);
-        PQclear(r);
-    }
-    return rc;
+    return db_returning_id(db, &stmt_note_insert, &p, id);
 }
 
 static void fill_note(struct arena *a, const PGresult *r, int row, void *item)

@@ -10,8 +10,9 @@ DB_STMT(stmt_idem_claim,
         " SET request_hash = EXCLUDED.request_hash, status = NULL, body = NULL, created_at = now()"
         " WHERE idempotency_keys.created_at < now() - interval '24 hours'"
         " RETURNING 1");
-DB_STMT(stmt_idem_get, "SELECT request_hash = $6::bytea, status, body FROM idempotency_keys"
-                       " WHERE account_id = $1 AND api_key_id = $2 AND method = $3 AND path = $4 AND key = $5");
+DB_STMT(stmt_idem_get,
+        "SELECT request_hash = $6::bytea, status, body FROM idempotency_keys"
+        " WHERE account_id = $1 AND api_key_id = $2 AND method = $3 AND path = $4 AND key = $5");
 DB_STMT(stmt_idem_finish, "UPDATE idempotency_keys SET status = $6, body = $7 WHERE account_id = $1"
                           " AND api_key_id = $2 AND method = $3 AND path = $4 AND key = $5");
 DB_STMT(stmt_idem_abandon, "DELETE FROM idempotency_keys WHERE account_id = $1 AND api_key_id = $2"
@@ -27,9 +28,10 @@ static void key_params(struct db_params *p, int64_t account_id, int64_t key_id, 
     dbp_str(p, idem_key);
 }
 
-enum db_rc store_idem_begin(struct db *db, struct arena *a, int64_t account_id, int64_t key_id, const char *method,
-                            const char *path, const char *idem_key, const uint8_t *request_hash,
-                            enum idem_state *state, int *status, const char **body)
+enum db_rc store_idem_begin(struct db *db, struct arena *a, int64_t account_id, int64_t key_id,
+                            const char *method, const char *path, const char *idem_key,
+                            const uint8_t *request_hash, enum idem_state *state, int *status,
+                            const char **body)
 {
     struct db_params p = {0};
     key_params(&p, account_id, key_id, method, path, idem_key);
@@ -41,15 +43,13 @@ enum db_rc store_idem_begin(struct db *db, struct arena *a, int64_t account_id, 
         *state = IDEM_NEW;
         return DB_OK;
     }
-    if (rc != DB_NONE)
-        return rc;
+    if (rc != DB_NONE) return rc;
     rc = db_exec(db, &stmt_idem_get, &p, &r);
     if (rc == DB_NONE) { /* deleted meanwhile: the other request failed; let the client retry */
         *state = IDEM_CONFLICT;
         return DB_OK;
     }
-    if (rc != DB_OK)
-        return rc;
+    if (rc != DB_OK) return rc;
     bool same = db_bool(r, 0, 0);
     bool done = !PQgetisnull(r, 0, 1);
     if (same && done) {

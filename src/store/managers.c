@@ -1,19 +1,21 @@
 #include "db_internal.h"
 
-#define MANAGER_COLUMNS                                                                                          \
-    "id, external_id, name, email, role, active, distribution_enabled, weight, needs_setup, pool_user, "       \
-    EPOCH("created_at")
+#define MANAGER_COLUMNS                                                                                      \
+    "id, external_id, name, email, role, active, distribution_enabled, weight, needs_setup, "                \
+    "pool_user, " EPOCH("created_at")
 
-DB_STMT(stmt_manager_insert,
-        "INSERT INTO managers (account_id, external_id, name, email, role, active, distribution_enabled, weight,"
-        " needs_setup, pool_user, created_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_timestamp($11), to_timestamp($11)) RETURNING id");
+DB_STMT(
+    stmt_manager_insert,
+    "INSERT INTO managers (account_id, external_id, name, email, role, active, distribution_enabled, weight,"
+    " needs_setup, pool_user, created_at, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_timestamp($11), to_timestamp($11)) RETURNING id");
 DB_STMT(stmt_manager_get, "SELECT " MANAGER_COLUMNS " FROM managers WHERE account_id = $1 AND id = $2");
 DB_STMT(stmt_manager_list, "SELECT " MANAGER_COLUMNS " FROM managers WHERE account_id = $1 AND id > $2"
                            " ORDER BY id LIMIT $3");
 DB_STMT(stmt_manager_update,
         "UPDATE managers SET external_id = $3, name = $4, email = $5, role = $6, active = $7,"
-        " distribution_enabled = $8, weight = $9, needs_setup = $10, pool_user = $11, updated_at = to_timestamp($12)"
+        " distribution_enabled = $8, weight = $9, needs_setup = $10, pool_user = $11, updated_at = "
+        "to_timestamp($12)"
         " WHERE account_id = $1 AND id = $2");
 
 static void manager_params(struct db_params *p, const struct so_manager *m)
@@ -36,13 +38,7 @@ enum db_rc store_manager_insert(struct db *db, int64_t account_id, const struct 
     dbp_int(&p, account_id);
     manager_params(&p, m);
     dbp_int(&p, now);
-    PGresult *r;
-    enum db_rc rc = db_exec(db, &stmt_manager_insert, &p, &r);
-    if (rc == DB_OK) {
-        *id = db_i64(r, 0, 0);
-        PQclear(r);
-    }
-    return rc;
+    return db_returning_id(db, &stmt_manager_insert, &p, id);
 }
 
 static void fill_manager(struct arena *a, const PGresult *r, int row, void *item)
@@ -59,6 +55,7 @@ static void fill_manager(struct arena *a, const PGresult *r, int row, void *item
     m->needs_setup = db_bool(r, row, 8);
     m->pool_user = db_bool(r, row, 9);
     m->created_at = db_i64(r, row, 10);
+    m->in_focus = false; /* focus sessions arrive with focus mode */
 }
 
 enum db_rc store_manager_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,

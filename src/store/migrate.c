@@ -43,8 +43,7 @@ static enum db_rc migration_state(struct db *db, const struct so_embedded *m, co
     dbp_str(&p, m->name);
     PGresult *r;
     enum db_rc rc = db_exec(db, &stmt_migration_checksum, &p, &r);
-    if (rc != DB_OK)
-        return rc;
+    if (rc != DB_OK) return rc;
     bool same = strcmp(PQgetvalue(r, 0, 0), sum) == 0;
     PQclear(r);
     return same ? DB_OK : DB_ABORT;
@@ -64,10 +63,10 @@ enum db_rc store_migrate(struct db *db, int *applied, char *err, size_t errlen)
         char sum[2 * SO_SHA256_LEN + 1];
         checksum_hex(m, sum);
         enum db_rc state = migration_state(db, m, sum);
-        if (state == DB_OK)
-            continue;
+        if (state == DB_OK) continue;
         if (state == DB_ABORT) {
-            snprintf(err, errlen, "migration %s was changed after it was applied (checksum differs)", m->name);
+            snprintf(err, errlen, "migration %s was changed after it was applied (checksum differs)",
+                     m->name);
             rc = DB_ABORT;
             break;
         }
@@ -83,8 +82,7 @@ enum db_rc store_migrate(struct db *db, int *applied, char *err, size_t errlen)
         memcpy(sql, m->text, m->length);
         sql[m->length] = '\0';
         rc = db_simple(db, "BEGIN");
-        if (rc == DB_OK)
-            rc = db_simple(db, sql);
+        if (rc == DB_OK) rc = db_simple(db, sql);
         free(sql);
         if (rc == DB_OK) {
             struct db_params p = {0};
@@ -92,8 +90,7 @@ enum db_rc store_migrate(struct db *db, int *applied, char *err, size_t errlen)
             dbp_str(&p, sum);
             rc = db_run(db, &stmt_migration_record, &p);
         }
-        if (rc == DB_OK)
-            rc = db_simple(db, "COMMIT");
+        if (rc == DB_OK) rc = db_simple(db, "COMMIT");
         if (rc != DB_OK) {
             db_simple(db, "ROLLBACK");
             snprintf(err, errlen, "migration %s failed: %s", m->name, PQerrorMessage(db_conn(db)));
@@ -114,15 +111,15 @@ enum db_rc store_migrations_current(struct db *db)
 {
     PGresult *r;
     enum db_rc rc = db_exec(db, &stmt_migrations_applied, NULL, &r);
-    if (rc != DB_OK)
-        return rc == DB_ERROR ? DB_NONE : rc; /* no table yet: not current */
+    if (rc != DB_OK) return rc == DB_ERROR ? DB_NONE : rc; /* no table yet: not current */
     int n = PQntuples(r);
     int expected = store_migration_count();
     bool current = n == expected;
     for (int i = 0; current && i < n; i++) {
         char sum[2 * SO_SHA256_LEN + 1];
         checksum_hex(&so_migrations[i], sum);
-        current = strcmp(PQgetvalue(r, i, 0), so_migrations[i].name) == 0 && strcmp(PQgetvalue(r, i, 1), sum) == 0;
+        current =
+            strcmp(PQgetvalue(r, i, 0), so_migrations[i].name) == 0 && strcmp(PQgetvalue(r, i, 1), sum) == 0;
     }
     PQclear(r);
     return current ? DB_OK : DB_NONE;

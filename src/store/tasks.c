@@ -1,34 +1,34 @@
 /* Tasks and their history of responsible and due time. Tasks of deleted deals are left out. */
 #include "db_internal.h"
 
-#define TASK_COLUMNS                                                                                             \
-    "t.id, t.external_id, t.deal_id, t.manager_id, t.type, t.text, " EPOCH("t.due_at") ", "                     \
-    EPOCH("t.completed_at") ", " EPOCH("t.deleted_at") ", t.result, " EPOCH("t.created_at")
-#define LIVE_DEAL                                                                                                \
-    " JOIN deals d ON d.account_id = t.account_id AND d.id = t.deal_id AND d.deleted_at IS NULL"
+#define TASK_COLUMNS                                                                                         \
+    "t.id, t.external_id, t.deal_id, t.manager_id, t.type, t.text, " EPOCH("t.due_at") ", " EPOCH(           \
+        "t.completed_at") ", " EPOCH("t.deleted_at") ", t.result, " EPOCH("t.created_at")
+#define LIVE_DEAL " JOIN deals d ON d.account_id = t.account_id AND d.id = t.deal_id AND d.deleted_at IS NULL"
 
 DB_STMT(stmt_task_insert,
         "INSERT INTO tasks (account_id, external_id, deal_id, manager_id, type, text, due_at, completed_at,"
         " deleted_at, result, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7),"
         " to_timestamp($8), to_timestamp($9), $10, to_timestamp($11), to_timestamp($11)) RETURNING id");
-DB_STMT(stmt_task_get, "SELECT " TASK_COLUMNS " FROM tasks t" LIVE_DEAL " WHERE t.account_id = $1 AND t.id = $2");
+DB_STMT(stmt_task_get,
+        "SELECT " TASK_COLUMNS " FROM tasks t" LIVE_DEAL " WHERE t.account_id = $1 AND t.id = $2");
 DB_STMT(stmt_task_get_locked, "SELECT " TASK_COLUMNS " FROM tasks t" LIVE_DEAL
                               " WHERE t.account_id = $1 AND t.id = $2 FOR UPDATE OF t");
-DB_STMT(stmt_task_list,
-        "SELECT " TASK_COLUMNS " FROM tasks t" LIVE_DEAL " WHERE t.account_id = $1 AND t.id > $2"
-        " AND ($4::int8 IS NULL OR t.manager_id = $4) AND ($5::int8 IS NULL OR t.deal_id = $5)"
-        " AND ($6::text IS NULL OR t.type = $6)"
-        " AND CASE $7::text"
-        "  WHEN 'open' THEN t.completed_at IS NULL AND t.deleted_at IS NULL"
-        "  WHEN 'overdue' THEN t.completed_at IS NULL AND t.deleted_at IS NULL AND t.due_at < to_timestamp($8)"
-        "  WHEN 'done' THEN t.completed_at IS NOT NULL AND t.deleted_at IS NULL"
-        "  WHEN 'deleted' THEN t.deleted_at IS NOT NULL"
-        "  ELSE true END"
-        " ORDER BY t.id LIMIT $3");
-DB_STMT(stmt_task_update,
-        "UPDATE tasks SET manager_id = $3, type = $4, text = $5, due_at = to_timestamp($6),"
-        " completed_at = to_timestamp($7), deleted_at = to_timestamp($8), result = $9,"
-        " updated_at = to_timestamp($10) WHERE account_id = $1 AND id = $2");
+DB_STMT(
+    stmt_task_list,
+    "SELECT " TASK_COLUMNS " FROM tasks t" LIVE_DEAL " WHERE t.account_id = $1 AND t.id > $2"
+    " AND ($4::int8 IS NULL OR t.manager_id = $4) AND ($5::int8 IS NULL OR t.deal_id = $5)"
+    " AND ($6::text IS NULL OR t.type = $6)"
+    " AND CASE $7::text"
+    "  WHEN 'open' THEN t.completed_at IS NULL AND t.deleted_at IS NULL"
+    "  WHEN 'overdue' THEN t.completed_at IS NULL AND t.deleted_at IS NULL AND t.due_at < to_timestamp($8)"
+    "  WHEN 'done' THEN t.completed_at IS NOT NULL AND t.deleted_at IS NULL"
+    "  WHEN 'deleted' THEN t.deleted_at IS NOT NULL"
+    "  ELSE true END"
+    " ORDER BY t.id LIMIT $3");
+DB_STMT(stmt_task_update, "UPDATE tasks SET manager_id = $3, type = $4, text = $5, due_at = to_timestamp($6),"
+                          " completed_at = to_timestamp($7), deleted_at = to_timestamp($8), result = $9,"
+                          " updated_at = to_timestamp($10) WHERE account_id = $1 AND id = $2");
 DB_STMT(stmt_task_history_insert, "INSERT INTO task_history (account_id, task_id, at, manager_id, due_at)"
                                   " VALUES ($1, $2, to_timestamp($3), $4, to_timestamp($5))");
 
@@ -46,13 +46,7 @@ enum db_rc store_task_insert(struct db *db, int64_t account_id, const struct so_
     dbp_id(&p, t->deleted_at);
     dbp_str(&p, t->result);
     dbp_int(&p, t->created_at);
-    PGresult *r;
-    enum db_rc rc = db_exec(db, &stmt_task_insert, &p, &r);
-    if (rc == DB_OK) {
-        *id = db_i64(r, 0, 0);
-        PQclear(r);
-    }
-    return rc;
+    return db_returning_id(db, &stmt_task_insert, &p, id);
 }
 
 static void fill_task(struct arena *a, const PGresult *r, int row, void *item)
