@@ -35,7 +35,8 @@ Test(migrate, changed_applied_file_is_refused_with_its_name)
     int applied;
     cr_assert_eq(store_migrate(db, &applied, err, sizeof err), DB_OK, "%s", err);
     PGconn *c = PQconnectdb(conninfo);
-    PGresult *r = PQexec(c, "UPDATE schema_migrations SET checksum = 'tampered' WHERE name = '0001_core.sql'");
+    PGresult *r =
+        PQexec(c, "UPDATE schema_migrations SET checksum = 'tampered' WHERE name = '0001_core.sql'");
     cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
     PQfinish(c);

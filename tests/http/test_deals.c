@@ -10,18 +10,22 @@ static void setup(void)
     th_world_new(&w);
 }
 
-static void teardown(void) { th_server_stop(); }
+static void teardown(void)
+{
+    th_server_stop();
+}
 
 TestSuite(deals, .init = setup, .fini = teardown);
 
 static int64_t create_deal(const char *key, int64_t manager_id)
 {
-    struct th_resp r = manager_id
-                           ? th_post(key, "/api/v1/deals",
-                                     "{\"name\":\"Окна\",\"price\":120000,\"pipeline_id\":%lld,\"manager_id\":%lld}",
-                                     (long long)w.pipeline_id, (long long)manager_id)
-                           : th_post(key, "/api/v1/deals", "{\"name\":\"Окна\",\"price\":120000,\"pipeline_id\":%lld}",
-                                     (long long)w.pipeline_id);
+    struct th_resp r =
+        manager_id
+            ? th_post(key, "/api/v1/deals",
+                      "{\"name\":\"Окна\",\"price\":120000,\"pipeline_id\":%lld,\"manager_id\":%lld}",
+                      (long long)w.pipeline_id, (long long)manager_id)
+            : th_post(key, "/api/v1/deals", "{\"name\":\"Окна\",\"price\":120000,\"pipeline_id\":%lld}",
+                      (long long)w.pipeline_id);
     cr_assert_eq(r.status, 201, "%s", r.body);
     int64_t id = th_int(&r, "id");
     th_resp_free(&r);
@@ -65,13 +69,15 @@ Test(deals, stage_change_close_and_reopen_write_history_rows)
     int64_t id = create_deal(w.acct.admin_key, w.manager1);
     char path[128];
     snprintf(path, sizeof path, "/api/v1/deals/%lld", (long long)id);
-    struct th_resp r = th_patch(w.acct.admin_key, path, "{\"stage_id\":%lld,\"price\":150000}", (long long)w.stages[1]);
+    struct th_resp r =
+        th_patch(w.acct.admin_key, path, "{\"stage_id\":%lld,\"price\":150000}", (long long)w.stages[1]);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_eq(th_int(&r, "stage_id"), w.stages[1]);
     th_resp_free(&r);
 
     snprintf(path, sizeof path, "/api/v1/deals/%lld/close", (long long)id);
-    r = th_post(w.acct.admin_key, path, "{\"outcome\":\"lost\",\"loss_reason_id\":%lld}", (long long)w.loss_reason);
+    r = th_post(w.acct.admin_key, path, "{\"outcome\":\"lost\",\"loss_reason_id\":%lld}",
+                (long long)w.loss_reason);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_str_eq(th_str(&r, "status"), "lost");
     cr_assert_eq(th_int(&r, "stage_id"), w.lost_stage);

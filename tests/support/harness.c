@@ -10,6 +10,7 @@
 #include "salesops/auth.h"
 #include "salesops/domain.h"
 #include "salesops/http.h"
+#include "salesops/log.h"
 #include "salesops/store.h"
 #include "salesops/timeutil.h"
 
@@ -37,8 +38,7 @@ static void conninfo_for(const char *dbname, char *out, size_t outlen)
     size_t used = 0;
     out[0] = '\0';
     for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (o->val == NULL || !*o->val || !strcmp(o->keyword, "password"))
-            continue;
+        if (o->val == NULL || !*o->val || !strcmp(o->keyword, "password")) continue;
         used += (size_t)snprintf(out + used, outlen - used, "%s='%s' ", o->keyword, o->val);
     }
     PQconninfoFree(opts);
@@ -51,7 +51,8 @@ static void admin_exec(const char *sql, const char *ok_state1, const char *ok_st
     PGresult *r = PQexec(admin, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        cr_assert(state && ((ok_state1 && !strcmp(state, ok_state1)) || (ok_state2 && !strcmp(state, ok_state2))),
+        cr_assert(state &&
+                      ((ok_state1 && !strcmp(state, ok_state1)) || (ok_state2 && !strcmp(state, ok_state2))),
                   "%s: %s", sql, PQresultErrorMessage(r));
     }
     PQclear(r);
@@ -60,8 +61,7 @@ static void admin_exec(const char *sql, const char *ok_state1, const char *ok_st
 
 const char *th_database(const char *suite)
 {
-    if (conninfo[0])
-        return conninfo;
+    if (conninfo[0]) return conninfo;
     char sql[128];
     snprintf(sql, sizeof sql, "CREATE DATABASE so_test_%s", suite);
     /* parallel test processes race to create it: "already exists" (or its unique index) is success */
@@ -90,7 +90,10 @@ const char *th_scratch_database(const char *name)
     return scratch;
 }
 
-const struct so_config *th_config(void) { return &cfg; }
+const struct so_config *th_config(void)
+{
+    return &cfg;
+}
 
 const char *th_server_start(const char *suite)
 {
@@ -106,6 +109,7 @@ const char *th_server_start_on(const char *database)
     setenv("SALESOPS_THREADS", "4", 1);
     setenv("SALESOPS_LOG_LEVEL", "warn", 1);
     cr_assert(config_load(&cfg, &argc, argv, err, sizeof err) == 0, "%s", err);
+    log_set_level(LOG_WARN);
     snprintf(cfg.database_url, sizeof cfg.database_url, "%s", database);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     server = server_start(&cfg, so_api_routes, so_api_route_count, err, sizeof err);
@@ -129,8 +133,8 @@ void th_account_new(struct th_account *out)
     cr_assert(db != NULL, "%s", err_text);
     struct account_created created;
     struct so_error err = {0};
-    cr_assert(domain_account_create(db, "Test account", "Europe/Moscow", so_now(), &created, &err) == SO_OK, "%s",
-              err.detail);
+    cr_assert(domain_account_create(db, "Test account", "Europe/Moscow", so_now(), &created, &err) == SO_OK,
+              "%s", err.detail);
     db_close(db);
     out->id = created.account_id;
     snprintf(out->admin_key, sizeof out->admin_key, "%s", created.api_key);
@@ -158,14 +162,12 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *userdata)
 static void header_value(const char *line, size_t len, const char *name, char *out, size_t outlen)
 {
     size_t n = strlen(name);
-    if (len <= n || strncasecmp(line, name, n) != 0)
-        return;
+    if (len <= n || strncasecmp(line, name, n) != 0) return;
     const char *v = line + n;
     size_t vlen = len - n;
     while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n'))
         vlen--;
-    if (vlen >= outlen)
-        vlen = outlen - 1;
+    if (vlen >= outlen) vlen = outlen - 1;
     memcpy(out, v, vlen);
     out[vlen] = '\0';
 }
@@ -209,8 +211,7 @@ struct th_resp th_request(const char *method, const char *path, const char *key,
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
     headers = curl_slist_append(headers, "Expect:");
-    if (extra_header != NULL)
-        headers = curl_slist_append(headers, extra_header);
+    if (extra_header != NULL) headers = curl_slist_append(headers, extra_header);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     CURLcode rc = curl_easy_perform(c);
     cr_assert(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
@@ -223,7 +224,8 @@ struct th_resp th_request(const char *method, const char *path, const char *key,
     return r;
 }
 
-static struct th_resp vrequest(const char *method, const char *key, const char *path, const char *fmt, va_list ap)
+static struct th_resp vrequest(const char *method, const char *key, const char *path, const char *fmt,
+                               va_list ap)
 {
     char *body = NULL;
     if (fmt != NULL) {
@@ -311,10 +313,11 @@ int64_t th_count_rows(const char *table, int64_t account_id)
 
 void th_key_new(const struct th_account *acct, const char *role, int64_t manager_id, char out[64])
 {
-    struct th_resp r = manager_id
-                           ? th_post(acct->admin_key, "/api/v1/api-keys",
-                                     "{\"role\":\"%s\",\"manager_id\":%lld,\"name\":\"k\"}", role, (long long)manager_id)
-                           : th_post(acct->admin_key, "/api/v1/api-keys", "{\"role\":\"%s\",\"name\":\"k\"}", role);
+    struct th_resp r =
+        manager_id
+            ? th_post(acct->admin_key, "/api/v1/api-keys",
+                      "{\"role\":\"%s\",\"manager_id\":%lld,\"name\":\"k\"}", role, (long long)manager_id)
+            : th_post(acct->admin_key, "/api/v1/api-keys", "{\"role\":\"%s\",\"name\":\"k\"}", role);
     cr_assert_eq(r.status, 201, "api key: %s", r.body);
     snprintf(out, 64, "%s", th_str(&r, "key"));
     th_resp_free(&r);

@@ -24,7 +24,8 @@ struct th_resp {
 
 /* The conninfo of this binary's own database (named after suite), created and migrated on first use. */
 const char *th_database(const char *suite);
-/* A new empty database (dropped first if it exists), not migrated; for tests that need a database of their own. */
+/* A new empty database (dropped first if it exists), not migrated; for tests that need a database of their
+ * own. */
 const char *th_scratch_database(const char *name);
 /* Starts the server on the given database. */
 const char *th_server_start_on(const char *database);

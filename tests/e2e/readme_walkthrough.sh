@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# End to end: the README's curl walkthrough, run as printed against a server with the demo account.
+# Usage: tests/e2e/readme_walkthrough.sh BINARY    (prints "N passed, M failed"; exit 1 on any failure)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+BIN=$(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")
+
+TMP=$(mktemp -d /tmp/salesops-readme.XXXXXX)
+[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$TMP"
+SERVE_PID=""
+cleanup() {
+    [ -z "$SERVE_PID" ] || { kill -TERM "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null || true; }
+    pg_stop >/dev/null 2>&1 || true
+    [ -n "${KEEP_TMP:-}" ] || rm -rf -- "$TMP"
+}
+trap cleanup EXIT
+
+pg_start "$TMP/pgdata" --no-fsync >/dev/null
+pg_create_db readme >/dev/null
+export DATABASE_URL; DATABASE_URL=$(pg_url readme)
+"$BIN" migrate 2>/dev/null
+created=$("$BIN" account create --name "Демо: Отдел продаж")
+account_id=$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["account_id"])')
+"$BIN" demo --account "$account_id"
+mkdir -p "$TMP/project/.salesops"
+printf '%s' "$created" | python3 -c 'import json,sys; sys.stdout.write(json.load(sys.stdin)["api_key"])' \
+    >"$TMP/project/.salesops/demo-admin.key"
+port=$(free_port)
+SALESOPS_LISTEN=127.0.0.1:$port "$BIN" serve >"$TMP/serve.log" 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+
+# The first sh block under "## Walkthrough", with the port of this server.
+python3 - "$ROOT/README.md" "$port" >"$TMP/walkthrough.sh" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+section = text[text.index("## Walkthrough"):]
+block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+print("set -euo pipefail")
+print(block.replace("127.0.0.1:8080", "127.0.0.1:" + sys.argv[2]))
+PY
+passed=0 failed=0
+expect() { # name, pattern
+    if grep -q -- "$2" "$TMP/out"; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1 (no '$2' in the output)"; fi
+}
+if (cd "$TMP/project" && bash "$TMP/walkthrough.sh") >"$TMP/out" 2>&1; then
+    passed=$((passed + 1)); echo "ok   the walkthrough runs to the end"
+else
+    failed=$((failed + 1)); echo "FAIL the walkthrough stopped:"; tail -n 20 "$TMP/out"
+fi
+expect "account shown" '"timezone":"Europe/Moscow"'
+expect "demo managers listed" 'Иванова Анна'
+expect "pipeline with the case's stages" 'Выслано КП'
+expect "the new deal was lost" '"status":"lost"'
+expect "its history shows the loss" '"status": "lost"'
+expect "the task was completed" '"state":"done"'
+expect "the manager key sees only his deals" '\[2\]$'
+expect "a bad price is a validation error" '"code":"validation_failed"'
+if grep -q '"code":"internal_error"\|"code":"not_found"\|"code":"unauthorized"' "$TMP/out"; then
+    failed=$((failed + 1)); echo "FAIL an unexpected error in the output"; grep '"code"' "$TMP/out" | head -5
+else
+    passed=$((passed + 1)); echo "ok   no unexpected errors"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
