@@ -108,7 +108,7 @@ esac
 
 echo
 echo "salesops on http://$host:$port  (admin key: $KEY_FILE, webhook token: $TOKEN_FILE; Ctrl-C stops)"
-echo "  curl -H \"Authorization: Bearer \$(cat $KEY_FILE)\" http://$host:$port/account"
+echo "  curl -H \"Authorization: Bearer \$(cat $KEY_FILE)\" http://$host:$port/api/v1/account"
 echo
 
 "$BIN" serve &

@@ -106,6 +106,14 @@ else
     stage_fail "build"
 fi
 
+# ------------------------------------------------------------------------------------------ layers
+banner "layer rules (scripts/check_layers.sh)"
+if bash scripts/check_layers.sh; then
+    stage_pass "layers"
+else
+    stage_fail "layers"
+fi
+
 # -------------------------------------------------------------------------------------- PostgreSQL
 PG_OK=0
 if [ "$BUILD_OK" = 1 ]; then
@@ -141,8 +149,13 @@ else
         echo "Criterion summaries (from $testlog):"
         grep -h 'Synthesis:' "$testlog" | sed 's/^/  /'
     fi
+    # Criterion reports a test as passed even when LeakSanitizer printed a leak in its worker: read the logs.
+    sanitizer_reports=$(grep -c -E 'LeakSanitizer|AddressSanitizer|runtime error:' "$testlog" 2>/dev/null || true)
     if [ "$test_rc" -ne 0 ]; then
         stage_fail "tests" "meson test exited $test_rc"
+    elif [ "${sanitizer_reports:-0}" -gt 0 ]; then
+        grep -n -E -A12 'LeakSanitizer|AddressSanitizer|runtime error:' "$testlog" | head -80
+        stage_fail "tests" "$sanitizer_reports sanitizer report(s) in $testlog"
     elif grep -q 'No tests defined' "$test_out"; then
         stage_fail "tests" "no tests defined"
     else
@@ -198,6 +211,20 @@ elif python3 scripts/check_openapi_routes.py build/salesops openapi.yaml; then
 else
     stage_fail "route check"
 fi
+
+# ------------------------------------------------------------------------------------------- e2e
+# Scripts that drive the real binary as a user would, each on a PostgreSQL of its own.
+for e2e in tests/e2e/*.sh; do
+    name="e2e $(basename "$e2e" .sh)"
+    banner "$name"
+    if [ "$BUILD_OK" != 1 ]; then
+        stage_fail "$name" "not run: build failed"
+    elif bash "$e2e" build/salesops; then
+        stage_pass "$name"
+    else
+        stage_fail "$name"
+    fi
+done
 
 # ---------------------------------------------------------------------------------- contract smoke
 smoke() {
