@@ -16,12 +16,12 @@ def main() -> int:
         with open(path, 'rb') as f:
             data = f.read()
         array = '%s_%d' % (symbol, n)
-        lines.append('static const char %s[] = {' % array)
+        lines.append('static const unsigned char %s[] = {' % array)
         body = list(data) + [0]
         for i in range(0, len(body), 16):
             lines.append('    ' + ', '.join('%d' % b for b in body[i:i + 16]) + ',')
         lines.append('};')
-        entries.append('    {"%s", %s, %d},' % (os.path.basename(path), array, len(data)))
+        entries.append('    {"%s", (const char *)%s, %d},' % (os.path.basename(path), array, len(data)))
     lines.append('')
     lines.append('const struct so_embedded %s[] = {' % symbol)
     lines.extend(entries)

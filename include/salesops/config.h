@@ -11,6 +11,7 @@ struct so_config {
     char listen_host[256];
     int listen_port;
     int threads;
+    int sched_threads;
     bool migrate_on_start;
     char log_level[16];
     size_t max_body_bytes;

@@ -144,6 +144,22 @@ enum so_err domain_call_create(struct db *db, struct arena *a, const struct so_a
                                const struct so_call *in, int64_t now, struct so_call *out,
                                struct so_error *err);
 
+/* amoCRM write-back: queues the outbox rows for a change made in salesops (nothing without an integration).
+ */
+enum so_err domain_outbox_deal(struct db *db, struct arena *a, int64_t account_id,
+                               const struct so_deal *before, const struct so_deal *after,
+                               struct so_error *err);
+enum so_err domain_outbox_task_add(struct db *db, struct arena *a, int64_t account_id,
+                                   const struct so_task *task, struct so_error *err);
+enum so_err domain_outbox_task_complete(struct db *db, struct arena *a, int64_t account_id,
+                                        const struct so_task *task, struct so_error *err);
+enum so_err domain_outbox_note_add(struct db *db, struct arena *a, int64_t account_id,
+                                   const struct so_note *note, struct so_error *err);
+/* A loss that came from amoCRM: with an integration, its reason is read through the API (pending = true). */
+enum so_err domain_amocrm_loss_read(struct db *db, struct arena *a, int64_t account_id, int64_t deal_id,
+                                    const char *lead_id, int64_t lost_at, bool *pending,
+                                    struct so_error *err);
+
 /* Demo data for the README's walkthrough, relative to now (see API.md, Operations). */
 enum so_err domain_demo_load(struct db *db, int64_t account_id, int64_t now, struct so_error *err);
 

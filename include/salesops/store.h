@@ -32,6 +32,14 @@ struct db *db_thread(const char *conninfo);
 void db_thread_release(void);
 bool db_is_alive(struct db *db);
 
+/* The channel the inbox's appliers LISTEN on. */
+#define STORE_INBOX_CHANNEL "salesops_inbox"
+/* LISTEN on a channel, then wait up to timeout_ms for a notification on it (DB_OK when one came, DB_NONE on
+ * timeout). notify sends one (outside a transaction it is delivered at once). */
+enum db_rc db_listen(struct db *db, const char *channel);
+enum db_rc db_wait_notify(struct db *db, int timeout_ms);
+enum db_rc db_notify(struct db *db, const char *channel);
+
 typedef enum db_rc (*db_tx_fn)(struct db *db, void *ctx);
 /* BEGIN; fn; COMMIT, retrying fn from the start on serialization failures and deadlocks (bounded). */
 enum db_rc db_tx(struct db *db, db_tx_fn fn, void *ctx);
@@ -56,7 +64,15 @@ enum db_rc store_api_key_list(struct db *db, struct arena *a, int64_t account_id
 enum db_rc store_api_key_delete(struct db *db, int64_t account_id, int64_t id, int64_t now);
 
 /* Objects named by an external id */
-enum so_kind { KIND_MANAGER, KIND_DEAL, KIND_TASK, KIND_CALL, KIND_PIPELINE, KIND_LOSS_REASON };
+enum so_kind {
+    KIND_MANAGER,
+    KIND_DEAL,
+    KIND_TASK,
+    KIND_CALL,
+    KIND_PIPELINE,
+    KIND_LOSS_REASON,
+    KIND_DEAL_ANY
+};
 enum db_rc store_id_by_external(struct db *db, int64_t account_id, enum so_kind kind, const char *external_id,
                                 int64_t *id);
 
@@ -70,8 +86,12 @@ enum db_rc store_manager_list(struct db *db, struct arena *a, int64_t account_id
 enum db_rc store_manager_update(struct db *db, int64_t account_id, const struct so_manager *m, int64_t now);
 
 /* Pipelines, stages, loss reasons */
+/* crm: "amocrm" for a pipeline that came from amoCRM (its "142" and "143" name the won and lost stage), or
+ * NULL. */
 enum db_rc store_pipeline_insert(struct db *db, int64_t account_id, const char *name, const char *external_id,
-                                 bool needs_setup, int64_t now, int64_t *id);
+                                 bool needs_setup, const char *crm, int64_t now, int64_t *id);
+/* The pipeline's crm (see store_pipeline_insert) into crm (empty when none). */
+enum db_rc store_pipeline_crm(struct db *db, int64_t account_id, int64_t id, char *crm, size_t len);
 enum db_rc store_stage_insert(struct db *db, int64_t account_id, const struct so_stage *stage, int64_t *id);
 enum db_rc store_pipeline_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
                               struct so_pipeline *out);
@@ -83,6 +103,12 @@ enum db_rc store_stage_update(struct db *db, int64_t account_id, int64_t pipelin
                               const char *name, const char *external_id);
 enum db_rc store_stage_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
                            struct so_stage *out);
+/* The stage of a pipeline with this external id. */
+enum db_rc store_stage_by_external(struct db *db, struct arena *a, int64_t account_id, int64_t pipeline_id,
+                                   const char *external_id, struct so_stage *out);
+/* Adds an open stage after the pipeline's last open stage (won and lost move one place on). */
+enum db_rc store_stage_append_open(struct db *db, int64_t account_id, int64_t pipeline_id, const char *name,
+                                   const char *external_id, bool needs_setup, int64_t *id);
 /* The first stage of a pipeline of the given kind (by position). */
 enum db_rc store_stage_first(struct db *db, struct arena *a, int64_t account_id, int64_t pipeline_id,
                              enum stage_kind kind, struct so_stage *out);
@@ -110,12 +136,40 @@ enum db_rc store_deal_get(struct db *db, struct arena *a, int64_t account_id, in
                           struct so_deal *out);
 enum db_rc store_deal_list(struct db *db, struct arena *a, int64_t account_id, const struct so_deal_filter *f,
                            const struct so_page *page, struct so_deal **items, int *count);
-/* Writes the current fields (name, price, stage, status, manager, loss reason, closed_at, updated_at). */
-enum db_rc store_deal_update(struct db *db, int64_t account_id, const struct so_deal *deal);
-enum db_rc store_history_insert(struct db *db, int64_t account_id, const struct so_history_row *row);
+/* A deal, deleted or not. */
+enum db_rc store_deal_get_any(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                              struct so_deal *out);
+/* Locks a deal (deleted or not) until the transaction ends; DB_NONE if there is none. */
+enum db_rc store_deal_lock(struct db *db, int64_t account_id, int64_t id);
+/* One entry of a deal's change log; 0 / NULL / false for what the change leaves as it is. */
+struct so_deal_change_row {
+    int64_t deal_id;
+    int64_t at;
+    bool creation;
+    int64_t stage_id;
+    int64_t loss_reason_id;
+    bool set_manager;
+    int64_t manager_id;
+    bool set_price;
+    int64_t price;
+    const char *name;
+};
+enum db_rc store_deal_change_insert(struct db *db, int64_t account_id, const struct so_deal_change_row *row);
+/* Derives the deal's current fields and its history rows at or after from_at from its change log. */
+enum db_rc store_deal_rebuild(struct db *db, int64_t account_id, int64_t deal_id, int64_t from_at);
+/* Sets the loss reason of the deal's latest move into a stage (when it was a loss); *at gets that move's
+ * time. DB_NONE when the deal's latest move was not into lost. */
+enum db_rc store_deal_loss_reason_set(struct db *db, int64_t account_id, int64_t deal_id,
+                                      int64_t loss_reason_id, int64_t *at);
+/* Marks a deal deleted (deleted_at = at) or restored (deleted_at = 0), if no later delete or restore was set.
+ */
+enum db_rc store_deal_set_deleted(struct db *db, int64_t account_id, int64_t deal_id, bool deleted,
+                                  int64_t at);
 enum db_rc store_history_list(struct db *db, struct arena *a, int64_t account_id, int64_t deal_id,
                               const struct so_page *page, struct so_history_row **items, int *count);
 enum db_rc store_note_insert(struct db *db, int64_t account_id, const struct so_note *note, int64_t *id);
+/* Inserts a note, or updates the text of the one with the same external id. */
+enum db_rc store_note_upsert(struct db *db, int64_t account_id, const struct so_note *note, int64_t *id);
 enum db_rc store_note_list(struct db *db, struct arena *a, int64_t account_id, int64_t deal_id,
                            const struct so_page *page, struct so_note **items, int *count);
 
@@ -133,8 +187,17 @@ enum db_rc store_task_get(struct db *db, struct arena *a, int64_t account_id, in
 enum db_rc store_task_list(struct db *db, struct arena *a, int64_t account_id, const struct so_task_filter *f,
                            const struct so_page *page, struct so_task **items, int *count);
 enum db_rc store_task_update(struct db *db, int64_t account_id, const struct so_task *task, int64_t now);
+/* One entry of a task's change log: the responsible (if set_manager) and/or the due time (if due_at != 0). */
 enum db_rc store_task_history_insert(struct db *db, int64_t account_id, int64_t task_id, int64_t at,
-                                     int64_t manager_id, int64_t due_at);
+                                     bool creation, bool set_manager, int64_t manager_id, int64_t due_at);
+/* Derives the task's current responsible and due time from its change log. */
+enum db_rc store_task_rebuild(struct db *db, int64_t account_id, int64_t task_id);
+/* Event-time updates, each taking effect only when no later event set the same field. */
+enum db_rc store_task_set_text(struct db *db, int64_t account_id, int64_t task_id, const char *text,
+                               int64_t at);
+enum db_rc store_task_set_completed(struct db *db, int64_t account_id, int64_t task_id, const char *result,
+                                    int64_t at);
+enum db_rc store_task_set_deleted(struct db *db, int64_t account_id, int64_t task_id, int64_t at);
 
 /* Calls */
 struct so_call_filter {
@@ -142,10 +205,163 @@ struct so_call_filter {
     int64_t deal_id;
 };
 enum db_rc store_call_insert(struct db *db, int64_t account_id, const struct so_call *call, int64_t *id);
+/* Inserts a call, or updates the one with the same external id. */
+enum db_rc store_call_upsert(struct db *db, int64_t account_id, const struct so_call *call, int64_t *id);
 enum db_rc store_call_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
                           struct so_call *out);
 enum db_rc store_call_list(struct db *db, struct arena *a, int64_t account_id, const struct so_call_filter *f,
                            const struct so_page *page, struct so_call **items, int *count);
+
+/* Serialises ingest per account until the transaction ends: an event that waits for a deal and the event
+ * that creates it must not be applied in two transactions at once, or the wake-up is missed. */
+enum db_rc store_lock_account_ingest(struct db *db, int64_t account_id);
+
+/* Savepoints inside a transaction: one event's failure does not undo the others of its batch. */
+enum db_rc store_savepoint(struct db *db);
+enum db_rc store_savepoint_rollback(struct db *db);
+enum db_rc store_savepoint_release(struct db *db);
+
+/* The inbox */
+struct so_inbox_row {
+    int64_t id;
+    int64_t account_id;
+    const char *source; /* events | import | amocrm | amocrm_event */
+    int64_t parent_id;
+    const char *event_id;
+    const char *event_type;
+    int64_t event_at;
+    const char *body;
+    const char *state; /* pending | waiting | failed | ignored | applied */
+    const char *waits_kind;
+    const char *waits_for;
+    int attempts;
+    const char *error;
+    int64_t received_at;
+    int64_t applied_at;
+};
+/* DB_NONE when an event with this event_id is already stored (a duplicate). */
+enum db_rc store_inbox_insert(struct db *db, int64_t account_id, const struct so_inbox_row *row, int64_t *id);
+/* Sets the state (and what it waits for, or the error); applied rows get applied_at. */
+enum db_rc store_inbox_set_state(struct db *db, int64_t account_id, int64_t id, const char *state,
+                                 const char *waits_kind, const char *waits_for, const char *error);
+/* The rows waiting for a deal or task with this external id, oldest event first, locked. */
+enum db_rc store_inbox_waiting_for(struct db *db, struct arena *a, int64_t account_id, const char *kind,
+                                   const char *external_id, struct so_inbox_row **rows, int *count);
+enum db_rc store_inbox_list(struct db *db, struct arena *a, int64_t account_id, const char *state,
+                            const struct so_page *page, struct so_inbox_row **rows, int *count);
+enum db_rc store_inbox_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                           struct so_inbox_row *out);
+/* amoCRM webhooks: the account of a webhook token (and the subdomain of its connected integration, empty when
+ * none), a duplicate check over the last 10 minutes, and storing a raw body. */
+enum db_rc store_account_by_webhook_token(struct db *db, const uint8_t *token_hash, int64_t *account_id,
+                                          char *subdomain, size_t len);
+enum db_rc store_inbox_webhook_seen(struct db *db, int64_t account_id, const uint8_t *body_hash);
+enum db_rc store_inbox_insert_webhook(struct db *db, int64_t account_id, const char *body,
+                                      const uint8_t *body_hash, int64_t *id);
+/* The applier: claims the oldest due webhook body of any account (locked until the transaction ends). */
+enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out);
+/* A transient failure: tried again later with backoff, parked as failed after max_attempts. */
+enum db_rc store_inbox_backoff(struct db *db, int64_t account_id, int64_t id, const char *error,
+                               int max_attempts);
+/* Events that waited 24 hours: failed, or ignored when they waited for a task (tasks on contacts never come).
+ */
+enum db_rc store_inbox_expire_waiting(struct db *db, int *expired);
+/* Puts a row back to pending, due now. */
+enum db_rc store_inbox_retry(struct db *db, int64_t account_id, int64_t id);
+
+/* amoCRM integrations (the access token is read only by the connector, never returned) */
+struct so_integration {
+    int64_t account_id;
+    const char *subdomain;
+    const char *base_url;
+    const char *access_token; /* only from store_integration_claim_sync / store_integration_conn */
+    int64_t *pool_user_ids;
+    int pool_count;
+    int64_t connected_at;
+    int64_t last_sync_at;
+    const char *sync_error;
+};
+/* Connects (or reconnects) the account: the next sync is due at once. */
+enum db_rc store_integration_put(struct db *db, int64_t account_id, const char *subdomain,
+                                 const char *base_url, const char *access_token, const int64_t *pool_user_ids,
+                                 int pool_count);
+enum db_rc store_integration_get(struct db *db, struct arena *a, int64_t account_id,
+                                 struct so_integration *out);
+/* With the token, for the connector. */
+enum db_rc store_integration_conn(struct db *db, struct arena *a, int64_t account_id,
+                                  struct so_integration *out);
+/* Claims the integration whose sync is most overdue (its next sync moves an hour on); DB_NONE when none. */
+enum db_rc store_integration_claim_sync(struct db *db, struct arena *a, struct so_integration *out);
+enum db_rc store_integration_synced(struct db *db, int64_t account_id, const char *error);
+/* Reserves the account's next request slot (7 a second); *wait_ms is how long to wait for it. */
+enum db_rc store_integration_slot(struct db *db, int64_t account_id, int64_t *wait_ms);
+/* Sync: upserts by amoCRM id; a user keeps the role and settings salesops gave it. */
+enum db_rc store_sync_pipeline(struct db *db, int64_t account_id, const char *external_id, const char *name,
+                               int64_t *id);
+enum db_rc store_sync_stage(struct db *db, int64_t account_id, int64_t pipeline_id, const char *external_id,
+                            const char *name, enum stage_kind kind, int position);
+enum db_rc store_sync_loss_reason(struct db *db, int64_t account_id, const char *external_id,
+                                  const char *name);
+enum db_rc store_sync_user(struct db *db, int64_t account_id, const char *external_id, const char *name,
+                           const char *email, bool active, bool admin, int64_t now);
+/* Marks exactly the managers with these external ids as amoCRM pool users. */
+enum db_rc store_sync_pool_users(struct db *db, int64_t account_id, const int64_t *ids, int count);
+
+/* Losses whose reason is read through the amoCRM API. */
+struct so_loss_read {
+    int64_t account_id;
+    int64_t deal_id;
+    const char *lead_id;
+    int64_t lost_at;
+    int attempts;
+};
+enum db_rc store_loss_read_insert(struct db *db, int64_t account_id, int64_t deal_id, const char *lead_id,
+                                  int64_t lost_at);
+enum db_rc store_loss_read_claim(struct db *db, struct arena *a, struct so_loss_read *out);
+/* state: done | pending (again after backoff_s) | dead */
+enum db_rc store_loss_read_finish(struct db *db, const struct so_loss_read *r, const char *state,
+                                  int backoff_s, const char *error);
+
+/* The outbox of salesops' own writes to amoCRM. */
+struct so_outbox_row {
+    int64_t account_id;
+    int64_t id;
+    const char *kind; /* lead_responsible | lead_status | task_add | task_complete | note_add */
+    int64_t object_id;
+    const char *payload; /* JSON */
+    int attempts;
+};
+/* state pending, or skipped (with why) for an object without an amoCRM id. */
+enum db_rc store_outbox_insert(struct db *db, int64_t account_id, const char *kind, int64_t object_id,
+                               const char *payload, const char *skipped_why);
+/* Claims up to max due rows (they are leased for a minute). */
+enum db_rc store_outbox_claim(struct db *db, struct arena *a, int max, struct so_outbox_row **rows,
+                              int *count);
+/* state: delivered | pending (again after backoff_s) | dead */
+enum db_rc store_outbox_finish(struct db *db, int64_t account_id, int64_t id, const char *state,
+                               int backoff_s, const char *error);
+enum db_rc store_outbox_counts(struct db *db, int64_t account_id, int64_t *pending, int64_t *dead);
+/* The amoCRM id of a task or note salesops created there. */
+enum db_rc store_task_set_external(struct db *db, int64_t account_id, int64_t task_id,
+                                   const char *external_id);
+enum db_rc store_note_set_external(struct db *db, int64_t account_id, int64_t note_id,
+                                   const char *external_id);
+/* A task or note of the deal with this text, sent to amoCRM in the last 10 minutes and not yet given its
+ * amoCRM id: the webhook that reports it takes it over instead of creating another. */
+enum db_rc store_task_match_inflight(struct db *db, int64_t account_id, int64_t deal_id, const char *text,
+                                     int64_t *task_id);
+enum db_rc store_note_match_inflight(struct db *db, int64_t account_id, int64_t deal_id, const char *text,
+                                     int64_t *note_id);
+
+/* Bulk import: BEGIN, the account's ingest lock, a temp table and COPY; rows are sent as COPY text lines;
+ * finish applies them all with salesops_import_apply() and commits. */
+enum db_rc store_import_start(struct db *db, int64_t account_id);
+enum db_rc store_import_put(struct db *db, const char *data, size_t len);
+enum db_rc store_import_finish(struct db *db, int64_t account_id, int64_t *accepted, int64_t *duplicates,
+                               char *err, size_t errlen);
+/* Rows that waited for a deal or task which exists now (an import created it). */
+enum db_rc store_inbox_woken(struct db *db, struct arena *a, int64_t account_id, struct so_inbox_row **rows,
+                             int *count);
 
 /* Idempotency keys: begin claims (key, method, path) for this request. */
 enum idem_state { IDEM_NEW, IDEM_REPLAY, IDEM_CONFLICT };

@@ -41,5 +41,11 @@ void handle_task_complete(struct so_req *req);
 void handle_call_create(struct so_req *req);
 void handle_call_list(struct so_req *req);
 void handle_call_get(struct so_req *req);
+void handle_events_post(struct so_req *req);
+void handle_inbox_list(struct so_req *req);
+void handle_inbox_retry(struct so_req *req);
+void handle_webhook_amocrm(struct so_req *req);
+void handle_integration_get(struct so_req *req);
+void handle_integration_put(struct so_req *req);
 
 #endif

@@ -56,6 +56,13 @@ const struct so_route so_api_routes[] = {
     {"POST", V1 "/calls", A | H | M, J, handle_call_create},
     {"GET", V1 "/calls", A | H | M | R, 0, handle_call_list},
     {"GET", V1 "/calls/{id}", A | H | M | R, 0, handle_call_get},
+
+    {"POST", V1 "/events", A | H, ROUTE_RAW_BODY, handle_events_post},
+    {"GET", V1 "/webhooks/inbox", A | H, 0, handle_inbox_list},
+    {"POST", V1 "/webhooks/inbox/{id}/retry", A | H, 0, handle_inbox_retry},
+    {"POST", V1 "/webhooks/amocrm/{webhook_token}", ROUTE_PUBLIC, ROUTE_RAW_BODY, handle_webhook_amocrm},
+    {"PUT", V1 "/integrations/amocrm", A, J, handle_integration_put},
+    {"GET", V1 "/integrations/amocrm", A, 0, handle_integration_get},
 };
 
 const size_t so_api_route_count = sizeof so_api_routes / sizeof so_api_routes[0];

@@ -1,4 +1,5 @@
 /* salesops: serve | migrate | account create | demo | key-check | routes | --help | --version */
+#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,7 +11,9 @@
 #include "salesops/config.h"
 #include "salesops/domain.h"
 #include "salesops/http.h"
+#include "salesops/import.h"
 #include "salesops/log.h"
+#include "salesops/sched.h"
 #include "salesops/store.h"
 #include "salesops/timeutil.h"
 #include "salesops/validate.h"
@@ -94,6 +97,12 @@ static int cmd_serve(const struct so_config *cfg)
         log_msg(LOG_ERROR, "%s", err);
         return 1;
     }
+    struct so_sched *sched = sched_start(cfg, cfg->sched_threads, err, sizeof err);
+    if (sched == NULL) {
+        log_msg(LOG_ERROR, "%s", err);
+        server_stop(srv);
+        return 1;
+    }
     log_event_steal(LOG_INFO, "serving",
                     json_pack("{s:s, s:i, s:i}", "host", cfg->listen_host, "port", server_port(srv),
                               "threads", cfg->threads));
@@ -102,6 +111,7 @@ static int cmd_serve(const struct so_config *cfg)
     log_msg(LOG_INFO, "signal %d: shutting down", sig);
     server_begin_shutdown(srv);
     server_stop(srv);
+    sched_stop(sched);
     return 0;
 }
 
@@ -150,6 +160,49 @@ static int cmd_demo(const struct so_config *cfg, int argc, char **argv)
     return 0;
 }
 
+static int cmd_import(const struct so_config *cfg, int argc, char **argv)
+{
+    int64_t account_id;
+    const char *id = flag_value(argc, argv, 2, "--account");
+    const char *path = argc > 2 ? argv[argc - 1] : NULL;
+    if (id == NULL || !parse_positive_id(id, &account_id) || path == NULL || path == id ||
+        strncmp(path, "--", 2) == 0) {
+        fprintf(stderr, "import: usage: salesops import --account ID FILE.ndjson (- for standard input)\n");
+        return 2;
+    }
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (in == NULL) {
+        fprintf(stderr, "import: cannot open %s\n", path);
+        return 1;
+    }
+    struct db *db = open_db(cfg, 0);
+    if (db == NULL) {
+        if (in != stdin) fclose(in);
+        return 1;
+    }
+    struct import_stats stats;
+    struct so_error err = {0};
+    enum so_err e = domain_import(db, account_id, in, &stats, &err);
+    db_close(db);
+    if (in != stdin) fclose(in);
+    fprintf(stderr,
+            "import: %lld lines, %lld accepted, %lld duplicates, %lld rejected, %lld waiting events applied,"
+            " %.1f s, %.0f events/s\n",
+            (long long)stats.lines, (long long)stats.accepted, (long long)stats.duplicates,
+            (long long)stats.rejected, (long long)stats.woken, stats.seconds,
+            stats.seconds > 0 ? (double)stats.valid / stats.seconds : 0.0);
+    printf("{\"lines\":%lld,\"accepted\":%lld,\"duplicates\":%lld,\"rejected\":%lld,\"woken\":%lld,"
+           "\"seconds\":%.3f}\n",
+           (long long)stats.lines, (long long)stats.accepted, (long long)stats.duplicates,
+           (long long)stats.rejected, (long long)stats.woken, stats.seconds);
+    if (e != SO_OK) {
+        fprintf(stderr, "import: %s\n", err.detail);
+        so_error_clear(&err);
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_key_check(const struct so_config *cfg, int argc, char **argv)
 {
     const char *key = flag_value(argc, argv, 2, "--key");
@@ -171,6 +224,7 @@ static int cmd_key_check(const struct so_config *cfg, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the amoCRM connector uses libcurl */
     struct so_config cfg;
     char err[512];
     if (config_load(&cfg, &argc, argv, err, sizeof err) != 0) {
@@ -203,6 +257,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "account") == 0 && argc > 2 && strcmp(argv[2], "create") == 0)
         return cmd_account_create(&cfg, argc, argv);
     if (strcmp(cmd, "demo") == 0) return cmd_demo(&cfg, argc, argv);
+    if (strcmp(cmd, "import") == 0) return cmd_import(&cfg, argc, argv);
     if (strcmp(cmd, "key-check") == 0) return cmd_key_check(&cfg, argc, argv);
     if (strcmp(cmd, "routes") == 0) {
         for (size_t i = 0; i < so_api_route_count; i++)

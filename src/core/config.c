@@ -30,6 +30,8 @@ static const struct opt options[] = {
      "address:port to serve HTTP on (port 0: any free port)"},
     {"--threads", "SALESOPS_THREADS", OPT_INT, "0", FIELD(threads),
      "HTTP worker threads, each with its own database connection (0: 4 per core, at least 4)"},
+    {"--sched-threads", "SALESOPS_SCHED_THREADS", OPT_INT, "2", FIELD(sched_threads),
+     "scheduler threads (webhook applier, connector, sweeps), each with its own database connection"},
     {"--migrate-on-start", "SALESOPS_MIGRATE_ON_START", OPT_BOOL, "true", FIELD(migrate_on_start),
      "apply pending migrations when `serve` starts"},
     {"--log-level", "SALESOPS_LOG_LEVEL", OPT_STRING, "info", FIELD(log_level), "debug, info, warn or error"},

@@ -160,7 +160,7 @@ static void check_field(const struct field_spec *f, json_t *v, struct field_valu
                 return;
             }
         {
-            char list[200] = "";
+            char list[360] = "";
             for (int k = 0; f->choices[k] != NULL; k++) {
                 strncat(list, k ? ", " : "", sizeof list - strlen(list) - 1);
                 strncat(list, f->choices[k], sizeof list - strlen(list) - 1);

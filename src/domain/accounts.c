@@ -171,7 +171,8 @@ struct pipeline_tx {
 static enum db_rc pipeline_create_tx(struct db *db, void *p)
 {
     struct pipeline_tx *t = p;
-    enum db_rc rc = store_pipeline_insert(db, t->account_id, t->name, t->external_id, false, t->now, &t->id);
+    enum db_rc rc =
+        store_pipeline_insert(db, t->account_id, t->name, t->external_id, false, NULL, t->now, &t->id);
     bool has_won = false, has_lost = false;
     int position = 0;
     for (int pass = 0; pass < 3 && rc == DB_OK; pass++) {

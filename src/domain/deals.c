@@ -12,6 +12,8 @@ static enum so_err fail_db(enum db_rc rc, struct so_error *err)
     return domain_db_error(rc, err);
 }
 
+/* Every change goes into the deal's change log; its current fields and its history rows are derived from
+ * the log (see migrations: salesops_rebuild_deals), so a change dated before others lands in its place. */
 enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id,
                               const struct deal_change *chg, struct so_deal *out, struct so_error *err)
 {
@@ -20,6 +22,15 @@ enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id
     if (chg->set_stage && (rc = store_stage_get(db, a, account_id, chg->stage_id, &stage)) != DB_OK)
         return rc == DB_NONE ? so_field_error(err, "stage_id", "no stage %lld", (long long)chg->stage_id)
                              : fail_db(rc, err);
+    struct so_deal_change_row row = {.deal_id = chg->deal_id,
+                                     .at = chg->at,
+                                     .stage_id = chg->set_stage ? stage.id : 0,
+                                     .loss_reason_id = stage.kind == STAGE_LOST ? chg->loss_reason_id : 0,
+                                     .set_manager = chg->set_manager,
+                                     .manager_id = chg->manager_id,
+                                     .set_price = chg->set_price,
+                                     .price = chg->price,
+                                     .name = chg->set_name ? chg->name : NULL};
     if (chg->deal_id == 0) {
         struct so_deal d = {.external_id = chg->external_id,
                             .name = chg->name,
@@ -28,61 +39,40 @@ enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id
                             .stage_id = stage.id,
                             .status = status_of(stage.kind),
                             .manager_id = chg->set_manager ? chg->manager_id : 0,
-                            .loss_reason_id = stage.kind == STAGE_LOST ? chg->loss_reason_id : 0,
+                            .loss_reason_id = row.loss_reason_id,
                             .created_at = chg->at,
                             .closed_at = stage.kind == STAGE_OPEN ? 0 : chg->at,
                             .updated_at = chg->at};
-        if ((rc = store_deal_insert(db, account_id, &d, d.manager_id, &d.id)) != DB_OK)
+        if ((rc = store_deal_insert(db, account_id, &d, d.manager_id, &row.deal_id)) != DB_OK)
             return fail_db(rc, err);
-        struct so_history_row h = {.deal_id = d.id,
-                                   .to_stage_id = d.stage_id,
-                                   .status = d.status,
-                                   .at = d.created_at,
-                                   .manager_id = d.manager_id,
-                                   .loss_reason_id = d.loss_reason_id,
-                                   .price = d.price};
-        if ((rc = store_history_insert(db, account_id, &h)) != DB_OK) return fail_db(rc, err);
-        *out = d;
-        return SO_OK;
-    }
-    struct so_deal d;
-    if ((rc = store_deal_get(db, a, account_id, chg->deal_id, true, &d)) != DB_OK)
+        row.creation = true;
+        row.set_manager = true;
+        row.manager_id = d.manager_id;
+        row.set_price = true;
+        row.name = d.name;
+    } else if ((rc = store_deal_lock(db, account_id, chg->deal_id)) != DB_OK) {
         return rc == DB_NONE ? so_fail(err, ERR_NOT_FOUND, "no deal %lld", (long long)chg->deal_id)
                              : fail_db(rc, err);
-    int64_t from_stage = d.stage_id;
-    enum deal_status from_status = d.status;
-    int64_t from_manager = d.manager_id;
-    if (chg->set_name) d.name = chg->name;
-    if (chg->set_price) d.price = chg->price;
-    if (chg->set_manager) d.manager_id = chg->manager_id;
-    if (chg->set_stage) {
-        d.pipeline_id = stage.pipeline_id;
-        d.stage_id = stage.id;
-        d.status = status_of(stage.kind);
-        if (d.status == DEAL_OPEN) {
-            d.closed_at = 0;
-            d.loss_reason_id = 0;
-        } else if (from_status == DEAL_OPEN || d.status != from_status) {
-            d.closed_at = chg->at;
-            d.loss_reason_id = d.status == DEAL_LOST ? chg->loss_reason_id : 0;
-        }
     }
-    if (chg->set_loss_reason && d.status == DEAL_LOST) d.loss_reason_id = chg->loss_reason_id;
-    d.updated_at = chg->at;
-    if ((rc = store_deal_update(db, account_id, &d)) != DB_OK) return fail_db(rc, err);
-    if (d.stage_id != from_stage || d.status != from_status || d.manager_id != from_manager) {
-        struct so_history_row h = {.deal_id = d.id,
-                                   .from_stage_id = from_stage,
-                                   .to_stage_id = d.stage_id,
-                                   .status = d.status,
-                                   .at = chg->at,
-                                   .manager_id = d.manager_id,
-                                   .loss_reason_id = d.loss_reason_id,
-                                   .price = d.price};
-        if ((rc = store_history_insert(db, account_id, &h)) != DB_OK) return fail_db(rc, err);
+    int64_t rebuild_from = chg->at;
+    if (row.creation || row.stage_id || row.set_manager || row.set_price || row.name)
+        rc = store_deal_change_insert(db, account_id, &row);
+    else
+        rc = DB_OK;
+    if (rc == DB_OK && chg->set_loss_reason && !chg->set_stage) {
+        rc = store_deal_loss_reason_set(db, account_id, row.deal_id, chg->loss_reason_id, &rebuild_from);
+        if (rc == DB_NONE) rc = DB_OK; /* the deal's latest move was not a loss: nothing to set */
     }
-    *out = d;
-    return SO_OK;
+    if (rc == DB_OK) rc = store_deal_rebuild(db, account_id, row.deal_id, rebuild_from);
+    if (rc != DB_OK) return fail_db(rc, err);
+    if (out == NULL) return SO_OK;
+    rc = store_deal_get(db, a, account_id, row.deal_id, false, out);
+    if (rc == DB_NONE) { /* a deleted deal changes too, but is not shown */
+        memset(out, 0, sizeof *out);
+        out->id = row.deal_id;
+        return SO_OK;
+    }
+    return rc == DB_OK ? SO_OK : fail_db(rc, err);
 }
 
 /* A deal a manager key does not hold answers 404, as if it did not exist. */
@@ -149,6 +139,15 @@ struct deal_cmd_ctx {
     struct so_error *err;
 };
 
+/* Applies a REST change and queues its write-back to amoCRM. */
+static enum so_err apply_and_write_back(struct db *db, struct deal_cmd_ctx *c, const struct so_deal *before,
+                                        const struct deal_change *chg)
+{
+    enum so_err e = domain_deal_apply(db, c->a, c->auth->account_id, chg, c->out, c->err);
+    if (e != SO_OK) return e;
+    return domain_outbox_deal(db, c->a, c->auth->account_id, before, c->out, c->err);
+}
+
 static enum so_err run_create(struct db *db, struct deal_cmd_ctx *c)
 {
     const struct deal_create *in = c->create;
@@ -210,7 +209,7 @@ static enum so_err run_patch(struct db *db, struct deal_cmd_ctx *c, const struct
                               .stage_id = in->stage_id,
                               .set_manager = in->set_manager,
                               .manager_id = in->manager_id};
-    return domain_deal_apply(db, c->a, c->auth->account_id, &chg, c->out, c->err);
+    return apply_and_write_back(db, c, d, &chg);
 }
 
 static enum so_err run_close(struct db *db, struct deal_cmd_ctx *c, const struct so_deal *d)
@@ -240,7 +239,7 @@ static enum so_err run_close(struct db *db, struct deal_cmd_ctx *c, const struct
                               .set_stage = true,
                               .stage_id = s.id,
                               .loss_reason_id = c->loss_reason_id};
-    return domain_deal_apply(db, c->a, c->auth->account_id, &chg, c->out, c->err);
+    return apply_and_write_back(db, c, d, &chg);
 }
 
 static enum so_err run_reopen(struct db *db, struct deal_cmd_ctx *c, const struct so_deal *d)
@@ -258,7 +257,7 @@ static enum so_err run_reopen(struct db *db, struct deal_cmd_ctx *c, const struc
                               .stage_id = c->stage_id,
                               .set_manager = c->manager_id != 0,
                               .manager_id = c->manager_id};
-    return domain_deal_apply(db, c->a, c->auth->account_id, &chg, c->out, c->err);
+    return apply_and_write_back(db, c, d, &chg);
 }
 
 static enum so_err run_note(struct db *db, struct deal_cmd_ctx *c, const struct so_deal *d)
@@ -278,7 +277,7 @@ static enum so_err run_note(struct db *db, struct deal_cmd_ctx *c, const struct 
     enum db_rc rc = store_note_insert(db, c->auth->account_id, &n, &n.id);
     if (rc != DB_OK) return fail_db(rc, c->err);
     *c->note = n;
-    return SO_OK;
+    return domain_outbox_note_add(db, c->a, c->auth->account_id, &n, c->err);
 }
 
 static enum db_rc deal_cmd_tx(struct db *db, void *p)

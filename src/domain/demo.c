@@ -46,8 +46,8 @@ static enum db_rc demo_setup(struct db *db, struct demo_ctx *c)
                                   i < 3 ? &c->managers[i] : &c->head);
     }
     if (rc == DB_OK)
-        rc = store_pipeline_insert(db, c->account_id, "Продажи", "6101001", false, c->now - 35 * 86400,
-                                   &c->pipeline);
+        rc = store_pipeline_insert(db, c->account_id, "Продажи", "6101001", false, "amocrm",
+                                   c->now - 35 * 86400, &c->pipeline);
     static const struct {
         const char *ext, *name;
         enum stage_kind kind;
@@ -133,7 +133,8 @@ static enum so_err demo_deal(struct db *db, struct demo_ctx *c, int n)
             t.completed_at = t.due_at + 7200;
         enum db_rc rc = store_task_insert(db, c->account_id, &t, &t.id);
         if (rc == DB_OK)
-            rc = store_task_history_insert(db, c->account_id, t.id, t.created_at, t.manager_id, t.due_at);
+            rc = store_task_history_insert(db, c->account_id, t.id, t.created_at, true, true, t.manager_id,
+                                           t.due_at);
         if (rc != DB_OK) return domain_db_error(rc, c->err);
     }
     for (int k = 0; k < 2; k++) {

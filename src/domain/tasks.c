@@ -64,10 +64,11 @@ static enum so_err run_create(struct db *db, struct task_ctx *c)
                         .created_at = c->now};
     enum db_rc rc = store_task_insert(db, c->auth->account_id, &t, &t.id);
     if (rc == DB_OK)
-        rc = store_task_history_insert(db, c->auth->account_id, t.id, t.created_at, t.manager_id, t.due_at);
+        rc = store_task_history_insert(db, c->auth->account_id, t.id, t.created_at, true, true, t.manager_id,
+                                       t.due_at);
     if (rc != DB_OK) return domain_db_error(rc, c->err);
     *c->out = t;
-    return SO_OK;
+    return domain_outbox_task_add(db, c->a, c->auth->account_id, &t, c->err);
 }
 
 static enum so_err run_patch(struct db *db, struct task_ctx *c, struct so_task *t)
@@ -88,7 +89,9 @@ static enum so_err run_patch(struct db *db, struct task_ctx *c, struct so_task *
     if (in->set_due) t->due_at = in->due_at;
     enum db_rc rc = store_task_update(db, c->auth->account_id, t, c->now);
     if (rc == DB_OK && history)
-        rc = store_task_history_insert(db, c->auth->account_id, t->id, c->now, t->manager_id, t->due_at);
+        rc = store_task_history_insert(db, c->auth->account_id, t->id, c->now, false, true, t->manager_id,
+                                       t->due_at);
+    if (rc == DB_OK && history) rc = store_task_rebuild(db, c->auth->account_id, t->id);
     return rc == DB_OK ? SO_OK : domain_db_error(rc, c->err);
 }
 
@@ -110,7 +113,9 @@ static enum so_err run_finish(struct db *db, struct task_ctx *c, struct so_task 
         t->deleted_at = c->now;
     }
     enum db_rc rc = store_task_update(db, c->auth->account_id, t, c->now);
-    return rc == DB_OK ? SO_OK : domain_db_error(rc, c->err);
+    if (rc != DB_OK) return domain_db_error(rc, c->err);
+    return c->cmd == TASK_COMPLETE ? domain_outbox_task_complete(db, c->a, c->auth->account_id, t, c->err)
+                                   : SO_OK;
 }
 
 static enum so_err run_call(struct db *db, struct task_ctx *c)

@@ -8,13 +8,20 @@ DB_STMT(stmt_call_insert,
         "INSERT INTO calls (account_id, external_id, manager_id, deal_id, direction, started_at, duration_s,"
         " answered, created_at) VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7, $8, to_timestamp($9))"
         " RETURNING id");
+DB_STMT(stmt_call_upsert,
+        "INSERT INTO calls (account_id, external_id, manager_id, deal_id, direction, started_at, duration_s,"
+        " answered, created_at) VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7, $8, to_timestamp($9))"
+        " ON CONFLICT (account_id, external_id) DO UPDATE SET manager_id = EXCLUDED.manager_id,"
+        " deal_id = EXCLUDED.deal_id, direction = EXCLUDED.direction, started_at = EXCLUDED.started_at,"
+        " duration_s = EXCLUDED.duration_s, answered = EXCLUDED.answered RETURNING id");
 DB_STMT(stmt_call_get, "SELECT " CALL_COLUMNS " FROM calls WHERE account_id = $1 AND id = $2");
 DB_STMT(
     stmt_call_list,
     "SELECT " CALL_COLUMNS " FROM calls WHERE account_id = $1 AND id > $2"
     " AND ($4::int8 IS NULL OR manager_id = $4) AND ($5::int8 IS NULL OR deal_id = $5) ORDER BY id LIMIT $3");
 
-enum db_rc store_call_insert(struct db *db, int64_t account_id, const struct so_call *c, int64_t *id)
+static enum db_rc call_write(struct db *db, struct db_stmt *stmt, int64_t account_id, const struct so_call *c,
+                             int64_t *id)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
@@ -26,7 +33,17 @@ enum db_rc store_call_insert(struct db *db, int64_t account_id, const struct so_
     dbp_int(&p, c->duration_s);
     dbp_bool(&p, c->answered);
     dbp_int(&p, c->created_at);
-    return db_returning_id(db, &stmt_call_insert, &p, id);
+    return db_returning_id(db, stmt, &p, id);
+}
+
+enum db_rc store_call_insert(struct db *db, int64_t account_id, const struct so_call *c, int64_t *id)
+{
+    return call_write(db, &stmt_call_insert, account_id, c, id);
+}
+
+enum db_rc store_call_upsert(struct db *db, int64_t account_id, const struct so_call *c, int64_t *id)
+{
+    return call_write(db, &stmt_call_upsert, account_id, c, id);
 }
 
 static void fill_call(struct arena *a, const PGresult *r, int row, void *item)

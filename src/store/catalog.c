@@ -1,12 +1,21 @@
 /* Pipelines with their stages, and loss reasons. */
+#include <stdio.h>
 #include <string.h>
 #include "db_internal.h"
 
 #define STAGE_ORDER   "CASE kind WHEN 'open' THEN 0 WHEN 'won' THEN 1 ELSE 2 END, position, id"
 #define STAGE_COLUMNS "id, pipeline_id, external_id, name, kind, position, needs_setup"
 
-DB_STMT(stmt_pipeline_insert, "INSERT INTO pipelines (account_id, name, external_id, needs_setup, created_at)"
-                              " VALUES ($1, $2, $3, $4, to_timestamp($5)) RETURNING id");
+DB_STMT(stmt_pipeline_insert,
+        "INSERT INTO pipelines (account_id, name, external_id, needs_setup, crm, created_at)"
+        " VALUES ($1, $2, $3, $4, $6, to_timestamp($5)) RETURNING id");
+DB_STMT(stmt_pipeline_crm, "SELECT coalesce(crm, '') FROM pipelines WHERE account_id = $1 AND id = $2");
+DB_STMT(stmt_stage_by_ext, "SELECT " STAGE_COLUMNS " FROM stages WHERE account_id = $1 AND pipeline_id = $2"
+                           " AND external_id = $3");
+DB_STMT(stmt_stage_last_open, "SELECT coalesce(max(position), 0) FROM stages WHERE account_id = $1"
+                              " AND pipeline_id = $2 AND kind = 'open'");
+DB_STMT(stmt_stage_shift_closed, "UPDATE stages SET position = position + 1 WHERE account_id = $1"
+                                 " AND pipeline_id = $2 AND kind <> 'open'");
 DB_STMT(stmt_stage_insert,
         "INSERT INTO stages (account_id, pipeline_id, external_id, name, kind, position, needs_setup)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id");
@@ -31,7 +40,7 @@ DB_STMT(stmt_stage_first, "SELECT " STAGE_COLUMNS " FROM stages WHERE account_id
 static const char *const stage_kinds[] = {"open", "won", "lost"};
 
 enum db_rc store_pipeline_insert(struct db *db, int64_t account_id, const char *name, const char *external_id,
-                                 bool needs_setup, int64_t now, int64_t *id)
+                                 bool needs_setup, const char *crm, int64_t now, int64_t *id)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
@@ -39,6 +48,7 @@ enum db_rc store_pipeline_insert(struct db *db, int64_t account_id, const char *
     dbp_str(&p, external_id);
     dbp_bool(&p, needs_setup);
     dbp_int(&p, now);
+    dbp_str(&p, crm);
     return db_returning_id(db, &stmt_pipeline_insert, &p, id);
 }
 
@@ -236,4 +246,47 @@ enum db_rc store_loss_reason_update(struct db *db, int64_t account_id, int64_t i
     dbp_str(&p, name);
     dbp_str(&p, external_id);
     return db_run(db, &stmt_loss_reason_update, &p);
+}
+
+enum db_rc store_pipeline_crm(struct db *db, int64_t account_id, int64_t id, char *crm, size_t len)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, id);
+    PGresult *r;
+    enum db_rc rc = db_exec(db, &stmt_pipeline_crm, &p, &r);
+    if (rc == DB_OK) {
+        snprintf(crm, len, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    return rc;
+}
+
+enum db_rc store_stage_by_external(struct db *db, struct arena *a, int64_t account_id, int64_t pipeline_id,
+                                   const char *external_id, struct so_stage *out)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, pipeline_id);
+    dbp_str(&p, external_id);
+    return db_one(db, a, &stmt_stage_by_ext, &p, fill_stage, out);
+}
+
+enum db_rc store_stage_append_open(struct db *db, int64_t account_id, int64_t pipeline_id, const char *name,
+                                   const char *external_id, bool needs_setup, int64_t *id)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, pipeline_id);
+    int64_t last_open = 0;
+    enum db_rc rc = db_returning_id(db, &stmt_stage_last_open, &p, &last_open);
+    if (rc == DB_OK) rc = db_run(db, &stmt_stage_shift_closed, &p);
+    if (rc != DB_OK) return rc;
+    struct so_stage s = {.pipeline_id = pipeline_id,
+                         .external_id = external_id,
+                         .name = name,
+                         .kind = STAGE_OPEN,
+                         .position = (int)last_open + 1,
+                         .needs_setup = needs_setup};
+    return store_stage_insert(db, account_id, &s, id);
 }

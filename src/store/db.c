@@ -1,4 +1,5 @@
 /* Connections, prepared statements and the transaction runner. */
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,4 +315,43 @@ enum db_rc db_tx(struct db *db, db_tx_fn fn, void *ctx)
         if (rc != DB_RETRY) return rc;
     }
     return rc;
+}
+
+enum db_rc db_listen(struct db *db, const char *channel)
+{
+    char *quoted = PQescapeIdentifier(db->conn, channel, strlen(channel));
+    if (quoted == NULL) return DB_ERROR;
+    char sql[128];
+    snprintf(sql, sizeof sql, "LISTEN %s", quoted);
+    PQfreemem(quoted);
+    return db_simple(db, sql);
+}
+
+DB_STMT(stmt_notify, "SELECT pg_notify($1, '')");
+
+enum db_rc db_notify(struct db *db, const char *channel)
+{
+    struct db_params p = {0};
+    dbp_str(&p, channel);
+    return db_run(db, &stmt_notify, &p);
+}
+
+enum db_rc db_wait_notify(struct db *db, int timeout_ms)
+{
+    if (db->broken) return DB_UNAVAILABLE;
+    int fd = PQsocket(db->conn);
+    if (fd < 0) return DB_UNAVAILABLE;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int ready = poll(&pfd, 1, timeout_ms);
+    if (ready > 0 && PQconsumeInput(db->conn) == 0) {
+        db->broken = true;
+        return DB_UNAVAILABLE;
+    }
+    bool got = false;
+    PGnotify *n;
+    while ((n = PQnotifies(db->conn)) != NULL) {
+        got = true;
+        PQfreemem(n);
+    }
+    return got ? DB_OK : DB_NONE;
 }

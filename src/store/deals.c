@@ -28,11 +28,23 @@ DB_STMT(stmt_deal_list,
         " AND ($6::int8 IS NULL OR stage_id = $6) AND ($7::text IS NULL OR status = $7)"
         " AND ($8::int8 IS NULL OR updated_at >= to_timestamp($8))"
         " ORDER BY id LIMIT $3");
+DB_STMT(stmt_deal_get_any, "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND id = $2");
+DB_STMT(stmt_deal_lock, "SELECT 1 FROM deals WHERE account_id = $1 AND id = $2 FOR UPDATE");
+DB_STMT(stmt_deal_change_insert,
+        "INSERT INTO deal_changes (account_id, deal_id, at, creation, stage_id, loss_reason_id, set_manager,"
+        " manager_id, price, name) VALUES ($1, $2, to_timestamp($3), $4, $5, $6, $7, $8, $9, $10)");
+DB_STMT(stmt_deal_rebuild, "SELECT salesops_rebuild_deals($1, ARRAY[$2::int8], to_timestamp($3))");
 DB_STMT(
-    stmt_deal_update,
-    "UPDATE deals SET name = $3, price = $4, stage_id = $5, status = $6, manager_id = $7, pipeline_id = $11,"
-    " loss_reason_id = $8, closed_at = to_timestamp($9), updated_at = to_timestamp($10)"
-    " WHERE account_id = $1 AND id = $2");
+    stmt_deal_loss_reason_set,
+    "UPDATE deal_changes c SET loss_reason_id = $3 FROM stages s"
+    " WHERE c.account_id = $1 AND c.id = (SELECT id FROM deal_changes WHERE account_id = $1 AND deal_id = $2"
+    "  AND stage_id IS NOT NULL ORDER BY at DESC, creation, id DESC LIMIT 1)"
+    " AND s.account_id = c.account_id AND s.id = c.stage_id AND s.kind = 'lost'"
+    " RETURNING " EPOCH("c.at"));
+DB_STMT(
+    stmt_deal_set_deleted,
+    "UPDATE deals SET deleted_at = CASE WHEN $3 THEN to_timestamp($4) END, deleted_set_at = to_timestamp($4)"
+    " WHERE account_id = $1 AND id = $2 AND (deleted_set_at IS NULL OR deleted_set_at <= to_timestamp($4))");
 
 enum db_rc store_deal_insert(struct db *db, int64_t account_id, const struct so_deal *d,
                              int64_t creator_manager_id, int64_t *id)
@@ -94,46 +106,80 @@ enum db_rc store_deal_list(struct db *db, struct arena *a, int64_t account_id, c
     return db_list(db, a, &stmt_deal_list, &p, sizeof **items, fill_deal, (void **)items, count);
 }
 
-enum db_rc store_deal_update(struct db *db, int64_t account_id, const struct so_deal *d)
+enum db_rc store_deal_get_any(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                              struct so_deal *out)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
-    dbp_int(&p, d->id);
-    dbp_str(&p, d->name);
-    dbp_int(&p, d->price);
-    dbp_int(&p, d->stage_id);
-    dbp_str(&p, statuses[d->status]);
-    dbp_id(&p, d->manager_id);
-    dbp_id(&p, d->loss_reason_id);
-    dbp_id(&p, d->closed_at);
-    dbp_int(&p, d->updated_at);
-    dbp_int(&p, d->pipeline_id);
-    return db_run(db, &stmt_deal_update, &p);
+    dbp_int(&p, id);
+    return db_one(db, a, &stmt_deal_get_any, &p, fill_deal, out);
 }
 
-DB_STMT(stmt_history_insert,
-        "INSERT INTO deal_history (account_id, deal_id, from_stage_id, to_stage_id, status, at, manager_id,"
-        " loss_reason_id, price) VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7, $8, $9)");
+enum db_rc store_deal_lock(struct db *db, int64_t account_id, int64_t id)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, id);
+    PGresult *r;
+    enum db_rc rc = db_exec(db, &stmt_deal_lock, &p, &r);
+    PQclear(r);
+    return rc;
+}
+
+enum db_rc store_deal_change_insert(struct db *db, int64_t account_id, const struct so_deal_change_row *c)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, c->deal_id);
+    dbp_int(&p, c->at);
+    dbp_bool(&p, c->creation);
+    dbp_id(&p, c->stage_id);
+    dbp_id(&p, c->loss_reason_id);
+    dbp_bool(&p, c->set_manager);
+    dbp_id(&p, c->set_manager ? c->manager_id : 0);
+    if (c->set_price)
+        dbp_int(&p, c->price);
+    else
+        dbp_str(&p, NULL);
+    dbp_str(&p, c->name);
+    return db_run(db, &stmt_deal_change_insert, &p);
+}
+
+enum db_rc store_deal_rebuild(struct db *db, int64_t account_id, int64_t deal_id, int64_t from_at)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, deal_id);
+    dbp_int(&p, from_at);
+    return db_run(db, &stmt_deal_rebuild, &p);
+}
+
+enum db_rc store_deal_loss_reason_set(struct db *db, int64_t account_id, int64_t deal_id,
+                                      int64_t loss_reason_id, int64_t *at)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, deal_id);
+    dbp_id(&p, loss_reason_id);
+    return db_returning_id(db, &stmt_deal_loss_reason_set, &p, at);
+}
+
+enum db_rc store_deal_set_deleted(struct db *db, int64_t account_id, int64_t deal_id, bool deleted,
+                                  int64_t at)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, deal_id);
+    dbp_bool(&p, deleted);
+    dbp_int(&p, at);
+    return db_run(db, &stmt_deal_set_deleted, &p);
+}
+
 /* The cursor of a history page is the last row's (at, id). */
 DB_STMT(stmt_history_list, "SELECT id, deal_id, from_stage_id, to_stage_id, status, " EPOCH(
                                "at") ", manager_id, loss_reason_id, price"
                                      " FROM deal_history WHERE account_id = $1 AND deal_id = $4"
                                      " AND (at, id) > (to_timestamp($5), $2) ORDER BY at, id LIMIT $3");
-
-enum db_rc store_history_insert(struct db *db, int64_t account_id, const struct so_history_row *h)
-{
-    struct db_params p = {0};
-    dbp_int(&p, account_id);
-    dbp_int(&p, h->deal_id);
-    dbp_id(&p, h->from_stage_id);
-    dbp_int(&p, h->to_stage_id);
-    dbp_str(&p, statuses[h->status]);
-    dbp_int(&p, h->at);
-    dbp_id(&p, h->manager_id);
-    dbp_id(&p, h->loss_reason_id);
-    dbp_int(&p, h->price);
-    return db_run(db, &stmt_history_insert, &p);
-}
 
 static void fill_history(struct arena *a, const PGresult *r, int row, void *item)
 {
@@ -163,12 +209,17 @@ enum db_rc store_history_list(struct db *db, struct arena *a, int64_t account_id
 
 DB_STMT(stmt_note_insert, "INSERT INTO notes (account_id, external_id, deal_id, text, manager_id, created_at)"
                           " VALUES ($1, $2, $3, $4, $5, to_timestamp($6)) RETURNING id");
+DB_STMT(stmt_note_upsert,
+        "INSERT INTO notes (account_id, external_id, deal_id, text, manager_id, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, to_timestamp($6)) ON CONFLICT (account_id, external_id)"
+        " DO UPDATE SET text = EXCLUDED.text RETURNING id");
 DB_STMT(
     stmt_note_list,
     "SELECT id, external_id, deal_id, text, manager_id, " EPOCH(
         "created_at") " FROM notes WHERE account_id = $1 AND deal_id = $4 AND id > $2 ORDER BY id LIMIT $3");
 
-enum db_rc store_note_insert(struct db *db, int64_t account_id, const struct so_note *n, int64_t *id)
+static enum db_rc note_write(struct db *db, struct db_stmt *stmt, int64_t account_id, const struct so_note *n,
+                             int64_t *id)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
@@ -177,7 +228,17 @@ enum db_rc store_note_insert(struct db *db, int64_t account_id, const struct so_
     dbp_str(&p, n->text);
     dbp_id(&p, n->manager_id);
     dbp_int(&p, n->created_at);
-    return db_returning_id(db, &stmt_note_insert, &p, id);
+    return db_returning_id(db, stmt, &p, id);
+}
+
+enum db_rc store_note_insert(struct db *db, int64_t account_id, const struct so_note *n, int64_t *id)
+{
+    return note_write(db, &stmt_note_insert, account_id, n, id);
+}
+
+enum db_rc store_note_upsert(struct db *db, int64_t account_id, const struct so_note *n, int64_t *id)
+{
+    return note_write(db, &stmt_note_upsert, account_id, n, id);
 }
 
 static void fill_note(struct arena *a, const PGresult *r, int row, void *item)

@@ -29,8 +29,23 @@ DB_STMT(
 DB_STMT(stmt_task_update, "UPDATE tasks SET manager_id = $3, type = $4, text = $5, due_at = to_timestamp($6),"
                           " completed_at = to_timestamp($7), deleted_at = to_timestamp($8), result = $9,"
                           " updated_at = to_timestamp($10) WHERE account_id = $1 AND id = $2");
-DB_STMT(stmt_task_history_insert, "INSERT INTO task_history (account_id, task_id, at, manager_id, due_at)"
-                                  " VALUES ($1, $2, to_timestamp($3), $4, to_timestamp($5))");
+DB_STMT(stmt_task_history_insert,
+        "INSERT INTO task_history (account_id, task_id, at, creation, set_manager, manager_id, due_at)"
+        " VALUES ($1, $2, to_timestamp($3), $4, $5, $6, to_timestamp($7))");
+DB_STMT(stmt_task_rebuild, "SELECT salesops_rebuild_tasks($1, ARRAY[$2::int8])");
+DB_STMT(stmt_task_set_text,
+        "UPDATE tasks SET text = $3, text_set_at = to_timestamp($4),"
+        " updated_at = greatest(updated_at, to_timestamp($4)) WHERE account_id = $1 AND id = $2"
+        " AND (text_set_at IS NULL OR text_set_at <= to_timestamp($4))");
+DB_STMT(stmt_task_set_completed,
+        "UPDATE tasks SET completed_at = to_timestamp($4), result = coalesce($3, result),"
+        " completion_set_at = to_timestamp($4), updated_at = greatest(updated_at, to_timestamp($4))"
+        " WHERE account_id = $1 AND id = $2 AND (completion_set_at IS NULL OR completion_set_at <= "
+        "to_timestamp($4))");
+DB_STMT(stmt_task_set_deleted,
+        "UPDATE tasks SET deleted_at = to_timestamp($3), deleted_set_at = to_timestamp($3),"
+        " updated_at = greatest(updated_at, to_timestamp($3)) WHERE account_id = $1 AND id = $2"
+        " AND (deleted_set_at IS NULL OR deleted_set_at <= to_timestamp($3))");
 
 enum db_rc store_task_insert(struct db *db, int64_t account_id, const struct so_task *t, int64_t *id)
 {
@@ -105,13 +120,51 @@ enum db_rc store_task_update(struct db *db, int64_t account_id, const struct so_
 }
 
 enum db_rc store_task_history_insert(struct db *db, int64_t account_id, int64_t task_id, int64_t at,
-                                     int64_t manager_id, int64_t due_at)
+                                     bool creation, bool set_manager, int64_t manager_id, int64_t due_at)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
     dbp_int(&p, task_id);
     dbp_int(&p, at);
-    dbp_id(&p, manager_id);
-    dbp_int(&p, due_at);
+    dbp_bool(&p, creation);
+    dbp_bool(&p, set_manager);
+    dbp_id(&p, set_manager ? manager_id : 0);
+    dbp_id(&p, due_at);
     return db_run(db, &stmt_task_history_insert, &p);
+}
+
+enum db_rc store_task_rebuild(struct db *db, int64_t account_id, int64_t task_id)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, task_id);
+    return db_run(db, &stmt_task_rebuild, &p);
+}
+
+static enum db_rc task_set(struct db *db, struct db_stmt *stmt, int64_t account_id, int64_t task_id,
+                           const char *text, bool with_text, int64_t at)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, task_id);
+    if (with_text) dbp_str(&p, text);
+    dbp_int(&p, at);
+    return db_run(db, stmt, &p);
+}
+
+enum db_rc store_task_set_text(struct db *db, int64_t account_id, int64_t task_id, const char *text,
+                               int64_t at)
+{
+    return task_set(db, &stmt_task_set_text, account_id, task_id, text ? text : "", true, at);
+}
+
+enum db_rc store_task_set_completed(struct db *db, int64_t account_id, int64_t task_id, const char *result,
+                                    int64_t at)
+{
+    return task_set(db, &stmt_task_set_completed, account_id, task_id, result, true, at);
+}
+
+enum db_rc store_task_set_deleted(struct db *db, int64_t account_id, int64_t task_id, int64_t at)
+{
+    return task_set(db, &stmt_task_set_deleted, account_id, task_id, NULL, false, at);
 }

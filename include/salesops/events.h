@@ -1,0 +1,67 @@
+/* Events: the one way CRM data comes in (POST /events, amoCRM webhooks once mapped, import). An event names
+ * objects by external id; applying it creates placeholders for unknown managers, pipelines, stages and loss
+ * reasons, and waits when the deal or task it is about does not exist yet. */
+#ifndef SALESOPS_EVENTS_H
+#define SALESOPS_EVENTS_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "salesops/arena.h"
+#include "salesops/error.h"
+#include "salesops/store.h"
+
+#define EVENTS_MAX_PER_REQUEST 10000
+#define EVENT_ID_MAX_CHARS     200
+
+enum event_type {
+    EV_MANAGER_UPSERTED,
+    EV_DEAL_CREATED,
+    EV_DEAL_UPDATED,
+    EV_DEAL_STAGE_CHANGED,
+    EV_DEAL_RESPONSIBLE_CHANGED,
+    EV_DEAL_DELETED,
+    EV_DEAL_RESTORED,
+    EV_TASK_CREATED,
+    EV_TASK_UPDATED,
+    EV_TASK_COMPLETED,
+    EV_TASK_DELETED,
+    EV_CALL_LOGGED,
+    EV_NOTE_ADDED,
+    EV_TYPE_COUNT
+};
+const char *event_type_name(enum event_type type);
+/* Creations sort before other events at the same second. */
+bool event_is_creation(enum event_type type);
+
+struct so_event {
+    const char *id;
+    enum event_type type;
+    int64_t at;
+    /* data: objects by external id; has_* tells which optional fields were given */
+    const char *deal, *pipeline, *stage, *loss_reason, *manager, *task, *call, *note;
+    const char *name, *role, *task_type, *text, *result, *direction;
+    bool has_name, has_price, has_active, has_text, has_due, has_manager;
+    int64_t price, due_at, duration_s;
+    bool active, answered;
+    /* only in events mapped from amoCRM */
+    bool from_amocrm;
+    bool if_changed; /* stage and responsible of a lead update apply only when they differ and are newer */
+    bool details_pending; /* a call note whose duration and status the connector reads later */
+    const char *actor;
+};
+
+/* Checks one event object strictly (types, enums, required and unknown fields). internal allows the fields
+ * only mapped amoCRM events carry. Strings stay borrowed from ev. */
+enum so_err event_parse(json_t *ev, bool internal, struct so_event *out, struct so_error *err);
+
+enum event_outcome { EVENT_APPLIED, EVENT_WAITING, EVENT_IGNORED };
+struct event_result {
+    enum event_outcome outcome;
+    const char *waits_kind; /* deal | task, when waiting */
+    const char *waits_for;  /* the external id it waits for */
+};
+/* Applies one event inside the caller's transaction. */
+enum so_err event_apply(struct db *db, struct arena *a, int64_t account_id, const struct so_event *ev,
+                        struct event_result *result, struct so_error *err);
+
+#endif

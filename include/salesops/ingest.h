@@ -1,0 +1,31 @@
+/* Ingest: events are stored in the inbox and applied in the same transaction, each in a savepoint of its
+ * own, so that one failing event is parked as failed without undoing the others of its batch. An event
+ * that must wait for its deal or task is applied as soon as that deal or task is created. */
+#ifndef SALESOPS_INGEST_H
+#define SALESOPS_INGEST_H
+#include <stdbool.h>
+#include "salesops/events.h"
+
+struct ingest_item {
+    struct so_event ev;
+    const char *body; /* the event's JSON text, as stored */
+    int index;        /* its place in the request */
+    bool duplicate;   /* out: its id was seen before */
+};
+
+/* Sorts items into the order events are applied in: (at, creations first, arrival). */
+void ingest_sort(struct ingest_item *items, int count);
+/* Stores and applies one batch in one transaction. source: events | import | amocrm_event. */
+enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, const char *source,
+                         int64_t parent_id, struct ingest_item *items, int count, struct so_error *err);
+/* The same, inside the caller's transaction (the applier stores a webhook body's events with the body). */
+enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, const char *source,
+                         int64_t parent_id, struct ingest_item *items, int count, struct so_error *err);
+/* Applies one stored event row again, in a transaction of its own (POST /webhooks/inbox/{id}/retry). */
+enum so_err ingest_retry(struct db *db, struct arena *a, int64_t account_id, const struct so_inbox_row *row,
+                         struct so_error *err);
+/* Applies one stored inbox row again (retry, or the applier): inside the caller's transaction. */
+enum so_err ingest_apply_row(struct db *db, struct arena *a, int64_t account_id,
+                             const struct so_inbox_row *row, struct so_error *err);
+
+#endif

@@ -1,0 +1,18 @@
+/* Scheduler threads: apply webhook bodies from the inbox, expire events that waited too long, and (with the
+ * connector) sync amoCRM and deliver the outbox. Safe with any number of instances: work is claimed row by
+ * row with FOR UPDATE SKIP LOCKED; LISTEN/NOTIFY is only a wake-up hint. */
+#ifndef SALESOPS_SCHED_H
+#define SALESOPS_SCHED_H
+#include <stddef.h>
+#include "salesops/config.h"
+
+struct so_sched;
+struct so_sched *sched_start(const struct so_config *cfg, int threads, char *err, size_t errlen);
+void sched_stop(struct so_sched *s);
+
+/* One pass of every job, on the caller's connection (tests and the CLI use it to drain work now).
+ * Returns the number of rows it handled. */
+struct db;
+int sched_run_once(struct db *db);
+
+#endif

@@ -1,0 +1,601 @@
+/* Events: strict parsing, and the one apply for every door (POST /events, amoCRM webhooks, import). */
+#include <stdio.h>
+#include <string.h>
+#include "internal.h"
+#include "salesops/events.h"
+#include "salesops/validate.h"
+
+#define EXT_MAX        128
+#define NAME_MAX_CHARS 255
+#define TEXT_MAX_CHARS 10000
+#define PRICE_MAX      1000000000000000LL
+
+static const char *const type_names[EV_TYPE_COUNT + 1] = {"manager.upserted",
+                                                          "deal.created",
+                                                          "deal.updated",
+                                                          "deal.stage_changed",
+                                                          "deal.responsible_changed",
+                                                          "deal.deleted",
+                                                          "deal.restored",
+                                                          "task.created",
+                                                          "task.updated",
+                                                          "task.completed",
+                                                          "task.deleted",
+                                                          "call.logged",
+                                                          "note.added",
+                                                          NULL};
+
+const char *event_type_name(enum event_type type)
+{
+    return type_names[type];
+}
+
+bool event_is_creation(enum event_type type)
+{
+    return type == EV_MANAGER_UPSERTED || type == EV_DEAL_CREATED || type == EV_TASK_CREATED;
+}
+
+/* The data fields of every type, by name; a type lists the ones it takes. */
+enum field {
+    D_DEAL,
+    D_PIPELINE,
+    D_STAGE,
+    D_LOSS_REASON,
+    D_MANAGER,
+    D_TASK,
+    D_CALL,
+    D_NOTE,
+    D_NAME,
+    D_PRICE,
+    D_ROLE,
+    D_ACTIVE,
+    D_TYPE,
+    D_TEXT,
+    D_DUE_AT,
+    D_RESULT,
+    D_DIRECTION,
+    D_DURATION,
+    D_ANSWERED,
+    /* internal: mapped amoCRM events only */
+    D_IF_CHANGED,
+    D_ACTOR,
+    D_DETAILS_PENDING,
+    D_COUNT
+};
+#define INTERNAL_FIRST D_IF_CHANGED
+
+static const char *const roles[] = {"manager", "head", "admin", NULL};
+static const char *const task_types[] = {"call", "meeting", "follow_up", "other", NULL};
+static const char *const directions[] = {"in", "out", NULL};
+
+static const struct field_spec fields[D_COUNT] = {
+    [D_DEAL] = {"deal", F_STRING, 0, 1, EXT_MAX, NULL},
+    [D_PIPELINE] = {"pipeline", F_STRING, 0, 1, EXT_MAX, NULL},
+    [D_STAGE] = {"stage", F_STRING, 0, 1, EXT_MAX, NULL},
+    [D_LOSS_REASON] = {"loss_reason", F_STRING, F_NULLABLE, 1, EXT_MAX, NULL},
+    [D_MANAGER] = {"manager", F_STRING, F_NULLABLE, 1, EXT_MAX, NULL},
+    [D_TASK] = {"task", F_STRING, 0, 1, EXT_MAX, NULL},
+    [D_CALL] = {"call", F_STRING, 0, 1, EXT_MAX, NULL},
+    [D_NOTE] = {"note", F_STRING, 0, 1, EXT_MAX, NULL},
+    [D_NAME] = {"name", F_STRING, 0, 1, NAME_MAX_CHARS, NULL},
+    [D_PRICE] = {"price", F_INT, 0, 0, PRICE_MAX, NULL},
+    [D_ROLE] = {"role", F_ENUM, 0, 0, 0, roles},
+    [D_ACTIVE] = {"active", F_BOOL, 0, 0, 0, NULL},
+    [D_TYPE] = {"type", F_ENUM, 0, 0, 0, task_types},
+    [D_TEXT] = {"text", F_STRING, F_NULLABLE, 0, TEXT_MAX_CHARS, NULL},
+    [D_DUE_AT] = {"due_at", F_TIME, 0, 0, 0, NULL},
+    [D_RESULT] = {"result", F_STRING, F_NULLABLE, 0, TEXT_MAX_CHARS, NULL},
+    [D_DIRECTION] = {"direction", F_ENUM, 0, 0, 0, directions},
+    [D_DURATION] = {"duration_s", F_INT, 0, 0, 86400, NULL},
+    [D_ANSWERED] = {"answered", F_BOOL, 0, 0, 0, NULL},
+    [D_IF_CHANGED] = {"if_changed", F_BOOL, 0, 0, 0, NULL},
+    [D_ACTOR] = {"actor", F_STRING, 0, 1, EXT_MAX, NULL},
+    [D_DETAILS_PENDING] = {"details_pending", F_BOOL, 0, 0, 0, NULL},
+};
+
+/* Per type: the fields it takes (R: required, O: optional); internal fields are added for mapped events. */
+#define R 2
+#define O 1
+static const unsigned char takes[EV_TYPE_COUNT][D_COUNT] = {
+    [EV_MANAGER_UPSERTED] = {[D_MANAGER] = R, [D_NAME] = R, [D_ROLE] = O, [D_ACTIVE] = O},
+    [EV_DEAL_CREATED] = {[D_DEAL] = R,
+                         [D_NAME] = R,
+                         [D_PRICE] = R,
+                         [D_PIPELINE] = R,
+                         [D_STAGE] = O,
+                         [D_MANAGER] = O,
+                         [D_ACTOR] = O},
+    [EV_DEAL_UPDATED] = {[D_DEAL] = R, [D_NAME] = O, [D_PRICE] = O, [D_ACTOR] = O, [D_IF_CHANGED] = O},
+    [EV_DEAL_STAGE_CHANGED] =
+        {[D_DEAL] = R, [D_PIPELINE] = O, [D_STAGE] = R, [D_LOSS_REASON] = O, [D_ACTOR] = O},
+    [EV_DEAL_RESPONSIBLE_CHANGED] = {[D_DEAL] = R, [D_MANAGER] = R, [D_ACTOR] = O},
+    [EV_DEAL_DELETED] = {[D_DEAL] = R, [D_ACTOR] = O},
+    [EV_DEAL_RESTORED] = {[D_DEAL] = R, [D_ACTOR] = O},
+    [EV_TASK_CREATED] = {[D_TASK] = R,
+                         [D_DEAL] = R,
+                         [D_MANAGER] = O,
+                         [D_TYPE] = R,
+                         [D_TEXT] = O,
+                         [D_DUE_AT] = R,
+                         [D_ACTOR] = O},
+    [EV_TASK_UPDATED] = {[D_TASK] = R, [D_MANAGER] = O, [D_DUE_AT] = O, [D_TEXT] = O, [D_ACTOR] = O},
+    [EV_TASK_COMPLETED] = {[D_TASK] = R, [D_RESULT] = O, [D_ACTOR] = O},
+    [EV_TASK_DELETED] = {[D_TASK] = R, [D_ACTOR] = O},
+    [EV_CALL_LOGGED] = {[D_CALL] = R,
+                        [D_MANAGER] = R,
+                        [D_DEAL] = O,
+                        [D_DIRECTION] = R,
+                        [D_DURATION] = R,
+                        [D_ANSWERED] = R,
+                        [D_DETAILS_PENDING] = O},
+    [EV_NOTE_ADDED] = {[D_NOTE] = R, [D_DEAL] = R, [D_TEXT] = R, [D_MANAGER] = O, [D_ACTOR] = O},
+};
+/* An amoCRM lead update may carry stage, pipeline and responsible (applied only when they differ). */
+static bool takes_field(enum event_type type, int f, bool internal)
+{
+    if (takes[type][f]) return f < INTERNAL_FIRST || internal;
+    return internal && type == EV_DEAL_UPDATED && (f == D_STAGE || f == D_PIPELINE || f == D_MANAGER);
+}
+
+static enum so_err data_error(struct so_error *err, struct so_error *inner)
+{
+    /* name the fields as data.<name> */
+    json_t *e;
+    size_t i;
+    json_array_foreach(inner->errors, i, e)
+    {
+        char field[96];
+        snprintf(field, sizeof field, "data.%s", json_string_value(json_object_get(e, "field")));
+        so_field_error(err, field, "%s", json_string_value(json_object_get(e, "message")));
+    }
+    so_error_clear(inner);
+    return ERR_VALIDATION;
+}
+
+enum so_err event_parse(json_t *ev, bool internal, struct so_event *out, struct so_error *err)
+{
+    enum { ID, TYPE, AT, DATA };
+    static const struct field_spec top[] = {
+        [ID] = {"id", F_STRING, F_REQUIRED, 1, EVENT_ID_MAX_CHARS, NULL},
+        [TYPE] = {"type", F_ENUM, F_REQUIRED, 0, 0, type_names},
+        [AT] = {"at", F_TIME, F_REQUIRED, 0, 0, NULL},
+        [DATA] = {"data", F_JSON, F_REQUIRED, 0, 0, NULL},
+    };
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(ev)) return so_field_error(err, "(event)", "must be a JSON object");
+    struct field_value v[4];
+    if (validate_fields(ev, top, 4, v, err) != SO_OK) return ERR_VALIDATION;
+    out->id = v[ID].s;
+    out->type = (enum event_type)v[TYPE].i;
+    out->at = v[AT].i;
+    if (!json_is_object(v[DATA].j)) return so_field_error(err, "data", "must be a JSON object");
+    /* the spec of this type: its fields, required or not */
+    struct field_spec spec[D_COUNT];
+    int index[D_COUNT], n = 0;
+    for (int f = 0; f < D_COUNT; f++) {
+        if (!takes_field(out->type, f, internal)) continue;
+        spec[n] = fields[f];
+        spec[n].flags = (spec[n].flags & F_NULLABLE) | (takes[out->type][f] == R ? F_REQUIRED : 0);
+        index[f] = n++;
+    }
+    struct field_value dv[D_COUNT];
+    struct so_error inner = {0};
+    if (validate_fields(v[DATA].j, spec, (size_t)n, dv, &inner) != SO_OK) return data_error(err, &inner);
+#define GIVEN(f) (takes_field(out->type, f, internal) && dv[index[f]].present && !dv[index[f]].is_null)
+#define STR(f)   (GIVEN(f) ? dv[index[f]].s : NULL)
+    out->deal = STR(D_DEAL);
+    out->pipeline = STR(D_PIPELINE);
+    out->stage = STR(D_STAGE);
+    out->loss_reason = STR(D_LOSS_REASON);
+    out->manager = STR(D_MANAGER);
+    out->has_manager = takes_field(out->type, D_MANAGER, internal) && dv[index[D_MANAGER]].present;
+    out->task = STR(D_TASK);
+    out->call = STR(D_CALL);
+    out->note = STR(D_NOTE);
+    out->name = STR(D_NAME);
+    out->has_name = GIVEN(D_NAME);
+    out->role = STR(D_ROLE);
+    out->task_type = STR(D_TYPE);
+    out->text = STR(D_TEXT);
+    out->has_text = takes_field(out->type, D_TEXT, internal) && dv[index[D_TEXT]].present;
+    out->result = STR(D_RESULT);
+    out->direction = STR(D_DIRECTION);
+    out->actor = STR(D_ACTOR);
+    out->has_price = GIVEN(D_PRICE);
+    out->price = out->has_price ? dv[index[D_PRICE]].i : 0;
+    out->has_due = GIVEN(D_DUE_AT);
+    out->due_at = out->has_due ? dv[index[D_DUE_AT]].i : 0;
+    out->has_active = GIVEN(D_ACTIVE);
+    out->active = out->has_active && dv[index[D_ACTIVE]].b;
+    out->duration_s = GIVEN(D_DURATION) ? dv[index[D_DURATION]].i : 0;
+    out->answered = GIVEN(D_ANSWERED) && dv[index[D_ANSWERED]].b;
+    out->if_changed = GIVEN(D_IF_CHANGED) && dv[index[D_IF_CHANGED]].b;
+    out->details_pending = GIVEN(D_DETAILS_PENDING) && dv[index[D_DETAILS_PENDING]].b;
+    out->from_amocrm = internal;
+#undef STR
+#undef GIVEN
+    return SO_OK;
+}
+
+/* ---- apply ---- */
+
+struct apply_ctx {
+    struct db *db;
+    struct arena *a;
+    int64_t account_id;
+    const struct so_event *ev;
+    struct event_result *result;
+    struct so_error *err;
+};
+
+static enum so_err db_fail(struct apply_ctx *c, enum db_rc rc)
+{
+    return domain_db_error(rc, c->err);
+}
+
+static enum so_err wait_for(struct apply_ctx *c, const char *kind, const char *ext)
+{
+    c->result->outcome = EVENT_WAITING;
+    c->result->waits_kind = kind;
+    c->result->waits_for = ext;
+    return SO_OK;
+}
+
+/* A manager by external id; an unknown one becomes a placeholder (active, out of distribution). */
+static enum so_err ensure_manager(struct apply_ctx *c, const char *ext, int64_t *id)
+{
+    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_MANAGER, ext, id);
+    if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    struct so_manager m = {
+        .external_id = ext, .name = ext, .role = "manager", .active = true, .weight = 1, .needs_setup = true};
+    rc = store_manager_insert(c->db, c->account_id, &m, c->ev->at, id);
+    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+}
+
+static enum so_err ensure_loss_reason(struct apply_ctx *c, const char *ext, int64_t *id)
+{
+    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_LOSS_REASON, ext, id);
+    if (rc == DB_NONE) rc = store_loss_reason_insert(c->db, c->account_id, ext, ext, true, c->ev->at, id);
+    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+}
+
+/* A pipeline by external id; an unknown one becomes a placeholder with a won and a lost stage (named by
+ * amoCRM's 142 and 143 when it came from amoCRM). */
+static enum so_err ensure_pipeline(struct apply_ctx *c, const char *ext, int64_t *id)
+{
+    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_PIPELINE, ext, id);
+    if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    bool amo = c->ev->from_amocrm;
+    rc = store_pipeline_insert(c->db, c->account_id, ext, ext, true, amo ? "amocrm" : NULL, c->ev->at, id);
+    struct so_stage won = {.pipeline_id = *id,
+                           .external_id = amo ? "142" : NULL,
+                           .name = "Успешно реализовано",
+                           .kind = STAGE_WON,
+                           .position = 1};
+    struct so_stage lost = {.pipeline_id = *id,
+                            .external_id = amo ? "143" : NULL,
+                            .name = "Закрыто и не реализовано",
+                            .kind = STAGE_LOST,
+                            .position = 2};
+    int64_t sid;
+    if (rc == DB_OK) rc = store_stage_insert(c->db, c->account_id, &won, &sid);
+    if (rc == DB_OK) rc = store_stage_insert(c->db, c->account_id, &lost, &sid);
+    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+}
+
+/* A stage of the pipeline: "won" and "lost" (and "142", "143" in pipelines from amoCRM) name its won and lost
+ * stage; an unknown one becomes a placeholder open stage after the last open one. */
+static enum so_err ensure_stage(struct apply_ctx *c, int64_t pipeline_id, const char *ext,
+                                struct so_stage *out)
+{
+    enum stage_kind kind = STAGE_OPEN;
+    if (strcmp(ext, "won") == 0)
+        kind = STAGE_WON;
+    else if (strcmp(ext, "lost") == 0)
+        kind = STAGE_LOST;
+    else if (strcmp(ext, "142") == 0 || strcmp(ext, "143") == 0) {
+        char crm[16];
+        enum db_rc rc = store_pipeline_crm(c->db, c->account_id, pipeline_id, crm, sizeof crm);
+        if (rc != DB_OK) return db_fail(c, rc);
+        if (strcmp(crm, "amocrm") == 0) kind = ext[2] == '2' ? STAGE_WON : STAGE_LOST;
+    }
+    enum db_rc rc;
+    if (kind != STAGE_OPEN) {
+        rc = store_stage_first(c->db, c->a, c->account_id, pipeline_id, kind, out);
+        return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    }
+    rc = store_stage_by_external(c->db, c->a, c->account_id, pipeline_id, ext, out);
+    if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    int64_t id;
+    rc = store_stage_append_open(c->db, c->account_id, pipeline_id, ext, ext, true, &id);
+    if (rc == DB_OK) rc = store_stage_get(c->db, c->a, c->account_id, id, out);
+    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+}
+
+/* The deal the event is about (deleted ones too); *found false when it does not exist yet. */
+static enum so_err find_deal(struct apply_ctx *c, const char *ext, struct so_deal *deal, bool *found)
+{
+    int64_t id;
+    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_DEAL_ANY, ext, &id);
+    *found = rc == DB_OK;
+    if (rc == DB_NONE) return SO_OK;
+    if (rc != DB_OK) return db_fail(c, rc);
+    rc = store_deal_get_any(c->db, c->a, c->account_id, id, deal);
+    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+}
+
+static enum so_err find_task(struct apply_ctx *c, const char *ext, struct so_task *task, bool *found)
+{
+    int64_t id;
+    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_TASK, ext, &id);
+    *found = false;
+    if (rc == DB_NONE) return SO_OK;
+    if (rc == DB_OK) rc = store_task_get(c->db, c->a, c->account_id, id, true, task);
+    if (rc == DB_NONE) /* a task of a deleted deal */
+        return SO_OK;
+    *found = rc == DB_OK;
+    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+}
+
+static enum so_err apply_manager(struct apply_ctx *c)
+{
+    const struct so_event *ev = c->ev;
+    int64_t id;
+    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_MANAGER, ev->manager, &id);
+    struct so_manager m = {.external_id = ev->manager,
+                           .name = ev->name,
+                           .role = ev->role ? ev->role : "manager",
+                           .active = ev->has_active ? ev->active : true,
+                           .weight = 1};
+    if (rc == DB_NONE) {
+        rc = store_manager_insert(c->db, c->account_id, &m, ev->at, &id);
+        return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    }
+    if (rc == DB_OK) rc = store_manager_get(c->db, c->a, c->account_id, id, &m);
+    if (rc != DB_OK) return db_fail(c, rc);
+    m.name = ev->name;
+    if (ev->role) m.role = ev->role;
+    if (ev->has_active) m.active = ev->active;
+    return domain_manager_update(c->db, c->account_id, &m, ev->at, c->err);
+}
+
+static enum so_err apply_deal_created(struct apply_ctx *c)
+{
+    const struct so_event *ev = c->ev;
+    struct so_deal deal;
+    bool found;
+    enum so_err e = find_deal(c, ev->deal, &deal, &found);
+    if (e != SO_OK) return e;
+    if (found) { /* created before, by another event id: nothing to do */
+        c->result->outcome = EVENT_IGNORED;
+        return SO_OK;
+    }
+    int64_t pipeline_id, manager_id = 0, loss_reason_id = 0;
+    struct so_stage stage;
+    if ((e = ensure_pipeline(c, ev->pipeline, &pipeline_id)) != SO_OK) return e;
+    if (ev->stage) {
+        e = ensure_stage(c, pipeline_id, ev->stage, &stage);
+    } else {
+        enum db_rc rc = store_stage_first(c->db, c->a, c->account_id, pipeline_id, STAGE_OPEN, &stage);
+        if (rc == DB_NONE) /* a placeholder pipeline without open stages gets one */
+            e = ensure_stage(c, pipeline_id, "new", &stage);
+        else if (rc != DB_OK)
+            e = db_fail(c, rc);
+    }
+    if (e == SO_OK && ev->manager) e = ensure_manager(c, ev->manager, &manager_id);
+    if (e != SO_OK) return e;
+    struct deal_change chg = {.at = ev->at,
+                              .external_id = ev->deal,
+                              .set_name = true,
+                              .name = ev->name,
+                              .set_price = true,
+                              .price = ev->price,
+                              .set_stage = true,
+                              .stage_id = stage.id,
+                              .set_manager = manager_id != 0,
+                              .manager_id = manager_id,
+                              .loss_reason_id = loss_reason_id};
+    return domain_deal_apply(c->db, c->a, c->account_id, &chg, NULL, c->err);
+}
+
+static enum so_err apply_deal_change(struct apply_ctx *c)
+{
+    const struct so_event *ev = c->ev;
+    struct so_deal deal;
+    bool found;
+    enum so_err e = find_deal(c, ev->deal, &deal, &found);
+    if (e != SO_OK) return e;
+    if (!found) return wait_for(c, "deal", ev->deal);
+    struct deal_change chg = {.deal_id = deal.id, .at = ev->at};
+    switch (ev->type) {
+    case EV_DEAL_UPDATED:
+        chg.set_name = ev->has_name;
+        chg.name = ev->name;
+        chg.set_price = ev->has_price;
+        chg.price = ev->price;
+        /* an amoCRM lead update: stage and responsible only when they differ and the body is newer */
+        if (ev->if_changed && ev->at >= deal.updated_at) {
+            int64_t pipeline_id = deal.pipeline_id;
+            if (ev->pipeline && (e = ensure_pipeline(c, ev->pipeline, &pipeline_id)) != SO_OK) return e;
+            struct so_stage stage;
+            if (ev->stage && (e = ensure_stage(c, pipeline_id, ev->stage, &stage)) != SO_OK) return e;
+            if (ev->stage && stage.id != deal.stage_id) {
+                chg.set_stage = true;
+                chg.stage_id = stage.id;
+            }
+            int64_t manager_id = 0;
+            if (ev->manager && (e = ensure_manager(c, ev->manager, &manager_id)) != SO_OK) return e;
+            if (ev->manager && manager_id != deal.manager_id) {
+                chg.set_manager = true;
+                chg.manager_id = manager_id;
+            }
+        }
+        break;
+    case EV_DEAL_STAGE_CHANGED: {
+        int64_t pipeline_id = deal.pipeline_id;
+        if (ev->pipeline && (e = ensure_pipeline(c, ev->pipeline, &pipeline_id)) != SO_OK) return e;
+        struct so_stage stage;
+        if ((e = ensure_stage(c, pipeline_id, ev->stage, &stage)) != SO_OK) return e;
+        chg.set_stage = true;
+        chg.stage_id = stage.id;
+        if (ev->loss_reason && stage.kind == STAGE_LOST &&
+            (e = ensure_loss_reason(c, ev->loss_reason, &chg.loss_reason_id)) != SO_OK)
+            return e;
+        /* amoCRM's webhooks never carry the loss reason: the connector reads it (with an integration) */
+        if (ev->from_amocrm && stage.kind == STAGE_LOST && ev->loss_reason == NULL &&
+            stage.id != deal.stage_id) {
+            bool pending;
+            if ((e = domain_amocrm_loss_read(c->db, c->a, c->account_id, deal.id, ev->deal, ev->at, &pending,
+                                             c->err)) != SO_OK)
+                return e;
+        }
+        break;
+    }
+    case EV_DEAL_RESPONSIBLE_CHANGED:
+        chg.set_manager = true;
+        if ((e = ensure_manager(c, ev->manager, &chg.manager_id)) != SO_OK) return e;
+        break;
+    case EV_DEAL_DELETED:
+    case EV_DEAL_RESTORED: {
+        enum db_rc rc =
+            store_deal_set_deleted(c->db, c->account_id, deal.id, ev->type == EV_DEAL_DELETED, ev->at);
+        return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    }
+    default:
+        break;
+    }
+    return domain_deal_apply(c->db, c->a, c->account_id, &chg, NULL, c->err);
+}
+
+static enum so_err apply_task_created(struct apply_ctx *c)
+{
+    const struct so_event *ev = c->ev;
+    struct so_task existing;
+    bool found;
+    enum so_err e = find_task(c, ev->task, &existing, &found);
+    if (e != SO_OK) return e;
+    if (found) {
+        c->result->outcome = EVENT_IGNORED;
+        return SO_OK;
+    }
+    struct so_deal deal;
+    if ((e = find_deal(c, ev->deal, &deal, &found)) != SO_OK) return e;
+    if (!found) return wait_for(c, "deal", ev->deal);
+    int64_t manager_id = deal.manager_id;
+    if (ev->manager && (e = ensure_manager(c, ev->manager, &manager_id)) != SO_OK) return e;
+    struct so_task t = {.external_id = ev->task,
+                        .deal_id = deal.id,
+                        .manager_id = manager_id,
+                        .type = ev->task_type,
+                        .text = ev->text ? ev->text : "",
+                        .due_at = ev->due_at,
+                        .created_at = ev->at};
+    enum db_rc rc = store_task_insert(c->db, c->account_id, &t, &t.id);
+    if (rc == DB_OK)
+        rc =
+            store_task_history_insert(c->db, c->account_id, t.id, ev->at, true, true, manager_id, ev->due_at);
+    if (rc == DB_OK) rc = store_task_rebuild(c->db, c->account_id, t.id);
+    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+}
+
+static enum so_err apply_task_change(struct apply_ctx *c)
+{
+    const struct so_event *ev = c->ev;
+    struct so_task t;
+    bool found;
+    enum so_err e = find_task(c, ev->task, &t, &found);
+    if (e != SO_OK) return e;
+    if (!found) return wait_for(c, "task", ev->task);
+    enum db_rc rc = DB_OK;
+    switch (ev->type) {
+    case EV_TASK_UPDATED: {
+        int64_t manager_id = 0;
+        if (ev->manager && (e = ensure_manager(c, ev->manager, &manager_id)) != SO_OK) return e;
+        if (ev->has_manager || ev->has_due)
+            rc = store_task_history_insert(c->db, c->account_id, t.id, ev->at, false, ev->has_manager,
+                                           manager_id, ev->has_due ? ev->due_at : 0);
+        if (rc == DB_OK && (ev->has_manager || ev->has_due))
+            rc = store_task_rebuild(c->db, c->account_id, t.id);
+        if (rc == DB_OK && ev->has_text)
+            rc = store_task_set_text(c->db, c->account_id, t.id, ev->text, ev->at);
+        break;
+    }
+    case EV_TASK_COMPLETED:
+        rc = store_task_set_completed(c->db, c->account_id, t.id, ev->result, ev->at);
+        break;
+    case EV_TASK_DELETED:
+        rc = store_task_set_deleted(c->db, c->account_id, t.id, ev->at);
+        break;
+    default:
+        break;
+    }
+    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+}
+
+static enum so_err apply_call(struct apply_ctx *c)
+{
+    const struct so_event *ev = c->ev;
+    struct so_call call = {.external_id = ev->call,
+                           .direction = ev->direction,
+                           .started_at = ev->at,
+                           .duration_s = (int)ev->duration_s,
+                           .answered = ev->answered,
+                           .created_at = ev->at};
+    struct so_deal deal;
+    bool found = true;
+    enum so_err e = SO_OK;
+    if (ev->deal && (e = find_deal(c, ev->deal, &deal, &found)) != SO_OK) return e;
+    if (!found) return wait_for(c, "deal", ev->deal);
+    call.deal_id = ev->deal ? deal.id : 0;
+    if ((e = ensure_manager(c, ev->manager, &call.manager_id)) != SO_OK) return e;
+    enum db_rc rc = store_call_upsert(c->db, c->account_id, &call, &call.id);
+    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+}
+
+static enum so_err apply_note(struct apply_ctx *c)
+{
+    const struct so_event *ev = c->ev;
+    struct so_deal deal;
+    bool found;
+    enum so_err e = find_deal(c, ev->deal, &deal, &found);
+    if (e != SO_OK) return e;
+    if (!found) return wait_for(c, "deal", ev->deal);
+    struct so_note n = {
+        .external_id = ev->note, .deal_id = deal.id, .text = ev->text ? ev->text : "", .created_at = ev->at};
+    if (ev->manager && (e = ensure_manager(c, ev->manager, &n.manager_id)) != SO_OK) return e;
+    enum db_rc rc = store_note_upsert(c->db, c->account_id, &n, &n.id);
+    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+}
+
+enum so_err event_apply(struct db *db, struct arena *a, int64_t account_id, const struct so_event *ev,
+                        struct event_result *result, struct so_error *err)
+{
+    struct apply_ctx c = {db, a, account_id, ev, result, err};
+    memset(result, 0, sizeof *result);
+    result->outcome = EVENT_APPLIED;
+    switch (ev->type) {
+    case EV_MANAGER_UPSERTED:
+        return apply_manager(&c);
+    case EV_DEAL_CREATED:
+        return apply_deal_created(&c);
+    case EV_DEAL_UPDATED:
+    case EV_DEAL_STAGE_CHANGED:
+    case EV_DEAL_RESPONSIBLE_CHANGED:
+    case EV_DEAL_DELETED:
+    case EV_DEAL_RESTORED:
+        return apply_deal_change(&c);
+    case EV_TASK_CREATED:
+        return apply_task_created(&c);
+    case EV_TASK_UPDATED:
+    case EV_TASK_COMPLETED:
+    case EV_TASK_DELETED:
+        return apply_task_change(&c);
+    case EV_CALL_LOGGED:
+        return apply_call(&c);
+    case EV_NOTE_ADDED:
+        return apply_note(&c);
+    case EV_TYPE_COUNT:
+        break;
+    }
+    return so_fail(err, ERR_INTERNAL, "unknown event type");
+}

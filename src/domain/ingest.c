@@ -1,0 +1,177 @@
+/* Stores events in the inbox and applies them; wakes the events that waited for what an event created. */
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "salesops/ingest.h"
+
+static int by_apply_order(const void *x, const void *y)
+{
+    const struct ingest_item *a = x, *b = y;
+    if (a->ev.at != b->ev.at) return a->ev.at < b->ev.at ? -1 : 1;
+    bool ca = event_is_creation(a->ev.type), cb = event_is_creation(b->ev.type);
+    if (ca != cb) return ca ? -1 : 1;
+    return (a->index > b->index) - (a->index < b->index);
+}
+
+void ingest_sort(struct ingest_item *items, int count)
+{
+    qsort(items, (size_t)count, sizeof *items, by_apply_order);
+}
+
+static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_id, int64_t row_id,
+                                const struct so_event *ev, int depth, struct so_error *err);
+static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t account_id,
+                                      const struct so_inbox_row *row, int depth, struct so_error *err);
+
+/* Applies the events that waited for the deal or task this event created. */
+static enum so_err wake(struct db *db, struct arena *a, int64_t account_id, const char *kind, const char *ext,
+                        int depth, struct so_error *err)
+{
+    struct so_inbox_row *rows;
+    int count;
+    enum db_rc rc = store_inbox_waiting_for(db, a, account_id, kind, ext, &rows, &count);
+    if (rc != DB_OK) return domain_db_error(rc, err);
+    for (int i = 0; i < count; i++) {
+        enum so_err e = apply_row_at_depth(db, a, account_id, &rows[i], depth, err);
+        if (e != SO_OK) return e;
+    }
+    return SO_OK;
+}
+
+static const char *const outcome_state[] = {"applied", "waiting", "ignored"};
+
+/* One event in a savepoint: a failure of its own parks it as failed; a lost database or a serialization
+ * conflict fails the whole transaction (which the caller may run again). */
+static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_id, int64_t row_id,
+                                const struct so_event *ev, int depth, struct so_error *err)
+{
+    enum db_rc rc = store_savepoint(db);
+    if (rc != DB_OK) return domain_db_error(rc, err);
+    struct event_result result;
+    struct so_error own = {0};
+    enum so_err e = event_apply(db, a, account_id, ev, &result, &own);
+    if (e == SO_OK && result.outcome == EVENT_APPLIED && depth < 4) {
+        if (ev->type == EV_DEAL_CREATED)
+            e = wake(db, a, account_id, "deal", ev->deal, depth + 1, &own);
+        else if (ev->type == EV_TASK_CREATED)
+            e = wake(db, a, account_id, "task", ev->task, depth + 1, &own);
+    }
+    if (e != SO_OK && (own.retry || e == ERR_DB_UNAVAILABLE)) {
+        so_error_clear(err);
+        *err = own;
+        return e;
+    }
+    if (e != SO_OK) {
+        rc = store_savepoint_rollback(db);
+        if (rc == DB_OK) rc = store_inbox_set_state(db, account_id, row_id, "failed", NULL, NULL, own.detail);
+        so_error_clear(&own);
+        return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
+    }
+    rc = store_savepoint_release(db);
+    if (rc == DB_OK)
+        rc = store_inbox_set_state(db, account_id, row_id, outcome_state[result.outcome], result.waits_kind,
+                                   result.waits_for, NULL);
+    return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
+}
+
+enum so_err ingest_apply_row(struct db *db, struct arena *a, int64_t account_id,
+                             const struct so_inbox_row *row, struct so_error *err)
+{
+    return apply_row_at_depth(db, a, account_id, row, 0, err);
+}
+
+static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t account_id,
+                                      const struct so_inbox_row *row, int depth, struct so_error *err)
+{
+    json_error_t je;
+    json_t *body = json_loads(row->body, 0, &je);
+    struct so_event ev;
+    struct so_error own = {0};
+    enum so_err e = body ? event_parse(body, strcmp(row->source, "amocrm_event") == 0, &ev, &own)
+                         : so_fail(&own, ERR_MALFORMED, "stored event is not JSON");
+    if (e != SO_OK) {
+        enum db_rc rc = store_inbox_set_state(db, account_id, row->id, "failed", NULL, NULL, own.detail);
+        so_error_clear(&own);
+        json_decref(body);
+        return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
+    }
+    e = apply_stored(db, a, account_id, row->id, &ev, depth, err);
+    json_decref(body);
+    return e;
+}
+
+struct batch_ctx {
+    struct arena *a;
+    int64_t account_id;
+    const char *source;
+    int64_t parent_id;
+    struct ingest_item *items;
+    int count;
+    struct so_error *err;
+};
+
+enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, const char *source,
+                         int64_t parent_id, struct ingest_item *items, int count, struct so_error *err)
+{
+    enum db_rc locked = store_lock_account_ingest(db, account_id);
+    if (locked != DB_OK) return domain_db_error(locked, err);
+    for (int i = 0; i < count; i++) {
+        struct ingest_item *it = &items[i];
+        struct so_inbox_row row = {.source = source,
+                                   .parent_id = parent_id,
+                                   .event_id = it->ev.id,
+                                   .event_type = event_type_name(it->ev.type),
+                                   .event_at = it->ev.at,
+                                   .body = it->body,
+                                   .state = "pending"};
+        int64_t id;
+        enum db_rc rc = store_inbox_insert(db, account_id, &row, &id);
+        it->duplicate = rc == DB_NONE;
+        if (rc == DB_NONE) continue;
+        if (rc != DB_OK) return domain_db_error(rc, err);
+        enum so_err e = apply_stored(db, a, account_id, id, &it->ev, 0, err);
+        if (e != SO_OK) return e;
+    }
+    return SO_OK;
+}
+
+static enum db_rc batch_tx(struct db *db, void *p)
+{
+    struct batch_ctx *c = p;
+    so_error_clear(c->err);
+    enum so_err e =
+        ingest_in_tx(db, c->a, c->account_id, c->source, c->parent_id, c->items, c->count, c->err);
+    return domain_tx_outcome(e, c->err);
+}
+
+enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, const char *source,
+                         int64_t parent_id, struct ingest_item *items, int count, struct so_error *err)
+{
+    struct batch_ctx c = {a, account_id, source, parent_id, items, count, err};
+    enum db_rc rc = db_tx(db, batch_tx, &c);
+    return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
+}
+
+struct retry_ctx {
+    struct arena *a;
+    int64_t account_id;
+    const struct so_inbox_row *row;
+    struct so_error *err;
+};
+
+static enum db_rc retry_tx(struct db *db, void *p)
+{
+    struct retry_ctx *c = p;
+    so_error_clear(c->err);
+    enum db_rc rc = store_lock_account_ingest(db, c->account_id);
+    if (rc != DB_OK) return rc;
+    return domain_tx_outcome(ingest_apply_row(db, c->a, c->account_id, c->row, c->err), c->err);
+}
+
+enum so_err ingest_retry(struct db *db, struct arena *a, int64_t account_id, const struct so_inbox_row *row,
+                         struct so_error *err)
+{
+    struct retry_ctx c = {a, account_id, row, err};
+    enum db_rc rc = db_tx(db, retry_tx, &c);
+    return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
+}

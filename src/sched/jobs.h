@@ -1,0 +1,18 @@
+/* The scheduler's jobs: each claims its own rows, so any number of threads and instances may run them. */
+#ifndef SALESOPS_SCHED_JOBS_H
+#define SALESOPS_SCHED_JOBS_H
+#include "salesops/store.h"
+
+#define JOB_CHANNEL STORE_INBOX_CHANNEL
+
+/* Applies up to max webhook bodies; returns how many it took. */
+int job_apply_webhooks(struct db *db, int max);
+/* Parks the events that waited 24 hours; returns how many. */
+int job_expire_waiting(struct db *db);
+
+/* The amoCRM connector: one due sync, one loss reason read, up to a batch of outbox rows. */
+int job_amocrm_sync(struct db *db);
+int job_amocrm_loss_reads(struct db *db);
+int job_amocrm_outbox(struct db *db);
+
+#endif

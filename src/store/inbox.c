@@ -1,0 +1,230 @@
+/* The inbox: every event and webhook body, stored before it is acknowledged. */
+#include <stdio.h>
+#include "db_internal.h"
+
+#define INBOX_COLUMNS                                                                                        \
+    "id, account_id, source, parent_id, event_id, event_type, " EPOCH(                                       \
+        "event_at") ", body, state,"                                                                         \
+                    " waits_for_kind, waits_for_ext, attempts, error, " EPOCH("received_at") ", " EPOCH(     \
+                        "applied_at")
+
+DB_STMT(stmt_inbox_insert,
+        "INSERT INTO inbox (account_id, source, parent_id, event_id, event_type, event_at, body, state)"
+        " VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7, $8) ON CONFLICT DO NOTHING RETURNING id");
+DB_STMT(stmt_inbox_set_state,
+        "UPDATE inbox SET state = $3, waits_for_kind = $4, waits_for_ext = $5, error = $6,"
+        " applied_at = CASE WHEN $3 = 'applied' THEN now() END,"
+        " attempts = attempts + CASE WHEN $3 = 'failed' THEN 1 ELSE 0 END"
+        " WHERE account_id = $1 AND id = $2");
+DB_STMT(stmt_inbox_waiting_for,
+        "SELECT " INBOX_COLUMNS
+        " FROM inbox WHERE account_id = $1 AND state = 'waiting' AND waits_for_kind = $2"
+        " AND waits_for_ext = $3 ORDER BY event_at, id FOR UPDATE SKIP LOCKED");
+DB_STMT(stmt_inbox_list, "SELECT " INBOX_COLUMNS " FROM inbox WHERE account_id = $1 AND id > $2"
+                         " AND ($4::text IS NULL OR state = $4) ORDER BY id LIMIT $3");
+DB_STMT(stmt_inbox_get, "SELECT " INBOX_COLUMNS " FROM inbox WHERE account_id = $1 AND id = $2");
+DB_STMT(stmt_inbox_retry, "UPDATE inbox SET state = 'pending', next_attempt_at = now(), error = NULL,"
+                          " lease_until = NULL WHERE account_id = $1 AND id = $2 RETURNING id");
+
+DB_STMT(stmt_lock_account_ingest, "SELECT pg_advisory_xact_lock(1936682867, $1::int4)");
+
+enum db_rc store_lock_account_ingest(struct db *db, int64_t account_id)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    return db_run(db, &stmt_lock_account_ingest, &p);
+}
+
+enum db_rc store_savepoint(struct db *db)
+{
+    return db_simple(db, "SAVEPOINT event");
+}
+enum db_rc store_savepoint_rollback(struct db *db)
+{
+    return db_simple(db, "ROLLBACK TO SAVEPOINT event");
+}
+enum db_rc store_savepoint_release(struct db *db)
+{
+    return db_simple(db, "RELEASE SAVEPOINT event");
+}
+
+enum db_rc store_inbox_insert(struct db *db, int64_t account_id, const struct so_inbox_row *row, int64_t *id)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_str(&p, row->source);
+    dbp_id(&p, row->parent_id);
+    dbp_str(&p, row->event_id);
+    dbp_str(&p, row->event_type);
+    dbp_id(&p, row->event_at);
+    dbp_str(&p, row->body);
+    dbp_str(&p, row->state);
+    return db_returning_id(db, &stmt_inbox_insert, &p, id);
+}
+
+enum db_rc store_inbox_set_state(struct db *db, int64_t account_id, int64_t id, const char *state,
+                                 const char *waits_kind, const char *waits_for, const char *error)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, id);
+    dbp_str(&p, state);
+    dbp_str(&p, waits_kind);
+    dbp_str(&p, waits_for);
+    dbp_str(&p, error);
+    return db_run(db, &stmt_inbox_set_state, &p);
+}
+
+static void fill_inbox(struct arena *a, const PGresult *r, int row, void *item)
+{
+    struct so_inbox_row *x = item;
+    x->id = db_i64(r, row, 0);
+    x->account_id = db_i64(r, row, 1);
+    x->source = db_str(a, r, row, 2);
+    x->parent_id = db_i64(r, row, 3);
+    x->event_id = db_str(a, r, row, 4);
+    x->event_type = db_str(a, r, row, 5);
+    x->event_at = db_i64(r, row, 6);
+    x->body = db_str(a, r, row, 7);
+    x->state = db_str(a, r, row, 8);
+    x->waits_kind = db_str(a, r, row, 9);
+    x->waits_for = db_str(a, r, row, 10);
+    x->attempts = db_int(r, row, 11);
+    x->error = db_str(a, r, row, 12);
+    x->received_at = db_i64(r, row, 13);
+    x->applied_at = db_i64(r, row, 14);
+}
+
+enum db_rc store_inbox_waiting_for(struct db *db, struct arena *a, int64_t account_id, const char *kind,
+                                   const char *external_id, struct so_inbox_row **rows, int *count)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_str(&p, kind);
+    dbp_str(&p, external_id);
+    return db_list(db, a, &stmt_inbox_waiting_for, &p, sizeof **rows, fill_inbox, (void **)rows, count);
+}
+
+enum db_rc store_inbox_list(struct db *db, struct arena *a, int64_t account_id, const char *state,
+                            const struct so_page *page, struct so_inbox_row **rows, int *count)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_page(&p, page);
+    dbp_str(&p, state);
+    return db_list(db, a, &stmt_inbox_list, &p, sizeof **rows, fill_inbox, (void **)rows, count);
+}
+
+enum db_rc store_inbox_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                           struct so_inbox_row *out)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, id);
+    return db_one(db, a, &stmt_inbox_get, &p, fill_inbox, out);
+}
+
+enum db_rc store_inbox_retry(struct db *db, int64_t account_id, int64_t id)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, id);
+    int64_t back;
+    return db_returning_id(db, &stmt_inbox_retry, &p, &back);
+}
+
+DB_STMT(stmt_account_by_webhook,
+        "SELECT a.id, coalesce(i.subdomain, '') FROM accounts a LEFT JOIN amocrm_integrations i"
+        " ON i.account_id = a.id WHERE a.webhook_token_hash = $1::bytea");
+DB_STMT(stmt_inbox_webhook_seen, "SELECT 1 FROM inbox WHERE account_id = $1 AND body_hash = $2::bytea"
+                                 " AND received_at > now() - interval '10 minutes' LIMIT 1");
+DB_STMT(stmt_inbox_insert_webhook,
+        "INSERT INTO inbox (account_id, source, body, body_hash, state) VALUES ($1, 'amocrm', $2, $3::bytea,"
+        " 'pending') RETURNING id");
+DB_STMT(stmt_inbox_claim_webhook,
+        "SELECT " INBOX_COLUMNS " FROM inbox WHERE state = 'pending' AND source = 'amocrm'"
+        " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED");
+DB_STMT(stmt_inbox_backoff,
+        "UPDATE inbox SET attempts = attempts + 1, error = $3,"
+        " state = CASE WHEN attempts + 1 >= $4 THEN 'failed' ELSE state END,"
+        " next_attempt_at = now() + least(interval '1 second' * power(2, attempts), interval '10 minutes')"
+        " WHERE account_id = $1 AND id = $2");
+DB_STMT(stmt_inbox_expire_waiting,
+        "UPDATE inbox SET state = CASE waits_for_kind WHEN 'task' THEN 'ignored' ELSE 'failed' END,"
+        " error = 'waited 24 hours for ' || waits_for_kind || ' ' || waits_for_ext"
+        " WHERE state = 'waiting' AND received_at < now() - interval '24 hours' RETURNING id");
+
+enum db_rc store_account_by_webhook_token(struct db *db, const uint8_t *token_hash, int64_t *account_id,
+                                          char *subdomain, size_t len)
+{
+    struct db_params p = {0};
+    dbp_bytes_hex(&p, token_hash, 32);
+    PGresult *r;
+    enum db_rc rc = db_exec(db, &stmt_account_by_webhook, &p, &r);
+    if (rc != DB_OK) return rc;
+    *account_id = db_i64(r, 0, 0);
+    snprintf(subdomain, len, "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return DB_OK;
+}
+
+enum db_rc store_inbox_webhook_seen(struct db *db, int64_t account_id, const uint8_t *body_hash)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_bytes_hex(&p, body_hash, 32);
+    PGresult *r;
+    enum db_rc rc = db_exec(db, &stmt_inbox_webhook_seen, &p, &r);
+    PQclear(r);
+    return rc;
+}
+
+enum db_rc store_inbox_insert_webhook(struct db *db, int64_t account_id, const char *body,
+                                      const uint8_t *body_hash, int64_t *id)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_str(&p, body);
+    dbp_bytes_hex(&p, body_hash, 32);
+    return db_returning_id(db, &stmt_inbox_insert_webhook, &p, id);
+}
+
+enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out)
+{
+    return db_one(db, a, &stmt_inbox_claim_webhook, NULL, fill_inbox, out);
+}
+
+enum db_rc store_inbox_backoff(struct db *db, int64_t account_id, int64_t id, const char *error,
+                               int max_attempts)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, id);
+    dbp_str(&p, error);
+    dbp_int(&p, max_attempts);
+    return db_run(db, &stmt_inbox_backoff, &p);
+}
+
+enum db_rc store_inbox_expire_waiting(struct db *db, int *expired)
+{
+    PGresult *r;
+    enum db_rc rc = db_exec(db, &stmt_inbox_expire_waiting, NULL, &r);
+    *expired = rc == DB_OK ? PQntuples(r) : 0;
+    PQclear(r);
+    return rc == DB_NONE ? DB_OK : rc;
+}
+
+DB_STMT(stmt_inbox_woken,
+        "SELECT " INBOX_COLUMNS " FROM inbox i WHERE i.account_id = $1 AND i.state = 'waiting' AND ("
+        " (i.waits_for_kind = 'deal' AND EXISTS (SELECT 1 FROM deals d WHERE d.account_id = $1"
+        "  AND d.external_id = i.waits_for_ext))"
+        " OR (i.waits_for_kind = 'task' AND EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = $1"
+        "  AND t.external_id = i.waits_for_ext))) ORDER BY i.event_at, i.id");
+
+enum db_rc store_inbox_woken(struct db *db, struct arena *a, int64_t account_id, struct so_inbox_row **rows,
+                             int *count)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    return db_list(db, a, &stmt_inbox_woken, &p, sizeof **rows, fill_inbox, (void **)rows, count);
+}
