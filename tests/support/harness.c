@@ -11,12 +11,14 @@
 #include "salesops/domain.h"
 #include "salesops/http.h"
 #include "salesops/log.h"
+#include "salesops/sched.h"
 #include "salesops/store.h"
 #include "salesops/timeutil.h"
 
 static char conninfo[1024];
 static struct so_config cfg;
 static struct so_server *server;
+static struct so_sched *sched;
 static char base_url[64];
 
 static PGconn *admin_connect(const char *dbname)
@@ -115,6 +117,8 @@ const char *th_server_start_on(const char *database)
     server = server_start(&cfg, so_api_routes, so_api_route_count, err, sizeof err);
     cr_assert(server != NULL, "server_start: %s", err);
     snprintf(base_url, sizeof base_url, "http://127.0.0.1:%d", server_port(server));
+    sched = sched_start(&cfg, 1, err, sizeof err);
+    cr_assert(sched != NULL, "sched_start: %s", err);
     return base_url;
 }
 
@@ -122,6 +126,8 @@ void th_server_stop(void)
 {
     server_stop(server);
     server = NULL;
+    sched_stop(sched);
+    sched = NULL;
     db_thread_release();
     curl_global_cleanup();
 }

@@ -1,0 +1,989 @@
+/* The amoCRM connector over HTTP, against the fake amoCRM API: PUT/GET /integrations/amocrm and the sync of
+ * pipelines, loss reasons and users it starts; the loss reason read after a lead is lost in amoCRM (webhook);
+ * the outbox of REST changes written back to amoCRM (lead responsible and stage, tasks, notes), its retries,
+ * dead letters and skipped rows; and nothing at all for an account without an integration. */
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "fake_amocrm.h"
+#include "harness.h"
+
+static struct th_account tacct;
+static struct fake_amo *fa;
+
+/* ---- the amoCRM account the fake serves (the ids of the amoCRM FORMAT.md samples) ---- */
+
+#define PIPELINE_EXT "6101001"
+
+/* Statuses deliberately not in `sort` order: salesops must order them itself. */
+static const char PIPELINES[] =
+    "[{\"id\":6101001,\"name\":\"Продажи\",\"sort\":1,\"is_main\":true,\"is_unsorted_on\":true,"
+    "\"is_archive\":false,\"account_id\":31000001,\"_links\":{},\"_embedded\":{\"statuses\":["
+    "{\"id\":143,\"name\":\"Закрыто и не реализовано\",\"sort\":11000,\"is_editable\":false,"
+    "\"pipeline_id\":6101001,\"color\":\"#d5d8db\",\"type\":0,\"account_id\":31000001},"
+    "{\"id\":55012003,\"name\":\"Квалификация\",\"sort\":30,\"is_editable\":true,\"pipeline_id\":6101001,"
+    "\"color\":\"#99ccff\",\"type\":0,\"account_id\":31000001},"
+    "{\"id\":142,\"name\":\"Успешно реализовано\",\"sort\":10000,\"is_editable\":false,"
+    "\"pipeline_id\":6101001,\"color\":\"#CCFF66\",\"type\":0,\"account_id\":31000001},"
+    "{\"id\":55012005,\"name\":\"Дожим\",\"sort\":50,\"is_editable\":true,\"pipeline_id\":6101001,"
+    "\"color\":\"#ffcc66\",\"type\":0,\"account_id\":31000001},"
+    "{\"id\":55012001,\"name\":\"Неразобранное\",\"sort\":10,\"is_editable\":false,\"pipeline_id\":6101001,"
+    "\"color\":\"#c1c1c1\",\"type\":1,\"account_id\":31000001},"
+    "{\"id\":55012004,\"name\":\"Выслано КП\",\"sort\":40,\"is_editable\":true,\"pipeline_id\":6101001,"
+    "\"color\":\"#ffff99\",\"type\":0,\"account_id\":31000001},"
+    "{\"id\":55012002,\"name\":\"Взят в работу\",\"sort\":20,\"is_editable\":true,\"pipeline_id\":6101001,"
+    "\"color\":\"#99ccff\",\"type\":0,\"account_id\":31000001}]}}]";
+
+/* The funnel order salesops must show: open statuses by sort, then won (142), then lost (143). */
+static const char *const STAGE_ORDER[] = {"55012001", "55012002", "55012003", "55012004",
+                                          "55012005", "142",      "143"};
+static const char *const STAGE_NAMES[] = {"Неразобранное", "Взят в работу",       "Квалификация",
+                                          "Выслано КП",    "Дожим",               "Успешно реализовано",
+                                          "Закрыто и не реализовано"};
+static const char *const STAGE_KINDS[] = {"open", "open", "open", "open", "open", "won", "lost"};
+
+static const char LOSS_REASONS[] =
+    "[{\"id\":9001,\"name\":\"Дорого\",\"sort\":1,\"created_at\":1650000000,\"updated_at\":1650000000,"
+    "\"_links\":{}},"
+    "{\"id\":9002,\"name\":\"Выбрали конкурента\",\"sort\":2,\"created_at\":1650000000,"
+    "\"updated_at\":1650000000,\"_links\":{}}]";
+
+static const char *user_json(char *buf, size_t len, long long id, const char *name, const char *email,
+                             bool admin, bool active)
+{
+    snprintf(buf, len,
+             "{\"id\":%lld,\"name\":\"%s\",\"email\":\"%s\",\"lang\":\"ru\",\"rights\":{\"leads\":{\"view\":\"A\"},"
+             "\"is_admin\":%s,\"is_free\":false,\"is_active\":%s,\"group_id\":null,\"role_id\":null},"
+             "\"_links\":{}}",
+             id, name, email, admin ? "true" : "false", active ? "true" : "false");
+    return buf;
+}
+
+/* The users: two managers, a head of sales who is an amoCRM admin, a dismissed user, and the lead pool. */
+static void set_users(const char *name_2, const char *email_2, bool admin_2, bool active_2)
+{
+    char u1[512], u2[512], u10[512], u20[512], u99[512], all[3000];
+    snprintf(all, sizeof all, "[%s,%s,%s,%s,%s]",
+             user_json(u1, sizeof u1, 8800001, "Иванова Анна", "anna@acme.example", false, true),
+             user_json(u2, sizeof u2, 8800002, name_2, email_2, admin_2, active_2),
+             user_json(u10, sizeof u10, 8800010, "Смирнова Ольга", "olga@acme.example", true, true),
+             user_json(u20, sizeof u20, 8800020, "Кузнецов Олег", "oleg@acme.example", false, false),
+             user_json(u99, sizeof u99, 8800099, "Пул заявок", "pool@acme.example", false, true));
+    cr_assert(fake_amo_set_users_json(fa, all));
+}
+
+static void setup(void)
+{
+    th_server_start(TEST_SUITE);
+    th_account_new(&tacct);
+    fa = fake_amo_start();
+    cr_assert(fa != NULL, "the fake amoCRM API did not start");
+    cr_assert(fake_amo_set_pipelines_json(fa, PIPELINES));
+    cr_assert(fake_amo_set_loss_reasons_json(fa, LOSS_REASONS));
+    set_users("Петров Сергей", "sergey@acme.example", false, true);
+}
+
+static void teardown(void)
+{
+    th_server_stop();
+    fake_amo_stop(fa);
+    fa = NULL;
+}
+
+TestSuite(connector, .init = setup, .fini = teardown);
+
+/* ---- the samples (copied from the amoCRM FORMAT.md samples, URL-encoded exactly as sent) ---- */
+
+/* samples/leads_add.form */
+static const char LEADS_ADD[] =
+    "leads%5Badd%5D%5B0%5D%5Bid%5D=40310001&leads%5Badd%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8F%D0%B2%D0%BA%D0"
+    "%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Badd%5D%5B0%5D%5Bstatus_id%5D=55012001&leads%5Badd%5D%5"
+    "B0%5D%5Bprice%5D=150000&leads%5Badd%5D%5B0%5D%5Bresponsible_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bl"
+    "ast_modified%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bmodified_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bc"
+    "reated_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bdate_create%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bpipe"
+    "line_id%5D=6101001&leads%5Badd%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Badd%5D%5B0%5D%5Bcreated_at%5D="
+    "1662012000&leads%5Badd%5D%5B0%5D%5Bupdated_at%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0"
+    "%5D%5Bid%5D=1119321&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0%5D%5Bname%5D=%D0%98%D1%81%D1%82%D0%BE%D"
+    "1%87%D0%BD%D0%B8%D0%BA&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0%5D%5Bvalues%5D%5B0%5D%5Bvalue%5D=sit"
+    "e&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5D=https%3A%2F%2Facme."
+    "amocrm.ru";
+
+/* samples/leads_status_lost.form */
+static const char LEADS_STATUS_LOST[] =
+    "leads%5Bstatus%5D%5B0%5D%5Bid%5D=40310001&leads%5Bstatus%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8F%D0%B2%D0"
+    "%BA%D0%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Bstatus%5D%5B0%5D%5Bstatus_id%5D=143&leads%5Bstat"
+    "us%5D%5B0%5D%5Bprice%5D=150000&leads%5Bstatus%5D%5B0%5D%5Bresponsible_user_id%5D=8800002&leads%5Bstatus%"
+    "5D%5B0%5D%5Blast_modified%5D=1662184800&leads%5Bstatus%5D%5B0%5D%5Bmodified_user_id%5D=8800002&leads%5Bs"
+    "tatus%5D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Bstatus%5D%5B0%5D%5Bdate_create%5D=1662012000&leads%"
+    "5Bstatus%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads%5Bstatus%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Bst"
+    "atus%5D%5B0%5D%5Bcreated_at%5D=1662012000&leads%5Bstatus%5D%5B0%5D%5Bupdated_at%5D=1662184800&leads%5Bst"
+    "atus%5D%5B0%5D%5Bold_status_id%5D=55012004&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%"
+    "5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm.ru";
+
+/* ---- helpers ---- */
+
+#define INTEGRATION "/api/v1/integrations/amocrm"
+#define DEADLINE_S  10.0
+#define BEARER      "Bearer " FAKE_AMO_TOKEN
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Polls cond every 100 ms until it holds; fails the test after DEADLINE_S seconds. */
+#define WAIT_FOR(cond, ...)                                                                                   \
+    do {                                                                                                      \
+        double wait_end_ = now_s() + DEADLINE_S;                                                              \
+        while (!(cond)) {                                                                                     \
+            if (now_s() > wait_end_)                                                                          \
+                cr_assert_fail(__VA_ARGS__);                                                                  \
+            nap_ms(100);                                                                                      \
+        }                                                                                                     \
+    } while (0)
+
+/* The fake's recorded requests, one a line, for failure messages. */
+static const char *requests_text(void)
+{
+    static char out[16384];
+    size_t used = 0;
+    out[0] = '\0';
+    size_t n = fake_amo_request_count(fa);
+    for (size_t i = 0; i < n && used < sizeof out - 1; i++) {
+        const struct fake_amo_request *q = fake_amo_request(fa, i);
+        used += (size_t)snprintf(out + used, sizeof out - used, "\n  %s %s%s%s %.300s", q->method, q->path,
+                                 q->query[0] ? "?" : "", q->query, q->body);
+    }
+    return n ? out : " (none)";
+}
+
+static size_t count_requests(const char *method, const char *path)
+{
+    size_t n = fake_amo_request_count(fa), count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct fake_amo_request *q = fake_amo_request(fa, i);
+        if (strcmp(q->method, method) == 0 && strcmp(q->path, path) == 0)
+            count++;
+    }
+    return count;
+}
+
+static const struct fake_amo_request *find_request(const char *method, const char *path)
+{
+    size_t n = fake_amo_request_count(fa);
+    for (size_t i = 0; i < n; i++) {
+        const struct fake_amo_request *q = fake_amo_request(fa, i);
+        if (strcmp(q->method, method) == 0 && strcmp(q->path, path) == 0)
+            return q;
+    }
+    return NULL;
+}
+
+/* The item a write request carries (the object, or the first element of an array): a new reference to the
+ * first request to method+path whose item has `key`, or NULL. */
+static json_t *find_item_with(const char *method, const char *path, const char *key)
+{
+    size_t n = fake_amo_request_count(fa);
+    for (size_t i = 0; i < n; i++) {
+        const struct fake_amo_request *q = fake_amo_request(fa, i);
+        if (strcmp(q->method, method) != 0 || strcmp(q->path, path) != 0)
+            continue;
+        json_t *body = fake_amo_request_json(q);
+        json_t *item = json_is_array(body) ? json_array_get(body, 0) : body;
+        if (json_is_object(item) && json_object_get(item, key) != NULL) {
+            json_incref(item);
+            json_decref(body);
+            return item;
+        }
+        json_decref(body);
+    }
+    return NULL;
+}
+
+static json_int_t jint(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    cr_assert(json_is_integer(v), "%s is not an integer", key);
+    return json_integer_value(v);
+}
+
+static struct th_resp put_integration(const char *key, const char *body)
+{
+    return th_request("PUT", INTEGRATION, key, body, NULL, NULL);
+}
+
+static void assert_no_token(const struct th_resp *r, const char *what)
+{
+    cr_assert(strstr(r->body, FAKE_AMO_TOKEN) == NULL, "%s shows the access token: %s", what, r->body);
+    cr_assert(json_object_get(r->json, "access_token") == NULL, "%s has an access_token field: %s", what,
+              r->body);
+}
+
+/* GET /integrations/amocrm (checked for the token every time). */
+static struct th_resp integration(void)
+{
+    struct th_resp r = th_get(tacct.admin_key, INTEGRATION);
+    cr_assert_eq(r.status, 200, "GET integration: %s", r.body);
+    assert_no_token(&r, "GET /integrations/amocrm");
+    return r;
+}
+
+static json_int_t outbox_count(const char *which)
+{
+    struct th_resp r = integration();
+    json_t *v = json_object_get(json_object_get(r.json, "outbox"), which);
+    cr_assert(json_is_integer(v), "outbox.%s: %s", which, r.body);
+    json_int_t n = json_integer_value(v);
+    th_resp_free(&r);
+    return n;
+}
+
+static bool synced(void)
+{
+    struct th_resp r = integration();
+    bool done = json_is_string(json_object_get(r.json, "last_sync_at"));
+    th_resp_free(&r);
+    return done;
+}
+
+static char connect_body[1024];
+
+static const char *connect_json(void)
+{
+    snprintf(connect_body, sizeof connect_body,
+             "{\"subdomain\":\"acme\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[8800099]}",
+             fake_amo_url(fa), FAKE_AMO_TOKEN);
+    return connect_body;
+}
+
+/* Connects the account to the fake and waits for the first sync. */
+static void connect_and_sync(void)
+{
+    struct th_resp r = put_integration(tacct.admin_key, connect_json());
+    cr_assert_eq(r.status, 200, "PUT integration: %s", r.body);
+    assert_no_token(&r, "PUT /integrations/amocrm");
+    th_resp_free(&r);
+    WAIT_FOR(synced(), "no sync within %.0f s; the fake got:%s", DEADLINE_S, requests_text());
+}
+
+/* GET /managers/ext:<ext> */
+static struct th_resp manager_ext(const char *ext)
+{
+    struct th_resp r = th_get(tacct.admin_key, "/api/v1/managers/ext:%s", ext);
+    cr_assert_eq(r.status, 200, "manager ext:%s: %s", ext, r.body);
+    return r;
+}
+
+static int64_t manager_id(const char *ext)
+{
+    struct th_resp r = manager_ext(ext);
+    int64_t id = th_int(&r, "id");
+    th_resp_free(&r);
+    return id;
+}
+
+/* An item of a list reply with the given external_id (borrowed from r), or NULL. */
+static json_t *item_by_ext(const struct th_resp *r, const char *ext)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(r->json, "items"), i, item)
+    {
+        const char *e = json_string_value(json_object_get(item, "external_id"));
+        if (e != NULL && strcmp(e, ext) == 0)
+            return item;
+    }
+    return NULL;
+}
+
+static int64_t loss_reason_id(const char *ext)
+{
+    struct th_resp r = th_get(tacct.admin_key, "/api/v1/loss-reasons?limit=500");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *item = item_by_ext(&r, ext);
+    cr_assert(item != NULL, "no loss reason with external id %s: %s", ext, r.body);
+    int64_t id = jint(item, "id");
+    th_resp_free(&r);
+    return id;
+}
+
+/* The synced pipeline (a new reference). */
+static json_t *pipeline_ext(const char *ext)
+{
+    struct th_resp r = th_get(tacct.admin_key, "/api/v1/pipelines?limit=500");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *item = item_by_ext(&r, ext);
+    cr_assert(item != NULL, "no pipeline with external id %s: %s", ext, r.body);
+    json_incref(item);
+    th_resp_free(&r);
+    return item;
+}
+
+static int64_t stage_id(json_t *pipeline, const char *ext)
+{
+    size_t i;
+    json_t *st;
+    json_array_foreach(json_object_get(pipeline, "stages"), i, st)
+    {
+        const char *e = json_string_value(json_object_get(st, "external_id"));
+        if (e != NULL && strcmp(e, ext) == 0)
+            return jint(st, "id");
+    }
+    cr_assert_fail("no stage with external id %s", ext);
+    return 0;
+}
+
+static struct th_resp post_webhook(const char *token, const char *body)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/api/v1/webhooks/amocrm/%s", token);
+    return th_request("POST", path, NULL, body, "application/x-www-form-urlencoded", NULL);
+}
+
+/* A copy of body with every `from` replaced by `to` (free it). */
+static char *replace_all(const char *body, const char *from, const char *to)
+{
+    size_t fl = strlen(from), tl = strlen(to), n = 0;
+    for (const char *p = body; (p = strstr(p, from)) != NULL; p += fl)
+        n++;
+    char *out = malloc(strlen(body) + n * (tl > fl ? tl - fl : 0) + 1);
+    cr_assert(out != NULL);
+    char *w = out;
+    const char *p = body;
+    for (const char *hit; (hit = strstr(p, from)) != NULL; p = hit + fl) {
+        memcpy(w, p, (size_t)(hit - p));
+        w += hit - p;
+        memcpy(w, to, tl);
+        w += tl;
+    }
+    strcpy(w, p);
+    return out;
+}
+
+/* Counts outbox rows of this account directly in the database. */
+static int64_t outbox_rows(const char *where_sql)
+{
+    PGconn *c = PQconnectdb(th_database(TEST_SUITE));
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    char sql[512], id[32];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM outbox WHERE account_id = $1 AND %s", where_sql);
+    snprintf(id, sizeof id, "%lld", (long long)tacct.id);
+    const char *params[] = {id};
+    PGresult *r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+    cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    int64_t n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+#define LEAD_EXT "40319999"
+#define LEAD_PATH "/api/v4/leads/" LEAD_EXT
+
+/* The lead 40319999 in stage 55012002 for user 8800001, in the fake and (through POST /events) in salesops;
+ * returns the deal's id. */
+static int64_t deal_from_events(void)
+{
+    fake_amo_set_lead(fa, 40319999, 6101001, 55012002, 8800001);
+    struct th_resp r = th_request(
+        "POST", "/api/v1/events", tacct.admin_key,
+        "[{\"id\":\"amo-lead-40319999\",\"type\":\"deal.created\",\"at\":\"2025-03-03T10:00:00Z\",\"data\":{"
+        "\"deal\":\"" LEAD_EXT "\",\"name\":\"Окна в офис\",\"price\":90000,\"pipeline\":\"" PIPELINE_EXT "\","
+        "\"stage\":\"55012002\",\"manager\":\"8800001\"}}]",
+        "application/json", NULL);
+    cr_assert_eq(r.status, 200, "events: %s", r.body);
+    cr_assert_eq(th_int(&r, "accepted"), 1, "events: %s", r.body);
+    th_resp_free(&r);
+    r = th_get(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(th_int(&r, "manager_id"), manager_id("8800001"), "%s", r.body);
+    int64_t id = th_int(&r, "id");
+    th_resp_free(&r);
+    return id;
+}
+
+/* ---- 1. connect and sync ---- */
+
+Test(connector, connect_syncs_pipelines_loss_reasons_and_users)
+{
+    struct th_resp r = integration();
+    cr_assert(json_is_false(json_object_get(r.json, "connected")), "before PUT: %s", r.body);
+    th_resp_free(&r);
+
+    r = put_integration(tacct.admin_key, connect_json());
+    cr_assert_eq(r.status, 200, "PUT: %s", r.body);
+    assert_no_token(&r, "the PUT reply");
+    cr_assert_str_eq(th_str(&r, "subdomain"), "acme", "%s", r.body);
+    cr_assert_str_eq(th_str(&r, "base_url"), fake_amo_url(fa), "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(synced(), "no sync within %.0f s; the fake got:%s", DEADLINE_S, requests_text());
+
+    /* the three reads, with the token */
+    static const char *const reads[] = {"/api/v4/leads/pipelines", "/api/v4/leads/loss_reasons",
+                                        "/api/v4/users"};
+    for (size_t i = 0; i < 3; i++) {
+        const struct fake_amo_request *q = find_request("GET", reads[i]);
+        cr_assert(q != NULL, "no GET %s; the fake got:%s", reads[i], requests_text());
+        cr_assert_str_eq(q->authorization, BEARER, "GET %s", reads[i]);
+    }
+
+    r = integration();
+    cr_assert(json_is_true(json_object_get(r.json, "connected")), "%s", r.body);
+    cr_assert_str_eq(th_str(&r, "subdomain"), "acme", "%s", r.body);
+    cr_assert_str_eq(th_str(&r, "base_url"), fake_amo_url(fa), "%s", r.body);
+    json_t *pool = json_object_get(r.json, "pool_user_ids");
+    cr_assert(json_is_array(pool) && json_array_size(pool) == 1 &&
+                  json_integer_value(json_array_get(pool, 0)) == 8800099,
+              "pool_user_ids: %s", r.body);
+    cr_assert(json_is_string(json_object_get(r.json, "last_sync_at")), "%s", r.body);
+    json_t *outbox = json_object_get(r.json, "outbox");
+    cr_assert_eq(jint(outbox, "pending"), 0, "%s", r.body);
+    cr_assert_eq(jint(outbox, "dead"), 0, "%s", r.body);
+    th_resp_free(&r);
+
+    /* the pipeline: stages in funnel order, 142 won, 143 lost, external ids = amoCRM ids */
+    json_t *pl = pipeline_ext(PIPELINE_EXT);
+    cr_assert_str_eq(json_string_value(json_object_get(pl, "name")), "Продажи");
+    cr_assert(json_is_false(json_object_get(pl, "needs_setup")));
+    json_t *stages = json_object_get(pl, "stages");
+    cr_assert_eq(json_array_size(stages), 7, "stages: %zu", json_array_size(stages));
+    int last_position = -1000000;
+    for (size_t i = 0; i < 7; i++) {
+        json_t *st = json_array_get(stages, i);
+        cr_assert_str_eq(json_string_value(json_object_get(st, "external_id")), STAGE_ORDER[i], "stage %zu", i);
+        cr_assert_str_eq(json_string_value(json_object_get(st, "name")), STAGE_NAMES[i], "stage %zu", i);
+        cr_assert_str_eq(json_string_value(json_object_get(st, "kind")), STAGE_KINDS[i], "stage %zu", i);
+        cr_assert(json_is_false(json_object_get(st, "needs_setup")), "stage %zu", i);
+        int position = (int)jint(st, "position");
+        cr_assert_gt(position, last_position, "stage %zu position", i);
+        last_position = position;
+    }
+    json_decref(pl);
+
+    /* loss reasons */
+    r = th_get(tacct.admin_key, "/api/v1/loss-reasons?limit=500");
+    cr_assert_eq(r.status, 200);
+    json_t *lr = item_by_ext(&r, "9001");
+    cr_assert(lr != NULL, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(lr, "name")), "Дорого");
+    lr = item_by_ext(&r, "9002");
+    cr_assert(lr != NULL, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(lr, "name")), "Выбрали конкурента");
+    th_resp_free(&r);
+
+    /* users */
+    static const struct {
+        const char *ext, *name, *email, *role;
+        bool active;
+    } users[] = {
+        {"8800001", "Иванова Анна", "anna@acme.example", "manager", true},
+        {"8800002", "Петров Сергей", "sergey@acme.example", "manager", true},
+        {"8800010", "Смирнова Ольга", "olga@acme.example", "admin", true},
+        {"8800020", "Кузнецов Олег", "oleg@acme.example", "manager", false},
+        {"8800099", "Пул заявок", "pool@acme.example", "manager", true},
+    };
+    for (size_t i = 0; i < sizeof users / sizeof users[0]; i++) {
+        r = manager_ext(users[i].ext);
+        cr_assert_str_eq(th_str(&r, "name"), users[i].name, "%s", r.body);
+        cr_assert_str_eq(th_str(&r, "email"), users[i].email, "%s", r.body);
+        cr_assert_str_eq(th_str(&r, "role"), users[i].role, "%s", r.body);
+        cr_assert_eq(json_is_true(json_object_get(r.json, "active")), users[i].active, "%s", r.body);
+        cr_assert(json_is_false(json_object_get(r.json, "distribution_enabled")), "%s", r.body);
+        cr_assert(json_is_false(json_object_get(r.json, "needs_setup")), "%s", r.body);
+        cr_assert(json_is_false(json_object_get(r.json, "eligible")), "%s", r.body);
+        th_resp_free(&r);
+    }
+
+    /* the pool user stays out of distribution even when it is enabled; an ordinary manager does not */
+    int64_t pool_id = manager_id("8800099"), anna = manager_id("8800001");
+    r = th_patch(tacct.admin_key, "/api/v1/managers/ext:8800099", "{\"distribution_enabled\":true}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(th_int(&r, "id"), pool_id);
+    cr_assert(json_is_false(json_object_get(r.json, "eligible")), "pool user: %s", r.body);
+    th_resp_free(&r);
+    r = th_patch(tacct.admin_key, "/api/v1/managers/ext:8800001", "{\"distribution_enabled\":true,\"weight\":7}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(th_int(&r, "id"), anna);
+    cr_assert(json_is_true(json_object_get(r.json, "eligible")), "an ordinary manager: %s", r.body);
+    th_resp_free(&r);
+
+    /* a second sync changes only name, email and active: never a role or setting made in salesops */
+    int64_t sergey = manager_id("8800002");
+    r = th_patch(tacct.admin_key, "/api/v1/managers/ext:8800002", "{\"role\":\"head\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(th_str(&r, "role"), "head");
+    th_resp_free(&r);
+    set_users("Петров Сергей Иванович", "petrov@acme.example", true, false);
+    fake_amo_clear_requests(fa);
+    r = put_integration(tacct.admin_key, connect_json());
+    cr_assert_eq(r.status, 200, "second PUT: %s", r.body);
+    assert_no_token(&r, "the second PUT reply");
+    th_resp_free(&r);
+    bool renamed = false;
+    double end = now_s() + DEADLINE_S;
+    while (!renamed && now_s() < end) {
+        r = manager_ext("8800002");
+        renamed = strcmp(th_str(&r, "name"), "Петров Сергей Иванович") == 0;
+        th_resp_free(&r);
+        if (!renamed)
+            nap_ms(100);
+    }
+    cr_assert(renamed, "the second sync did not rename user 8800002; the fake got:%s", requests_text());
+    cr_assert(find_request("GET", "/api/v4/users") != NULL);
+    r = manager_ext("8800002");
+    cr_assert_str_eq(th_str(&r, "role"), "head", "the sync changed a role set in salesops: %s", r.body);
+    cr_assert_str_eq(th_str(&r, "email"), "petrov@acme.example", "%s", r.body);
+    cr_assert(json_is_false(json_object_get(r.json, "active")), "%s", r.body);
+    th_resp_free(&r);
+    r = manager_ext("8800001");
+    cr_assert(json_is_true(json_object_get(r.json, "distribution_enabled")), "setting lost: %s", r.body);
+    cr_assert_eq(th_int(&r, "weight"), 7, "setting lost: %s", r.body);
+    cr_assert_str_eq(th_str(&r, "role"), "manager", "%s", r.body);
+    th_resp_free(&r);
+    r = manager_ext("8800099");
+    cr_assert(json_is_true(json_object_get(r.json, "distribution_enabled")), "setting lost: %s", r.body);
+    cr_assert(json_is_false(json_object_get(r.json, "eligible")), "pool user: %s", r.body);
+    th_resp_free(&r);
+    cr_assert_eq(manager_id("8800002"), sergey, "the second sync made another manager");
+
+    r = integration();
+    cr_assert(json_is_true(json_object_get(r.json, "connected")), "%s", r.body);
+    cr_assert(json_is_string(json_object_get(r.json, "last_sync_at")), "%s", r.body);
+    th_resp_free(&r);
+}
+
+/* ---- 2. bad input ---- */
+
+static void assert_422(const char *body, const char *field)
+{
+    struct th_resp r = put_integration(tacct.admin_key, body);
+    cr_assert_eq(r.status, 422, "%s -> %ld %s", body, r.status, r.body);
+    cr_assert_str_eq(th_code(&r), "validation_failed", "%s", r.body);
+    assert_no_token(&r, "a 422 reply");
+    json_t *errors = json_object_get(r.json, "errors");
+    bool named = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e)
+    {
+        const char *f = json_string_value(json_object_get(e, "field"));
+        if (f != NULL && strncmp(f, field, strlen(field)) == 0)
+            named = true;
+    }
+    cr_assert(named, "%s: no error for field %s: %s", body, field, r.body);
+    th_resp_free(&r);
+}
+
+Test(connector, bad_input_and_roles)
+{
+    char head_key[64], readonly_key[64];
+    th_key_new(&tacct, "head", 0, head_key);
+    th_key_new(&tacct, "readonly", 0, readonly_key);
+
+    struct th_resp r = put_integration(head_key, connect_json());
+    cr_assert_eq(r.status, 403, "head PUT: %s", r.body);
+    cr_assert_str_eq(th_code(&r), "forbidden");
+    th_resp_free(&r);
+    r = th_get(head_key, INTEGRATION);
+    cr_assert_eq(r.status, 403, "head GET: %s", r.body);
+    th_resp_free(&r);
+    r = th_get(readonly_key, INTEGRATION);
+    cr_assert_eq(r.status, 403, "readonly GET: %s", r.body);
+    th_resp_free(&r);
+
+    char body[1024];
+    const char *url = fake_amo_url(fa);
+    snprintf(body, sizeof body,
+             "{\"subdomain\":\"Acme\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[8800099]}",
+             url, FAKE_AMO_TOKEN);
+    assert_422(body, "subdomain");
+    snprintf(body, sizeof body,
+             "{\"subdomain\":\"ac me\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[8800099]}",
+             url, FAKE_AMO_TOKEN);
+    assert_422(body, "subdomain");
+    snprintf(body, sizeof body,
+             "{\"subdomain\":\"acme\",\"base_url\":\"ftp://x\",\"access_token\":\"%s\",\"pool_user_ids\":[1]}",
+             FAKE_AMO_TOKEN);
+    assert_422(body, "base_url");
+    snprintf(body, sizeof body,
+             "{\"subdomain\":\"acme\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[\"a\"]}", url,
+             FAKE_AMO_TOKEN);
+    assert_422(body, "pool_user_ids");
+    snprintf(body, sizeof body, "{\"subdomain\":\"acme\",\"base_url\":\"%s\",\"pool_user_ids\":[8800099]}", url);
+    assert_422(body, "access_token");
+
+    /* nothing was stored and nothing was asked of amoCRM */
+    nap_ms(1000);
+    r = integration();
+    cr_assert(json_is_false(json_object_get(r.json, "connected")), "after refused PUTs: %s", r.body);
+    th_resp_free(&r);
+    cr_assert_eq(fake_amo_request_count(fa), 0, "the fake got:%s", requests_text());
+}
+
+/* ---- 3. the loss reason of a lead lost in amoCRM ---- */
+
+Test(connector, loss_reason_is_read_for_a_lead_lost_by_webhook)
+{
+    connect_and_sync();
+    fake_amo_set_lead(fa, 40310001, 6101001, 143, 8800002);
+    fake_amo_set_lead_loss_reason(fa, 40310001, 9001);
+    fake_amo_clear_requests(fa);
+
+    /* a body from another amoCRM account is refused and not stored */
+    int64_t inbox_before = th_count_rows("inbox", tacct.id);
+    char *other = replace_all(LEADS_ADD, "account%5Bsubdomain%5D=acme", "account%5Bsubdomain%5D=other");
+    struct th_resp r = post_webhook(tacct.webhook_token, other);
+    free(other);
+    cr_assert_eq(r.status, 403, "subdomain other: %s", r.body);
+    th_resp_free(&r);
+    cr_assert_eq(th_count_rows("inbox", tacct.id), inbox_before, "a refused body was stored");
+
+    r = post_webhook(tacct.webhook_token, LEADS_ADD);
+    cr_assert_eq(r.status, 200, "leads_add: %s", r.body);
+    th_resp_free(&r);
+    /* the add first: the loss applies to the deal it made */
+    bool created = false;
+    double end = now_s() + DEADLINE_S;
+    while (!created && now_s() < end) {
+        r = th_get(tacct.admin_key, "/api/v1/deals/ext:40310001");
+        created = r.status == 200;
+        th_resp_free(&r);
+        if (!created)
+            nap_ms(100);
+    }
+    cr_assert(created, "leads_add was not applied within %.0f s", DEADLINE_S);
+    r = post_webhook(tacct.webhook_token, LEADS_STATUS_LOST);
+    cr_assert_eq(r.status, 200, "leads_status_lost: %s", r.body);
+    th_resp_free(&r);
+
+    int64_t reason = loss_reason_id("9001");
+    json_t *pl = pipeline_ext(PIPELINE_EXT);
+    int64_t lost_stage = stage_id(pl, "143");
+    json_decref(pl);
+    bool done = false;
+    end = now_s() + DEADLINE_S;
+    while (!done && now_s() < end) {
+        r = th_get(tacct.admin_key, "/api/v1/deals/ext:40310001");
+        json_t *lr = json_object_get(r.json, "loss_reason_id");
+        done = r.status == 200 && th_str(&r, "status") && strcmp(th_str(&r, "status"), "lost") == 0 &&
+               json_is_integer(lr);
+        th_resp_free(&r);
+        if (!done)
+            nap_ms(100);
+    }
+    r = th_get(tacct.admin_key, "/api/v1/deals/ext:40310001");
+    cr_assert(done, "deal not lost with a reason within %.0f s: %s; the fake got:%s", DEADLINE_S, r.body,
+              requests_text());
+    cr_assert_str_eq(th_str(&r, "status"), "lost", "%s", r.body);
+    cr_assert_eq(th_int(&r, "stage_id"), lost_stage, "%s", r.body);
+    cr_assert_eq(th_int(&r, "loss_reason_id"), reason, "%s", r.body);
+    cr_assert_eq(th_int(&r, "manager_id"), manager_id("8800001"),
+                 "a status webhook changes only the stage: %s", r.body);
+    int64_t deal = th_int(&r, "id");
+    th_resp_free(&r);
+
+    /* the loss's history row carries the reason */
+    r = th_get(tacct.admin_key, "/api/v1/deals/%lld/history", (long long)deal);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *items = json_object_get(r.json, "items");
+    json_t *last = json_array_get(items, json_array_size(items) - 1);
+    cr_assert_str_eq(json_string_value(json_object_get(last, "status")), "lost", "%s", r.body);
+    cr_assert_eq(json_integer_value(json_object_get(last, "loss_reason_id")), reason, "history: %s", r.body);
+    th_resp_free(&r);
+
+    const struct fake_amo_request *q = find_request("GET", "/api/v4/leads/40310001");
+    cr_assert(q != NULL, "no GET of the lead; the fake got:%s", requests_text());
+    cr_assert_str_eq(q->query, "with=loss_reason");
+    cr_assert_str_eq(q->authorization, BEARER);
+    /* what came from amoCRM is not written back to it */
+    cr_assert_eq(count_requests("PATCH", "/api/v4/leads/40310001"), 0, "the fake got:%s", requests_text());
+    cr_assert_eq(outbox_rows("true"), 0, "webhook changes were queued for amoCRM");
+}
+
+/* ---- 4. the outbox: REST changes written back ---- */
+
+Test(connector, rest_changes_are_written_back_to_amocrm)
+{
+    connect_and_sync();
+    int64_t deal = deal_from_events();
+    int64_t sergey = manager_id("8800002");
+    json_t *pl = pipeline_ext(PIPELINE_EXT);
+    int64_t qualification = stage_id(pl, "55012003");
+    json_decref(pl);
+    WAIT_FOR(outbox_count("pending") == 0, "pending rows after the events");
+    fake_amo_clear_requests(fa);
+
+    /* responsible */
+    struct th_resp r = th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"manager_id\":%lld}",
+                                (long long)sergey);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    json_t *item = NULL;
+    WAIT_FOR((item = find_item_with("PATCH", LEAD_PATH, "responsible_user_id")) != NULL,
+             "no PATCH %s with responsible_user_id; the fake got:%s", LEAD_PATH, requests_text());
+    cr_assert_eq(jint(item, "responsible_user_id"), 8800002);
+    json_decref(item);
+    cr_assert_str_eq(find_request("PATCH", LEAD_PATH)->authorization, BEARER);
+
+    /* stage */
+    r = th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"stage_id\":%lld}", (long long)qualification);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR((item = find_item_with("PATCH", LEAD_PATH, "status_id")) != NULL,
+             "no PATCH %s with status_id; the fake got:%s", LEAD_PATH, requests_text());
+    cr_assert_eq(jint(item, "status_id"), 55012003);
+    cr_assert_eq(jint(item, "pipeline_id"), 6101001);
+    json_decref(item);
+    json_t *lead = fake_amo_lead_copy(fa, 40319999);
+    cr_assert_eq(jint(lead, "responsible_user_id"), 8800002);
+    cr_assert_eq(jint(lead, "status_id"), 55012003);
+    cr_assert_eq(jint(lead, "pipeline_id"), 6101001);
+    json_decref(lead);
+
+    /* a task: created in amoCRM, its amoCRM id kept */
+    r = th_post(tacct.admin_key, "/api/v1/tasks",
+                "{\"deal_id\":%lld,\"type\":\"call\",\"text\":\"Перезвонить клиенту\","
+                "\"due_at\":\"2030-01-02T09:00:00Z\"}",
+                (long long)deal);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t task = th_int(&r, "id");
+    th_resp_free(&r);
+    WAIT_FOR((item = find_item_with("POST", "/api/v4/tasks", "entity_id")) != NULL,
+             "no POST /api/v4/tasks; the fake got:%s", requests_text());
+    cr_assert_eq(jint(item, "entity_id"), 40319999);
+    cr_assert_str_eq(json_string_value(json_object_get(item, "entity_type")), "leads");
+    cr_assert_str_eq(json_string_value(json_object_get(item, "text")), "Перезвонить клиенту");
+    cr_assert_eq(jint(item, "complete_till"), 1893574800);
+    cr_assert_eq(jint(item, "responsible_user_id"), 8800002, "the task's manager is the deal's");
+    json_decref(item);
+    bool linked = false;
+    double end = now_s() + DEADLINE_S;
+    while (!linked && now_s() < end) {
+        r = th_get(tacct.admin_key, "/api/v1/tasks/%lld", (long long)task);
+        const char *ext = th_str(&r, "external_id");
+        linked = ext != NULL && strcmp(ext, "70000001") == 0;
+        th_resp_free(&r);
+        if (!linked)
+            nap_ms(100);
+    }
+    r = th_get(tacct.admin_key, "/api/v1/tasks/%lld", (long long)task);
+    cr_assert(linked, "the task's external_id is not amoCRM's task id 70000001: %s", r.body);
+    th_resp_free(&r);
+
+    /* completing it */
+    r = th_post(tacct.admin_key, "/api/v1/tasks/ext:70000001/complete", "{\"result\":\"Клиент ждёт КП\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(th_int(&r, "id"), task, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR((item = find_item_with("PATCH", "/api/v4/tasks/70000001", "is_completed")) != NULL,
+             "no PATCH /api/v4/tasks/70000001; the fake got:%s", requests_text());
+    cr_assert(json_is_true(json_object_get(item, "is_completed")));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(item, "result"), "text")),
+                     "Клиент ждёт КП");
+    json_decref(item);
+
+    /* a note */
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/deals/%lld/notes", (long long)deal);
+    r = th_post(tacct.admin_key, path, "{\"text\":\"Договорились о встрече\"}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR((item = find_item_with("POST", LEAD_PATH "/notes", "note_type")) != NULL,
+             "no POST %s/notes; the fake got:%s", LEAD_PATH, requests_text());
+    cr_assert_str_eq(json_string_value(json_object_get(item, "note_type")), "common");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(item, "params"), "text")),
+                     "Договорились о встрече");
+    json_decref(item);
+
+    WAIT_FOR(outbox_count("pending") == 0, "outbox.pending does not return to 0");
+    cr_assert_eq(outbox_count("dead"), 0);
+    /* each change written once */
+    cr_assert_eq(count_requests("PATCH", LEAD_PATH), 2, "the fake got:%s", requests_text());
+    cr_assert_eq(count_requests("POST", "/api/v4/tasks"), 1, "the fake got:%s", requests_text());
+    cr_assert_eq(count_requests("PATCH", "/api/v4/tasks/70000001"), 1, "the fake got:%s", requests_text());
+    cr_assert_eq(count_requests("POST", LEAD_PATH "/notes"), 1, "the fake got:%s", requests_text());
+}
+
+/* ---- 5. retries, dead letters, skipped rows ---- */
+
+Test(connector, retries_dead_letters_and_skipped_writes)
+{
+    /* everything logged meanwhile is kept, to look for the token */
+    fflush(stderr);
+    int saved_stderr = dup(2);
+    FILE *log = tmpfile();
+    cr_assert(saved_stderr >= 0 && log != NULL);
+    dup2(fileno(log), 2);
+
+    connect_and_sync();
+    deal_from_events();
+    int64_t sergey = manager_id("8800002"), anna = manager_id("8800001");
+    json_t *pl = pipeline_ext(PIPELINE_EXT);
+    int64_t pipeline = jint(pl, "id");
+    int64_t s2 = stage_id(pl, "55012002"), s3 = stage_id(pl, "55012003"), s4 = stage_id(pl, "55012004");
+    json_decref(pl);
+    fake_amo_clear_requests(fa);
+
+    /* 429 with Retry-After: 1, then delivered */
+    fake_amo_fail_next(fa, 1, 429, "1");
+    struct th_resp r = th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"manager_id\":%lld}",
+                                (long long)sergey);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(count_requests("PATCH", LEAD_PATH) >= 1, "no PATCH; the fake got:%s", requests_text());
+    double first = now_s();
+    WAIT_FOR(count_requests("PATCH", LEAD_PATH) >= 2, "no retry after the 429; the fake got:%s", requests_text());
+    double second = now_s();
+    cr_assert_geq(second - first, 0.8, "retried %.2f s after a 429 with Retry-After: 1", second - first);
+    WAIT_FOR(outbox_count("pending") == 0, "still pending after the retry");
+    cr_assert_eq(outbox_count("dead"), 0);
+    cr_assert_eq(count_requests("PATCH", LEAD_PATH), 2, "the fake got:%s", requests_text());
+    for (size_t i = 0; i < 2; i++) {
+        json_t *body = fake_amo_request_json(fake_amo_request(fa, i));
+        cr_assert_eq(jint(body, "responsible_user_id"), 8800002, "request %zu", i);
+        json_decref(body);
+    }
+    json_t *lead = fake_amo_lead_copy(fa, 40319999);
+    cr_assert_eq(jint(lead, "responsible_user_id"), 8800002);
+    json_decref(lead);
+
+    /* 401: dead at once, never retried */
+    fake_amo_clear_requests(fa);
+    fake_amo_fail_next(fa, 20, 401, NULL);
+    r = th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"stage_id\":%lld}", (long long)s3);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(outbox_count("dead") == 1, "the row refused with 401 is not dead; the fake got:%s", requests_text());
+    cr_assert_eq(outbox_count("pending"), 0);
+    nap_ms(2500);
+    cr_assert_eq(count_requests("PATCH", LEAD_PATH), 1, "a 401 was retried; the fake got:%s", requests_text());
+    cr_assert_eq(outbox_count("dead"), 1);
+
+    /* 400: dead at once too */
+    fake_amo_fail_next(fa, 0, 0, NULL);
+    fake_amo_clear_requests(fa);
+    fake_amo_fail_next(fa, 1, 400, NULL);
+    r = th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"stage_id\":%lld}", (long long)s4);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(outbox_count("dead") == 2, "the row refused with 400 is not dead; the fake got:%s", requests_text());
+    cr_assert_eq(outbox_count("pending"), 0);
+    nap_ms(2500);
+    cr_assert_eq(count_requests("PATCH", LEAD_PATH), 1, "a 400 was retried; the fake got:%s", requests_text());
+
+    /* a deal without an amoCRM id: skipped, never sent, not dead */
+    fake_amo_clear_requests(fa);
+    r = th_post(tacct.admin_key, "/api/v1/deals",
+                "{\"name\":\"Без amoCRM\",\"price\":1000,\"pipeline_id\":%lld,\"stage_id\":%lld,\"manager_id\":%lld}",
+                (long long)pipeline, (long long)s2, (long long)anna);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t local = th_int(&r, "id");
+    th_resp_free(&r);
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/deals/%lld", (long long)local);
+    r = th_patch(tacct.admin_key, path, "{\"manager_id\":%lld,\"stage_id\":%lld}", (long long)sergey,
+                 (long long)s3);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    char where[128];
+    snprintf(where, sizeof where, "object_id = %lld AND kind LIKE 'lead_%%' AND state = 'skipped'",
+             (long long)local);
+    cr_assert_eq(outbox_rows(where), 2, "the two writes of a deal without an amoCRM id are not skipped");
+    nap_ms(2000);
+    cr_assert_eq(fake_amo_request_count(fa), 0, "the fake got:%s", requests_text());
+    cr_assert_eq(outbox_count("pending"), 0);
+    cr_assert_eq(outbox_count("dead"), 2);
+
+    /* the token is in no log line */
+    fflush(stderr);
+    dup2(saved_stderr, 2);
+    close(saved_stderr);
+    rewind(log);
+    static char logged[1 << 16];
+    size_t n = fread(logged, 1, sizeof logged - 1, log);
+    logged[n] = '\0';
+    fclose(log);
+    fputs(logged, stderr);
+    cr_assert(strstr(logged, FAKE_AMO_TOKEN) == NULL, "the access token was logged");
+}
+
+/* ---- 6. no integration, no writes ---- */
+
+Test(connector, an_account_without_integration_sends_nothing)
+{
+    const char *key = tacct.admin_key;
+    struct th_resp r = th_post(key, "/api/v1/pipelines",
+                               "{\"name\":\"Продажи\",\"external_id\":\"" PIPELINE_EXT "\",\"stages\":["
+                               "{\"name\":\"Взят в работу\",\"external_id\":\"55012002\",\"kind\":\"open\"},"
+                               "{\"name\":\"Квалификация\",\"external_id\":\"55012003\",\"kind\":\"open\"},"
+                               "{\"name\":\"Успешно реализовано\",\"external_id\":\"142\",\"kind\":\"won\"},"
+                               "{\"name\":\"Закрыто и не реализовано\",\"external_id\":\"143\",\"kind\":\"lost\"}]}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t pipeline = th_int(&r, "id");
+    int64_t s2 = json_integer_value(json_object_get(json_array_get(json_object_get(r.json, "stages"), 0), "id"));
+    int64_t s3 = json_integer_value(json_object_get(json_array_get(json_object_get(r.json, "stages"), 1), "id"));
+    th_resp_free(&r);
+    r = th_post(key, "/api/v1/managers",
+                "{\"name\":\"Иванова Анна\",\"role\":\"manager\",\"external_id\":\"8800001\"}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t anna = th_int(&r, "id");
+    th_resp_free(&r);
+    r = th_post(key, "/api/v1/managers",
+                "{\"name\":\"Петров Сергей\",\"role\":\"manager\",\"external_id\":\"8800002\"}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t sergey = th_int(&r, "id");
+    th_resp_free(&r);
+    r = th_post(key, "/api/v1/deals",
+                "{\"name\":\"Окна\",\"price\":5000,\"pipeline_id\":%lld,\"stage_id\":%lld,\"manager_id\":%lld,"
+                "\"external_id\":\"" LEAD_EXT "\"}",
+                (long long)pipeline, (long long)s2, (long long)anna);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t deal = th_int(&r, "id");
+    th_resp_free(&r);
+
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/deals/%lld", (long long)deal);
+    r = th_patch(key, path, "{\"manager_id\":%lld,\"stage_id\":%lld}", (long long)sergey, (long long)s3);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    r = th_post(key, "/api/v1/tasks",
+                "{\"deal_id\":%lld,\"type\":\"call\",\"text\":\"Перезвонить\",\"due_at\":\"2030-01-02T09:00:00Z\"}",
+                (long long)deal);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t task = th_int(&r, "id");
+    th_resp_free(&r);
+    char tpath[96];
+    snprintf(tpath, sizeof tpath, "/api/v1/tasks/%lld/complete", (long long)task);
+    r = th_post(key, tpath, "{}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/deals/%lld/notes", (long long)deal);
+    r = th_post(key, path, "{\"text\":\"Заметка\"}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    th_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/deals/%lld/close", (long long)deal);
+    r = th_post(key, path, "{\"outcome\":\"won\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+
+    nap_ms(2000);
+    cr_assert_eq(fake_amo_request_count(fa), 0, "the fake got:%s", requests_text());
+    cr_assert_eq(th_count_rows("outbox", tacct.id), 0, "writes were queued without an integration");
+    r = integration();
+    cr_assert(json_is_false(json_object_get(r.json, "connected")), "%s", r.body);
+    cr_assert_eq(jint(json_object_get(r.json, "outbox"), "pending"), 0, "%s", r.body);
+    th_resp_free(&r);
+}

@@ -1,0 +1,810 @@
+/* POST /webhooks/amocrm/{webhook_token} over HTTP: amoCRM's own sample bodies (copied below from the amoCRM
+ * FORMAT.md samples, URL-encoded exactly as sent) posted in their story order and applied in the background;
+ * token, media type, size, subdomain and duplicate checks; malformed and unused bodies in the inbox. */
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "harness.h"
+#include "salesops/sched.h"
+
+static struct th_account acct;
+
+static void setup(void)
+{
+    th_server_start(TEST_SUITE);
+    th_account_new(&acct);
+}
+
+static void teardown(void)
+{
+    th_server_stop();
+}
+
+TestSuite(webhooks, .init = setup, .fini = teardown);
+
+/* ---- the samples: one story (FORMAT.md): lead 40310001 of pipeline 6101001 is added for user 8800001,
+ * handed to 8800002, given a call task (completed), moved to 55012004 and lost; and a body with two leads
+ * added and one of them updated ---- */
+
+/* samples/leads_add.form */
+static const char LEADS_ADD[] =
+    "leads%5Badd%5D%5B0%5D%5Bid%5D=40310001&leads%5Badd%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8F%D0%B2%D0%BA%D0"
+    "%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Badd%5D%5B0%5D%5Bstatus_id%5D=55012001&leads%5Badd%5D%5"
+    "B0%5D%5Bprice%5D=150000&leads%5Badd%5D%5B0%5D%5Bresponsible_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bl"
+    "ast_modified%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bmodified_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bc"
+    "reated_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bdate_create%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bpipe"
+    "line_id%5D=6101001&leads%5Badd%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Badd%5D%5B0%5D%5Bcreated_at%5D="
+    "1662012000&leads%5Badd%5D%5B0%5D%5Bupdated_at%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0"
+    "%5D%5Bid%5D=1119321&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0%5D%5Bname%5D=%D0%98%D1%81%D1%82%D0%BE%D"
+    "1%87%D0%BD%D0%B8%D0%BA&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0%5D%5Bvalues%5D%5B0%5D%5Bvalue%5D=sit"
+    "e&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5D=https%3A%2F%2Facme."
+    "amocrm.ru";
+
+/* samples/leads_responsible.form */
+static const char LEADS_RESPONSIBLE[] =
+    "leads%5Bresponsible%5D%5B0%5D%5Bid%5D=40310001&leads%5Bresponsible%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8"
+    "F%D0%B2%D0%BA%D0%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Bresponsible%5D%5B0%5D%5Bstatus_id%5D=5"
+    "5012001&leads%5Bresponsible%5D%5B0%5D%5Bprice%5D=150000&leads%5Bresponsible%5D%5B0%5D%5Bresponsible_user"
+    "_id%5D=8800002&leads%5Bresponsible%5D%5B0%5D%5Blast_modified%5D=1662050000&leads%5Bresponsible%5D%5B0%5D"
+    "%5Bmodified_user_id%5D=8800010&leads%5Bresponsible%5D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Brespon"
+    "sible%5D%5B0%5D%5Bdate_create%5D=1662012000&leads%5Bresponsible%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads"
+    "%5Bresponsible%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Bresponsible%5D%5B0%5D%5Bcreated_at%5D=16620120"
+    "00&leads%5Bresponsible%5D%5B0%5D%5Bupdated_at%5D=1662050000&leads%5Bresponsible%5D%5B0%5D%5Bold_responsi"
+    "ble_user_id%5D=8800001&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5"
+    "D=https%3A%2F%2Facme.amocrm.ru";
+
+/* samples/task_add.form */
+static const char TASK_ADD[] =
+    "task%5Badd%5D%5B0%5D%5Bid%5D=7700001&task%5Badd%5D%5B0%5D%5Belement_id%5D=40310001&task%5Badd%5D%5B0%5D%"
+    "5Belement_type%5D=2&task%5Badd%5D%5B0%5D%5Btask_type%5D=1&task%5Badd%5D%5B0%5D%5Bdate_create%5D=2022-09-"
+    "01+22%3A20%3A00&task%5Badd%5D%5B0%5D%5Btext%5D=%D0%9F%D0%B5%D1%80%D0%B5%D0%B7%D0%B2%D0%BE%D0%BD%D0%B8%D1"
+    "%82%D1%8C+%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%83&task%5Badd%5D%5B0%5D%5Bstatus%5D=0&task%5Badd%5D%5B"
+    "0%5D%5Baccount_id%5D=29085511&task%5Badd%5D%5B0%5D%5Bcreated_user_id%5D=8800002&task%5Badd%5D%5B0%5D%5Bl"
+    "ast_modified%5D=2022-09-01+22%3A20%3A00&task%5Badd%5D%5B0%5D%5Bresponsible_user_id%5D=8800002&task%5Badd"
+    "%5D%5B0%5D%5Bcomplete_till%5D=2022-09-02+09%3A00%3A00&task%5Badd%5D%5B0%5D%5Bcreated_at%5D=1662060000&ta"
+    "sk%5Badd%5D%5B0%5D%5Bupdated_at%5D=1662060000&task%5Badd%5D%5B0%5D%5Bcomplete_before%5D=1662098400&accou"
+    "nt%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm."
+    "ru";
+
+/* samples/task_complete.form */
+static const char TASK_COMPLETE[] =
+    "task%5Bupdate%5D%5B0%5D%5Bid%5D=7700001&task%5Bupdate%5D%5B0%5D%5Belement_id%5D=40310001&task%5Bupdate%5"
+    "D%5B0%5D%5Belement_type%5D=2&task%5Bupdate%5D%5B0%5D%5Btask_type%5D=1&task%5Bupdate%5D%5B0%5D%5Bdate_cre"
+    "ate%5D=2022-09-01+22%3A20%3A00&task%5Bupdate%5D%5B0%5D%5Btext%5D=%D0%9F%D0%B5%D1%80%D0%B5%D0%B7%D0%B2%D0"
+    "%BE%D0%BD%D0%B8%D1%82%D1%8C+%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%83&task%5Bupdate%5D%5B0%5D%5Bstatus%"
+    "5D=1&task%5Bupdate%5D%5B0%5D%5Baccount_id%5D=29085511&task%5Bupdate%5D%5B0%5D%5Bcreated_user_id%5D=88000"
+    "02&task%5Bupdate%5D%5B0%5D%5Blast_modified%5D=2022-09-02+06%3A00%3A00&task%5Bupdate%5D%5B0%5D%5Bresponsi"
+    "ble_user_id%5D=8800002&task%5Bupdate%5D%5B0%5D%5Bcomplete_till%5D=2022-09-02+09%3A00%3A00&task%5Bupdate%"
+    "5D%5B0%5D%5Bcreated_at%5D=1662060000&task%5Bupdate%5D%5B0%5D%5Bupdated_at%5D=1662087600&task%5Bupdate%5D"
+    "%5B0%5D%5Bcomplete_before%5D=1662098400&task%5Bupdate%5D%5B0%5D%5Baction_close%5D=1&task%5Bupdate%5D%5B0"
+    "%5D%5Bold_text%5D=%D0%9F%D0%B5%D1%80%D0%B5%D0%B7%D0%B2%D0%BE%D0%BD%D0%B8%D1%82%D1%8C+%D0%BA%D0%BB%D0%B8%"
+    "D0%B5%D0%BD%D1%82%D1%83&task%5Bupdate%5D%5B0%5D%5Bresult%5D%5Bid%5D=4600307&task%5Bupdate%5D%5B0%5D%5Bre"
+    "sult%5D%5Btext%5D=%D0%9A%D0%BB%D0%B8%D0%B5%D0%BD%D1%82+%D0%B6%D0%B4%D1%91%D1%82+%D0%9A%D0%9F&account%5Bs"
+    "ubdomain%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm.ru";
+
+/* samples/leads_status_to_proposal.form */
+static const char LEADS_STATUS_TO_PROPOSAL[] =
+    "leads%5Bstatus%5D%5B0%5D%5Bid%5D=40310001&leads%5Bstatus%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8F%D0%B2%D0"
+    "%BA%D0%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Bstatus%5D%5B0%5D%5Bstatus_id%5D=55012004&leads%5"
+    "Bstatus%5D%5B0%5D%5Bprice%5D=150000&leads%5Bstatus%5D%5B0%5D%5Bresponsible_user_id%5D=8800002&leads%5Bst"
+    "atus%5D%5B0%5D%5Blast_modified%5D=1662098400&leads%5Bstatus%5D%5B0%5D%5Bmodified_user_id%5D=8800002&lead"
+    "s%5Bstatus%5D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Bstatus%5D%5B0%5D%5Bdate_create%5D=1662012000&l"
+    "eads%5Bstatus%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads%5Bstatus%5D%5B0%5D%5Baccount_id%5D=29085511&leads"
+    "%5Bstatus%5D%5B0%5D%5Bcreated_at%5D=1662012000&leads%5Bstatus%5D%5B0%5D%5Bupdated_at%5D=1662098400&leads"
+    "%5Bstatus%5D%5B0%5D%5Bold_status_id%5D=55012003&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&acc"
+    "ount%5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm.ru";
+
+/* samples/leads_status_lost.form */
+static const char LEADS_STATUS_LOST[] =
+    "leads%5Bstatus%5D%5B0%5D%5Bid%5D=40310001&leads%5Bstatus%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8F%D0%B2%D0"
+    "%BA%D0%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Bstatus%5D%5B0%5D%5Bstatus_id%5D=143&leads%5Bstat"
+    "us%5D%5B0%5D%5Bprice%5D=150000&leads%5Bstatus%5D%5B0%5D%5Bresponsible_user_id%5D=8800002&leads%5Bstatus%"
+    "5D%5B0%5D%5Blast_modified%5D=1662184800&leads%5Bstatus%5D%5B0%5D%5Bmodified_user_id%5D=8800002&leads%5Bs"
+    "tatus%5D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Bstatus%5D%5B0%5D%5Bdate_create%5D=1662012000&leads%"
+    "5Bstatus%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads%5Bstatus%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Bst"
+    "atus%5D%5B0%5D%5Bcreated_at%5D=1662012000&leads%5Bstatus%5D%5B0%5D%5Bupdated_at%5D=1662184800&leads%5Bst"
+    "atus%5D%5B0%5D%5Bold_status_id%5D=55012004&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%"
+    "5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm.ru";
+
+/* samples/two_leads_two_actions.form */
+static const char TWO_LEADS_TWO_ACTIONS[] =
+    "leads%5Badd%5D%5B0%5D%5Bid%5D=40310002&leads%5Badd%5D%5B0%5D%5Bname%5D=%D0%97%D0%B2%D0%BE%D0%BD%D0%BE%D0"
+    "%BA&leads%5Badd%5D%5B0%5D%5Bstatus_id%5D=55012001&leads%5Badd%5D%5B0%5D%5Bprice%5D=150000&leads%5Badd%5D"
+    "%5B0%5D%5Bresponsible_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Blast_modified%5D=1662013000&leads%5Badd"
+    "%5D%5B0%5D%5Bmodified_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Badd%"
+    "5D%5B0%5D%5Bdate_create%5D=1662013000&leads%5Badd%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads%5Badd%5D%5B0%"
+    "5D%5Baccount_id%5D=29085511&leads%5Badd%5D%5B0%5D%5Bcreated_at%5D=1662013000&leads%5Badd%5D%5B0%5D%5Bupd"
+    "ated_at%5D=1662013000&leads%5Badd%5D%5B1%5D%5Bid%5D=40310003&leads%5Badd%5D%5B1%5D%5Bname%5D=%D0%A7%D0%B"
+    "0%D1%82&leads%5Badd%5D%5B1%5D%5Bstatus_id%5D=55012001&leads%5Badd%5D%5B1%5D%5Bprice%5D=150000&leads%5Bad"
+    "d%5D%5B1%5D%5Bresponsible_user_id%5D=8800001&leads%5Badd%5D%5B1%5D%5Blast_modified%5D=1662014000&leads%5"
+    "Badd%5D%5B1%5D%5Bmodified_user_id%5D=8800001&leads%5Badd%5D%5B1%5D%5Bcreated_user_id%5D=8800001&leads%5B"
+    "add%5D%5B1%5D%5Bdate_create%5D=1662014000&leads%5Badd%5D%5B1%5D%5Bpipeline_id%5D=6101001&leads%5Badd%5D%"
+    "5B1%5D%5Baccount_id%5D=29085511&leads%5Badd%5D%5B1%5D%5Bcreated_at%5D=1662014000&leads%5Badd%5D%5B1%5D%5"
+    "Bupdated_at%5D=1662014000&leads%5Bupdate%5D%5B0%5D%5Bid%5D=40310002&leads%5Bupdate%5D%5B0%5D%5Bname%5D=%"
+    "D0%97%D0%B2%D0%BE%D0%BD%D0%BE%D0%BA&leads%5Bupdate%5D%5B0%5D%5Bstatus_id%5D=55012001&leads%5Bupdate%5D%5"
+    "B0%5D%5Bprice%5D=175000&leads%5Bupdate%5D%5B0%5D%5Bresponsible_user_id%5D=8800001&leads%5Bupdate%5D%5B0%"
+    "5D%5Blast_modified%5D=1662015000&leads%5Bupdate%5D%5B0%5D%5Bmodified_user_id%5D=8800001&leads%5Bupdate%5"
+    "D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Bupdate%5D%5B0%5D%5Bdate_create%5D=1662013000&leads%5Bupdat"
+    "e%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads%5Bupdate%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Bupdate%5D"
+    "%5B0%5D%5Bcreated_at%5D=1662013000&leads%5Bupdate%5D%5B0%5D%5Bupdated_at%5D=1662015000&account%5Bsubdoma"
+    "in%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm.ru";
+
+static const char FORM[] = "application/x-www-form-urlencoded";
+#define MIB (1024 * 1024)
+
+/* ---- helpers ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct th_resp post_to(const char *token, const char *body, const char *content_type)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/webhooks/amocrm/%s", token);
+    return th_request("POST", path, NULL, body, content_type, NULL);
+}
+
+/* Posts a body as amoCRM does and asserts the 200 within 2 s. */
+static void post_ok(const char *body)
+{
+    double start = now_s();
+    struct th_resp r = post_to(acct.webhook_token, body, FORM);
+    double took = now_s() - start;
+    cr_assert_eq(r.status, 200, "webhook: %ld %s", r.status, r.body);
+    cr_assert_lt(took, 2.0, "amoCRM wants the answer within 2 s; took %.3f s", took);
+    th_resp_free(&r);
+}
+
+/* GET path (printf) as JSON, asserting 200; the caller decrefs. */
+static json_t *get_json(const char *path_fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *get_json(const char *path_fmt, ...)
+{
+    char path[512];
+    va_list ap;
+    va_start(ap, path_fmt);
+    vsnprintf(path, sizeof path, path_fmt, ap);
+    va_end(ap);
+    struct th_resp r = th_request("GET", path, acct.admin_key, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200, "GET %s: %s", path, r.body);
+    json_t *j = json_incref(r.json);
+    th_resp_free(&r);
+    return j;
+}
+
+static int64_t jint(json_t *o, const char *field)
+{
+    json_t *v = json_object_get(o, field);
+    cr_assert(json_is_integer(v), "%s is not an integer", field);
+    return json_integer_value(v);
+}
+
+static const char *jstr(json_t *o, const char *field)
+{
+    return json_string_value(json_object_get(o, field));
+}
+
+static size_t items_size(json_t *list)
+{
+    return json_array_size(json_object_get(list, "items"));
+}
+
+static void assert_null(json_t *o, const char *field)
+{
+    char *dump = json_dumps(o, JSON_COMPACT);
+    cr_assert(json_is_null(json_object_get(o, field)), "%s should be null: %s", field, dump);
+    free(dump);
+}
+
+/* Polls until nothing received is left to apply (inbox ?state=pending and ?state=waiting both empty), up to
+ * 10 s: NULL, or what is left (the caller frees). */
+static char *not_applied(void)
+{
+    double deadline = now_s() + 10.0;
+    for (;;) {
+        json_t *pending = get_json("/api/v1/webhooks/inbox?state=pending&limit=500");
+        json_t *waiting = get_json("/api/v1/webhooks/inbox?state=waiting&limit=500");
+        bool idle = items_size(pending) == 0 && items_size(waiting) == 0;
+        char *left = NULL;
+        if (!idle && now_s() > deadline) {
+            char *p = json_dumps(pending, JSON_INDENT(1)), *w = json_dumps(waiting, JSON_INDENT(1));
+            size_t len = strlen(p) + strlen(w) + 64;
+            left = malloc(len);
+            snprintf(left, len, "pending %s\nwaiting %s", p, w);
+            free(p);
+            free(w);
+        }
+        json_decref(pending);
+        json_decref(waiting);
+        if (idle || left != NULL)
+            return left;
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+}
+
+static void wait_applied(void)
+{
+    char *left = not_applied();
+    if (left != NULL) {
+        char text[16384];
+        snprintf(text, sizeof text, "%s", left);
+        free(left);
+        cr_assert_fail("not applied within 10 s:\n%s", text);
+    }
+}
+
+/* The raw webhook bodies in the inbox (source amocrm); the caller decrefs. */
+static json_t *webhook_rows(const char *state)
+{
+    json_t *all = state ? get_json("/api/v1/webhooks/inbox?state=%s&limit=500", state)
+                        : get_json("/api/v1/webhooks/inbox?limit=500");
+    json_t *out = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(all, "items"), i, row)
+    {
+        const char *source = jstr(row, "source");
+        if (source != NULL && strcmp(source, "amocrm") == 0)
+            json_array_append(out, row);
+    }
+    json_decref(all);
+    return out;
+}
+
+static size_t webhook_count(const char *state)
+{
+    json_t *rows = webhook_rows(state);
+    size_t n = json_array_size(rows);
+    json_decref(rows);
+    return n;
+}
+
+static int64_t id_by_ext(const char *kind, const char *ext)
+{
+    struct th_resp r = th_get(acct.admin_key, "/api/v1/%s/ext:%s", kind, ext);
+    cr_assert_eq(r.status, 200, "%s ext:%s: %s", kind, ext, r.body);
+    int64_t id = th_int(&r, "id");
+    th_resp_free(&r);
+    return id;
+}
+
+static long status_of(const char *path_fmt, ...) __attribute__((format(printf, 1, 2)));
+static long status_of(const char *path_fmt, ...)
+{
+    char path[512];
+    va_list ap;
+    va_start(ap, path_fmt);
+    vsnprintf(path, sizeof path, path_fmt, ap);
+    va_end(ap);
+    struct th_resp r = th_request("GET", path, acct.admin_key, NULL, NULL, NULL);
+    long status = r.status;
+    th_resp_free(&r);
+    return status;
+}
+
+/* The pipeline with external_id ext (the caller decrefs). */
+static json_t *pipeline_by_ext(const char *ext)
+{
+    json_t *list = get_json("/api/v1/pipelines?limit=500");
+    size_t i;
+    json_t *p, *found = NULL;
+    json_array_foreach(json_object_get(list, "items"), i, p)
+    {
+        const char *e = jstr(p, "external_id");
+        if (e != NULL && strcmp(e, ext) == 0)
+            found = json_incref(p);
+    }
+    json_decref(list);
+    cr_assert(found != NULL, "no pipeline %s", ext);
+    return found;
+}
+
+static int64_t stage_by_ext(json_t *pipeline, const char *ext)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(pipeline, "stages"), i, s)
+    {
+        const char *e = jstr(s, "external_id");
+        if (e != NULL && strcmp(e, ext) == 0)
+            return jint(s, "id");
+    }
+    cr_assert_fail("no stage %s", ext);
+    return 0;
+}
+
+static int64_t stage_of_kind(json_t *pipeline, const char *kind)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(pipeline, "stages"), i, s)
+    {
+        if (strcmp(jstr(s, "kind"), kind) == 0)
+            return jint(s, "id");
+    }
+    cr_assert_fail("no %s stage", kind);
+    return 0;
+}
+
+static void assert_history_row(json_t *rows, size_t i, int64_t from, int64_t to, const char *status,
+                               const char *at, int64_t manager, int64_t price)
+{
+    json_t *row = json_array_get(rows, i);
+    char *dump = json_dumps(rows, JSON_INDENT(1));
+    cr_assert(row != NULL, "no history row %zu: %s", i, dump);
+    json_t *f = json_object_get(row, "from_stage_id");
+    if (from == 0)
+        cr_assert(json_is_null(f), "row %zu from_stage_id should be null: %s", i, dump);
+    else
+        cr_assert_eq(json_integer_value(f), from, "row %zu from_stage_id: %s", i, dump);
+    cr_assert_eq(jint(row, "to_stage_id"), to, "row %zu to_stage_id: %s", i, dump);
+    cr_assert_str_eq(jstr(row, "status"), status, "row %zu status: %s", i, dump);
+    cr_assert_str_eq(jstr(row, "at"), at, "row %zu at: %s", i, dump);
+    cr_assert_eq(json_integer_value(json_object_get(row, "manager_id")), manager, "row %zu manager_id: %s", i,
+                 dump);
+    cr_assert(json_is_null(json_object_get(row, "loss_reason_id")), "row %zu loss_reason_id: %s", i, dump);
+    cr_assert_eq(jint(row, "price"), price, "row %zu price: %s", i, dump);
+    free(dump);
+}
+
+/* The story's end state (FORMAT.md), whatever order the bodies came in. */
+static void assert_story(void)
+{
+    int64_t u1 = id_by_ext("managers", "8800001"), u2 = id_by_ext("managers", "8800002");
+    json_t *m = get_json("/api/v1/managers/%lld", (long long)u2);
+    cr_assert_str_eq(jstr(m, "name"), "8800002", "a placeholder is named by its external id");
+    cr_assert(json_is_true(json_object_get(m, "needs_setup")));
+    cr_assert_str_eq(jstr(m, "role"), "manager");
+    json_decref(m);
+
+    json_t *p = pipeline_by_ext("6101001");
+    cr_assert(json_is_true(json_object_get(p, "needs_setup")));
+    int64_t s1 = stage_by_ext(p, "55012001"), s4 = stage_by_ext(p, "55012004");
+    int64_t lost = stage_of_kind(p, "lost");
+    int64_t pipeline_id = jint(p, "id");
+    json_decref(p);
+
+    json_t *d = get_json("/api/v1/deals/ext:40310001");
+    cr_assert_str_eq(jstr(d, "external_id"), "40310001");
+    cr_assert_str_eq(jstr(d, "name"), "Заявка с сайта");
+    cr_assert_eq(jint(d, "price"), 150000);
+    cr_assert_eq(jint(d, "pipeline_id"), pipeline_id);
+    cr_assert_eq(jint(d, "stage_id"), lost);
+    cr_assert_str_eq(jstr(d, "status"), "lost");
+    cr_assert_eq(jint(d, "manager_id"), u2);
+    assert_null(d, "loss_reason_id"); /* not in any webhook, and no connector to read it */
+    cr_assert_str_eq(jstr(d, "created_at"), "2022-09-01T06:00:00Z");
+    cr_assert_str_eq(jstr(d, "closed_at"), "2022-09-03T06:00:00Z");
+    int64_t deal = jint(d, "id");
+    json_decref(d);
+
+    json_t *h = get_json("/api/v1/deals/%lld/history", (long long)deal);
+    json_t *rows = json_object_get(h, "items");
+    cr_assert_eq(json_array_size(rows), 4, "created, responsible, 55012004, lost");
+    assert_history_row(rows, 0, 0, s1, "open", "2022-09-01T06:00:00Z", u1, 150000);          /* 1662012000 */
+    assert_history_row(rows, 1, s1, s1, "open", "2022-09-01T16:33:20Z", u2, 150000);         /* 1662050000 */
+    assert_history_row(rows, 2, s1, s4, "open", "2022-09-02T06:00:00Z", u2, 150000);         /* 1662098400 */
+    assert_history_row(rows, 3, s4, lost, "lost", "2022-09-03T06:00:00Z", u2, 150000);       /* 1662184800 */
+    json_decref(h);
+
+    json_t *t = get_json("/api/v1/tasks/ext:7700001");
+    cr_assert_eq(jint(t, "deal_id"), deal);
+    cr_assert_eq(jint(t, "manager_id"), u2);
+    cr_assert_str_eq(jstr(t, "type"), "call");
+    cr_assert_str_eq(jstr(t, "text"), "Перезвонить клиенту");
+    cr_assert_str_eq(jstr(t, "state"), "done");
+    cr_assert_str_eq(jstr(t, "result"), "Клиент ждёт КП");
+    cr_assert_str_eq(jstr(t, "completed_at"), "2022-09-02T03:00:00Z"); /* its updated_at 1662087600 */
+    cr_assert_str_eq(jstr(t, "due_at"), "2022-09-02T06:00:00Z");       /* complete_before 1662098400 */
+    cr_assert_str_eq(jstr(t, "created_at"), "2022-09-01T19:20:00Z");   /* created_at 1662060000 */
+    json_decref(t);
+}
+
+/* ---- the story ---- */
+
+Test(webhooks, the_sample_story_in_order)
+{
+    const char *story[] = {LEADS_ADD, LEADS_RESPONSIBLE, TASK_ADD, TASK_COMPLETE, LEADS_STATUS_TO_PROPOSAL,
+                           LEADS_STATUS_LOST};
+    for (size_t i = 0; i < sizeof story / sizeof story[0]; i++)
+        post_ok(story[i]);
+    wait_applied();
+    assert_story();
+    cr_assert_eq(webhook_count(NULL), 6);
+    cr_assert_eq(webhook_count("applied"), 6, "every body applied");
+    cr_assert_eq(webhook_count("failed"), 0);
+}
+
+Test(webhooks, the_sample_story_in_reverse_order_ends_the_same)
+{
+    const char *story[] = {LEADS_STATUS_LOST, LEADS_STATUS_TO_PROPOSAL, TASK_COMPLETE, TASK_ADD,
+                           LEADS_RESPONSIBLE, LEADS_ADD};
+    for (size_t i = 0; i < sizeof story / sizeof story[0]; i++)
+        post_ok(story[i]);
+    wait_applied();
+    assert_story();
+    cr_assert_eq(webhook_count("failed"), 0);
+}
+
+Test(webhooks, two_leads_added_and_one_updated_in_one_body)
+{
+    post_ok(TWO_LEADS_TWO_ACTIONS);
+    wait_applied();
+    json_t *p = pipeline_by_ext("6101001");
+    int64_t s1 = stage_by_ext(p, "55012001");
+    json_decref(p);
+    int64_t u1 = id_by_ext("managers", "8800001");
+
+    json_t *d = get_json("/api/v1/deals/ext:40310002");
+    cr_assert_str_eq(jstr(d, "name"), "Звонок");
+    cr_assert_eq(jint(d, "price"), 175000, "the update in the same body applies after the add");
+    cr_assert_eq(jint(d, "stage_id"), s1);
+    cr_assert_eq(jint(d, "manager_id"), u1);
+    cr_assert_str_eq(jstr(d, "status"), "open");
+    cr_assert_str_eq(jstr(d, "created_at"), "2022-09-01T06:16:40Z");
+    int64_t id = jint(d, "id");
+    json_decref(d);
+    json_t *h = get_json("/api/v1/deals/%lld/history", (long long)id);
+    cr_assert_eq(items_size(h), 1, "an update with the same stage and responsible is no history row");
+    assert_history_row(json_object_get(h, "items"), 0, 0, s1, "open", "2022-09-01T06:16:40Z", u1, 150000);
+    json_decref(h);
+
+    d = get_json("/api/v1/deals/ext:40310003");
+    cr_assert_str_eq(jstr(d, "name"), "Чат");
+    cr_assert_eq(jint(d, "price"), 150000);
+    cr_assert_eq(jint(d, "stage_id"), s1);
+    cr_assert_str_eq(jstr(d, "created_at"), "2022-09-01T06:33:20Z");
+    json_decref(d);
+    cr_assert_eq(webhook_count("applied"), 1);
+}
+
+/* ---- several appliers ----
+ * Scheduler threads default to 2 and instances may be many ("safe with any number of instances"), so the
+ * bodies of one account are applied concurrently. The result must not depend on that. */
+
+/* A leads[add] body: lead in pipeline, stage 55012001, responsible user, at t. */
+static void lead_add_body(char *out, size_t len, int lead, int pipeline, int user, int t)
+{
+    snprintf(out, len,
+             "leads%%5Badd%%5D%%5B0%%5D%%5Bid%%5D=%d&leads%%5Badd%%5D%%5B0%%5D%%5Bname%%5D=Lead+%d"
+             "&leads%%5Badd%%5D%%5B0%%5D%%5Bstatus_id%%5D=55012001&leads%%5Badd%%5D%%5B0%%5D%%5Bprice%%5D=1000"
+             "&leads%%5Badd%%5D%%5B0%%5D%%5Bresponsible_user_id%%5D=%d"
+             "&leads%%5Badd%%5D%%5B0%%5D%%5Bpipeline_id%%5D=%d"
+             "&leads%%5Badd%%5D%%5B0%%5D%%5Bcreated_at%%5D=%d&leads%%5Badd%%5D%%5B0%%5D%%5Bupdated_at%%5D=%d"
+             "&account%%5Bsubdomain%%5D=acme",
+             lead, lead, user, pipeline, t, t);
+}
+
+/* A leads[status] body: lead moves to 55012002 at t. */
+static void lead_status_body(char *out, size_t len, int lead, int t)
+{
+    snprintf(out, len,
+             "leads%%5Bstatus%%5D%%5B0%%5D%%5Bid%%5D=%d&leads%%5Bstatus%%5D%%5B0%%5D%%5Bstatus_id%%5D=55012002"
+             "&leads%%5Bstatus%%5D%%5B0%%5D%%5Bpipeline_id%%5D=6101001"
+             "&leads%%5Bstatus%%5D%%5B0%%5D%%5Bold_status_id%%5D=55012001"
+             "&leads%%5Bstatus%%5D%%5B0%%5D%%5Bupdated_at%%5D=%d&account%%5Bsubdomain%%5D=acme",
+             lead, t);
+}
+
+/* The leads of [first, first + n) that do not exist, as text ("" when all do). */
+static void missing_leads(int first, int n, char *out, size_t len)
+{
+    out[0] = '\0';
+    for (int i = 0; i < n; i++)
+        if (status_of("/api/v1/deals/ext:%d", first + i) != 200)
+            snprintf(out + strlen(out), len - strlen(out), " %d", first + i);
+}
+
+/* The failed rows' errors, as text ("" when none). */
+static void failed_rows(char *out, size_t len)
+{
+    json_t *rows = get_json("/api/v1/webhooks/inbox?state=failed&limit=500");
+    size_t i;
+    json_t *row;
+    out[0] = '\0';
+    json_array_foreach(json_object_get(rows, "items"), i, row)
+    {
+        snprintf(out + strlen(out), len - strlen(out), "\n %s %s: %s", jstr(row, "event_id") ? jstr(row, "event_id") : "(body)",
+                 jstr(row, "event_type") ? jstr(row, "event_type") : "", jstr(row, "error") ? jstr(row, "error") : "");
+    }
+    json_decref(rows);
+}
+
+Test(webhooks, bodies_applied_at_once_that_need_the_same_placeholder_all_apply, .timeout = 120)
+{
+    char err[256];
+    struct so_sched *more = sched_start(th_config(), 3, err, sizeof err);
+    cr_assert(more != NULL, "%s", err);
+    /* each round names a new pipeline and a new user in several bodies posted back to back */
+    enum { ROUNDS = 4, PER_ROUND = 5 };
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < PER_ROUND; i++) {
+            char body[1024];
+            lead_add_body(body, sizeof body, 40330000 + r * 100 + i, 6102000 + r, 8810000 + r, 1662012000 + i);
+            post_ok(body);
+        }
+    }
+    char *left = not_applied();
+    sched_stop(more);
+    free(left);
+    char missing[1024] = "", failed[4096];
+    for (int r = 0; r < ROUNDS; r++)
+        missing_leads(40330000 + r * 100, PER_ROUND, missing + strlen(missing), sizeof missing - strlen(missing));
+    failed_rows(failed, sizeof failed);
+    cr_assert_str_empty(missing, "leads never created:%s\nfailed inbox rows:%s", missing, failed);
+    cr_assert_str_empty(failed, "failed inbox rows:%s", failed);
+    json_t *pipelines = get_json("/api/v1/pipelines?limit=500");
+    cr_assert_eq(items_size(pipelines), ROUNDS, "one placeholder pipeline per round");
+    json_decref(pipelines);
+}
+
+Test(webhooks, several_appliers_never_leave_an_event_waiting_for_a_deal_that_exists, .timeout = 120)
+{
+    /* the placeholders exist first: here only the waiting is at stake */
+    char add[1024], status[1024];
+    lead_add_body(add, sizeof add, 40320999, 6101001, 8800001, 1662011000);
+    lead_status_body(status, sizeof status, 40320999, 1662011500);
+    post_ok(add);
+    post_ok(status);
+    wait_applied();
+
+    char err[256];
+    struct so_sched *more = sched_start(th_config(), 3, err, sizeof err);
+    cr_assert(more != NULL, "%s", err);
+    enum { LEADS = 20 };
+    for (int i = 0; i < LEADS; i++) {
+        lead_add_body(add, sizeof add, 40320000 + i, 6101001, 8800001, 1662012000 + i);
+        lead_status_body(status, sizeof status, 40320000 + i, 1662020000 + i);
+        post_ok(add);
+        post_ok(status);
+    }
+    char *left = not_applied();
+    sched_stop(more);
+    char missing[1024], failed[4096];
+    missing_leads(40320000, LEADS, missing, sizeof missing);
+    failed_rows(failed, sizeof failed);
+    if (missing[0] || failed[0])
+        free(left);
+    cr_assert_str_empty(missing, "leads never created:%s\nfailed inbox rows:%s", missing, failed);
+    cr_assert_str_empty(failed, "failed inbox rows:%s", failed);
+    if (left != NULL) {
+        char text[16384];
+        snprintf(text, sizeof text, "%s", left);
+        free(left);
+        cr_assert_fail("events still waiting although their deals exist:\n%s", text);
+    }
+    json_t *p = pipeline_by_ext("6101001");
+    int64_t s2 = stage_by_ext(p, "55012002");
+    json_decref(p);
+    for (int i = 0; i < LEADS; i++) {
+        json_t *d = get_json("/api/v1/deals/ext:%d", 40320000 + i);
+        cr_assert_eq(jint(d, "stage_id"), s2, "lead %d", 40320000 + i);
+        json_decref(d);
+    }
+}
+
+/* ---- what is refused, and stores nothing ---- */
+
+Test(webhooks, unknown_token_is_401_and_nothing_is_stored)
+{
+    struct th_resp r = post_to("no-such-token", LEADS_ADD, FORM);
+    cr_assert_eq(r.status, 401, "%s", r.body);
+    cr_assert_str_eq(th_code(&r), "unauthorized");
+    th_resp_free(&r);
+    /* the account's admin key is not a webhook token either */
+    r = post_to(acct.admin_key, LEADS_ADD, FORM);
+    cr_assert_eq(r.status, 401, "%s", r.body);
+    th_resp_free(&r);
+    cr_assert_eq(th_count_rows("inbox", acct.id), 0);
+    cr_assert_eq(status_of("/api/v1/deals/ext:40310001"), 404);
+}
+
+Test(webhooks, other_content_types_are_415_and_nothing_is_stored)
+{
+    const char *types[] = {"text/plain", "application/json", "multipart/form-data; boundary=x"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        struct th_resp r = post_to(acct.webhook_token, LEADS_ADD, types[i]);
+        cr_assert_eq(r.status, 415, "%s: %s", types[i], r.body);
+        cr_assert_str_eq(th_code(&r), "unsupported_media_type");
+        th_resp_free(&r);
+    }
+    cr_assert_eq(th_count_rows("inbox", acct.id), 0);
+    /* with a charset parameter it is form-urlencoded */
+    struct th_resp r = post_to(acct.webhook_token, LEADS_ADD, "application/x-www-form-urlencoded; charset=UTF-8");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    wait_applied();
+    cr_assert_eq(status_of("/api/v1/deals/ext:40310001"), 200);
+}
+
+/* A body of exactly len bytes: the sample lead add, then padding in an unused field. */
+static char *padded(size_t len)
+{
+    char *s = malloc(len + 1);
+    cr_assert(s != NULL);
+    size_t n = strlen(LEADS_ADD);
+    cr_assert(len > n + 8);
+    memcpy(s, LEADS_ADD, n);
+    memcpy(s + n, "&pad=", 5);
+    memset(s + n + 5, 'a', len - n - 5);
+    s[len] = '\0';
+    return s;
+}
+
+Test(webhooks, a_body_over_1_mib_is_413_and_nothing_is_stored)
+{
+    char *body = padded(MIB + 1);
+    struct th_resp r = post_to(acct.webhook_token, body, FORM);
+    cr_assert_eq(r.status, 413, "%.300s", r.body);
+    cr_assert_str_eq(th_code(&r), "payload_too_large");
+    th_resp_free(&r);
+    free(body);
+    cr_assert_eq(th_count_rows("inbox", acct.id), 0);
+
+    body = padded(MIB);
+    r = post_to(acct.webhook_token, body, FORM);
+    cr_assert_eq(r.status, 200, "exactly 1 MiB is taken: %.300s", r.body);
+    th_resp_free(&r);
+    free(body);
+    wait_applied();
+    cr_assert_eq(webhook_count(NULL), 1);
+}
+
+Test(webhooks, the_same_body_twice_within_10_minutes_is_acknowledged_and_stored_once)
+{
+    post_ok(LEADS_ADD);
+    post_ok(LEADS_ADD);
+    wait_applied();
+    post_ok(LEADS_ADD); /* also after it was applied */
+    wait_applied();
+    cr_assert_eq(webhook_count(NULL), 1, "one body stored");
+    json_t *deals = get_json("/api/v1/deals?limit=500");
+    cr_assert_eq(items_size(deals), 1);
+    json_decref(deals);
+
+    /* another body is not a duplicate */
+    post_ok(LEADS_RESPONSIBLE);
+    wait_applied();
+    cr_assert_eq(webhook_count(NULL), 2);
+    json_t *d = get_json("/api/v1/deals/ext:40310001");
+    cr_assert_eq(jint(d, "manager_id"), id_by_ext("managers", "8800002"));
+    json_decref(d);
+
+    /* the same body sent to another account is that account's own */
+    struct th_account other;
+    th_account_new(&other);
+    struct th_resp r = post_to(other.webhook_token, LEADS_ADD, FORM);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    cr_assert_gt(th_count_rows("inbox", other.id), 0, "stored for the other account");
+}
+
+Test(webhooks, a_malformed_body_is_200_and_fails_in_the_inbox)
+{
+    const char *bad[] = {
+        "leads%5Badd%5D%5B0%5D%5Bid%5D=%ZZ40310009&account%5Bsubdomain%5D=acme",
+        "leads%5Badd%5D%5B0%5D%5Bname%5D=%D0%97%D0&account%5Bsubdomain%5D=acme%4",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        post_ok(bad[i]);
+    wait_applied();
+    json_t *failed = webhook_rows("failed");
+    cr_assert_eq(json_array_size(failed), 2);
+    size_t i;
+    json_t *row;
+    json_array_foreach(failed, i, row)
+    {
+        const char *error = jstr(row, "error");
+        cr_assert(error != NULL && *error, "a failed row says why");
+    }
+    json_decref(failed);
+    json_t *deals = get_json("/api/v1/deals?limit=500");
+    cr_assert_eq(items_size(deals), 0);
+    json_decref(deals);
+}
+
+Test(webhooks, bodies_of_unused_entities_are_ignored)
+{
+    const char *unused[] = {
+        /* contacts only */
+        "contacts%5Badd%5D%5B0%5D%5Bid%5D=5500001&contacts%5Badd%5D%5B0%5D%5Bname%5D=%D0%98%D0%B2%D0%B0%D0%BD"
+        "&contacts%5Badd%5D%5B0%5D%5Bresponsible_user_id%5D=8800001&contacts%5Badd%5D%5B0%5D%5Blast_modified%5D="
+        "1662012000&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511",
+        /* a company (under contacts) */
+        "contacts%5Bupdate%5D%5B0%5D%5Bid%5D=5500002&contacts%5Bupdate%5D%5B0%5D%5Btype%5D=company"
+        "&contacts%5Bupdate%5D%5B0%5D%5Bname%5D=ACME&account%5Bsubdomain%5D=acme",
+        /* a task on a contact */
+        "task%5Badd%5D%5B0%5D%5Bid%5D=7700009&task%5Badd%5D%5B0%5D%5Belement_id%5D=5500001"
+        "&task%5Badd%5D%5B0%5D%5Belement_type%5D=1&task%5Badd%5D%5B0%5D%5Btask_type%5D=1"
+        "&task%5Badd%5D%5B0%5D%5Btext%5D=x&task%5Badd%5D%5B0%5D%5Bstatus%5D=0"
+        "&task%5Badd%5D%5B0%5D%5Bresponsible_user_id%5D=8800002&task%5Badd%5D%5B0%5D%5Bcomplete_before%5D="
+        "1662098400&task%5Badd%5D%5B0%5D%5Bcreated_at%5D=1662060000&account%5Bsubdomain%5D=acme",
+        /* unsorted */
+        "unsorted%5Badd%5D%5B0%5D%5Buid%5D=abc&unsorted%5Badd%5D%5B0%5D%5Bcategory%5D=forms"
+        "&account%5Bsubdomain%5D=acme",
+    };
+    for (size_t i = 0; i < sizeof unused / sizeof unused[0]; i++)
+        post_ok(unused[i]);
+    wait_applied();
+    cr_assert_eq(webhook_count("ignored"), 4);
+    cr_assert_eq(webhook_count(NULL), 4);
+    json_t *tasks = get_json("/api/v1/tasks?limit=500");
+    cr_assert_eq(items_size(tasks), 0);
+    json_decref(tasks);
+    json_t *deals = get_json("/api/v1/deals?limit=500");
+    cr_assert_eq(items_size(deals), 0);
+    json_decref(deals);
+}
+
+/* Connects an amoCRM integration for subdomain (there is no API for it yet: a row in the database). */
+static void connect_integration(int64_t account_id, const char *subdomain)
+{
+    PGconn *c = PQconnectdb(th_database(TEST_SUITE));
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)account_id);
+    const char *params[] = {id, subdomain};
+    PGresult *r = PQexecParams(c,
+                               "INSERT INTO amocrm_integrations (account_id, subdomain, base_url, access_token)"
+                               " VALUES ($1, $2, 'http://127.0.0.1:1', 'x')",
+                               2, NULL, params, NULL, NULL, 0);
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* body with "account[subdomain]=acme" replaced by sub (the caller frees). */
+static char *with_subdomain(const char *body, const char *sub)
+{
+    static const char key[] = "account%5Bsubdomain%5D=acme";
+    const char *at = strstr(body, key);
+    cr_assert(at != NULL);
+    size_t head = (size_t)(at - body) + sizeof key - 1 - 4;
+    const char *tail = at + sizeof key - 1;
+    size_t len = head + strlen(sub) + strlen(tail);
+    char *s = malloc(len + 1);
+    memcpy(s, body, head);
+    strcpy(s + head, sub);
+    strcat(s, tail);
+    return s;
+}
+
+Test(webhooks, another_subdomain_than_the_connected_one_is_403_and_nothing_is_stored)
+{
+    connect_integration(acct.id, "acme");
+    char *other = with_subdomain(LEADS_ADD, "other");
+    struct th_resp r = post_to(acct.webhook_token, other, FORM);
+    cr_assert_eq(r.status, 403, "%s", r.body);
+    cr_assert_str_eq(th_code(&r), "forbidden");
+    th_resp_free(&r);
+    free(other);
+    cr_assert_eq(th_count_rows("inbox", acct.id), 0, "nothing stored");
+
+    post_ok(LEADS_ADD); /* acme */
+    wait_applied();
+    cr_assert_eq(webhook_count(NULL), 1);
+    cr_assert_eq(status_of("/api/v1/deals/ext:40310001"), 200);
+
+    /* a body without account[subdomain] (a digital-pipeline webhook may carry only account[id]) passes */
+    post_ok("leads%5Bstatus%5D%5B0%5D%5Bid%5D=40310001&leads%5Bstatus%5D%5B0%5D%5Bstatus_id%5D=55012002"
+            "&leads%5Bstatus%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads%5Bstatus%5D%5B0%5D%5Bold_status_id%5D="
+            "55012001&account%5Bid%5D=29085511");
+    wait_applied();
+    cr_assert_eq(webhook_count(NULL), 2);
+
+    /* an account without an integration takes any subdomain */
+    struct th_account free_acct;
+    th_account_new(&free_acct);
+    other = with_subdomain(LEADS_ADD, "other");
+    r = post_to(free_acct.webhook_token, other, FORM);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    free(other);
+}
