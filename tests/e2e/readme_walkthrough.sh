@@ -27,6 +27,8 @@ account_id=$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.lo
 mkdir -p "$TMP/project/.salesops"
 printf '%s' "$created" | python3 -c 'import json,sys; sys.stdout.write(json.load(sys.stdin)["api_key"])' \
     >"$TMP/project/.salesops/demo-admin.key"
+printf '%s' "$created" | python3 -c 'import json,sys; sys.stdout.write(json.load(sys.stdin)["webhook_token"])' \
+    >"$TMP/project/.salesops/demo-webhook.token"
 port=$(free_port)
 SALESOPS_LISTEN=127.0.0.1:$port "$BIN" serve >"$TMP/serve.log" 2>&1 &
 SERVE_PID=$!
@@ -36,10 +38,11 @@ for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" 
 python3 - "$ROOT/README.md" "$port" >"$TMP/walkthrough.sh" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
-section = text[text.index("## Walkthrough"):]
-block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 print("set -euo pipefail")
-print(block.replace("127.0.0.1:8080", "127.0.0.1:" + sys.argv[2]))
+for heading in ("## Walkthrough", "## CRM data in"):
+    section = text[text.index(heading):]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    print(block.replace("127.0.0.1:8080", "127.0.0.1:" + sys.argv[2]))
 PY
 passed=0 failed=0
 expect() { # name, pattern
@@ -58,6 +61,10 @@ expect "its history shows the loss" '"status": "lost"'
 expect "the task was completed" '"state":"done"'
 expect "the manager key sees only his deals" '\[2\]$'
 expect "a bad price is a validation error" '"code":"validation_failed"'
+expect "three events accepted" '"accepted":3,"duplicates":0,"rejected":\[\]'
+expect "the late event landed in its place" '"2026-11-03T12:00:00Z"\]'
+expect "the webhook body was accepted" '"status":"accepted"'
+expect "nothing failed in the inbox" '{"items":\[\],"next_cursor":null}'
 if grep -q '"code":"internal_error"\|"code":"not_found"\|"code":"unauthorized"' "$TMP/out"; then
     failed=$((failed + 1)); echo "FAIL an unexpected error in the output"; grep '"code"' "$TMP/out" | head -5
 else
