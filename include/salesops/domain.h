@@ -160,6 +160,11 @@ enum so_err domain_amocrm_loss_read(struct db *db, struct arena *a, int64_t acco
                                     const char *lead_id, int64_t lost_at, bool *pending,
                                     struct so_error *err);
 
+/* A call note from amoCRM without its duration and status: with an integration, they are read through the
+ * API later. */
+enum so_err domain_amocrm_call_read(struct db *db, struct arena *a, int64_t account_id, int64_t call_id,
+                                    const char *lead_id, const char *note_id, struct so_error *err);
+
 /* Demo data for the README's walkthrough, relative to now (see API.md, Operations). */
 enum so_err domain_demo_load(struct db *db, int64_t account_id, int64_t now, struct so_error *err);
 

@@ -322,6 +322,22 @@ enum db_rc store_loss_read_claim(struct db *db, struct arena *a, struct so_loss_
 enum db_rc store_loss_read_finish(struct db *db, const struct so_loss_read *r, const char *state,
                                   int backoff_s, const char *error);
 
+/* Call notes whose duration and status are read through the amoCRM API. */
+struct so_call_read {
+    int64_t account_id;
+    int64_t call_id;
+    const char *lead_id;
+    const char *note_id;
+    int attempts;
+};
+enum db_rc store_call_read_insert(struct db *db, int64_t account_id, int64_t call_id, const char *lead_id,
+                                  const char *note_id);
+enum db_rc store_call_read_claim(struct db *db, struct arena *a, struct so_call_read *out);
+enum db_rc store_call_read_finish(struct db *db, const struct so_call_read *r, const char *state,
+                                  int backoff_s, const char *error);
+enum db_rc store_call_set_details(struct db *db, int64_t account_id, int64_t call_id, int duration_s,
+                                  bool answered);
+
 /* The outbox of salesops' own writes to amoCRM. */
 struct so_outbox_row {
     int64_t account_id;

@@ -481,6 +481,13 @@ static enum so_err apply_task_created(struct apply_ctx *c)
     struct so_deal deal;
     if ((e = find_deal(c, ev->deal, &deal, &found)) != SO_OK) return e;
     if (!found) return wait_for(c, "deal", ev->deal);
+    /* the report of a task salesops itself sent to amoCRM moments ago takes that task over */
+    int64_t inflight;
+    enum db_rc rc = ev->from_amocrm
+                        ? store_task_match_inflight(c->db, c->account_id, deal.id, ev->text, &inflight)
+                        : DB_NONE;
+    if (rc == DB_OK) rc = store_task_set_external(c->db, c->account_id, inflight, ev->task);
+    if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
     int64_t manager_id = deal.manager_id;
     if (ev->manager && (e = ensure_manager(c, ev->manager, &manager_id)) != SO_OK) return e;
     struct so_task t = {.external_id = ev->task,
@@ -490,7 +497,7 @@ static enum so_err apply_task_created(struct apply_ctx *c)
                         .text = ev->text ? ev->text : "",
                         .due_at = ev->due_at,
                         .created_at = ev->at};
-    enum db_rc rc = store_task_insert(c->db, c->account_id, &t, &t.id);
+    rc = store_task_insert(c->db, c->account_id, &t, &t.id);
     if (rc == DB_OK)
         rc =
             store_task_history_insert(c->db, c->account_id, t.id, ev->at, true, true, manager_id, ev->due_at);
@@ -549,7 +556,11 @@ static enum so_err apply_call(struct apply_ctx *c)
     call.deal_id = ev->deal ? deal.id : 0;
     if ((e = ensure_manager(c, ev->manager, &call.manager_id)) != SO_OK) return e;
     enum db_rc rc = store_call_upsert(c->db, c->account_id, &call, &call.id);
-    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    if (rc != DB_OK) return db_fail(c, rc);
+    /* a call note without its duration and status: the connector reads them */
+    if (ev->details_pending && ev->from_amocrm && ev->deal)
+        return domain_amocrm_call_read(c->db, c->a, c->account_id, call.id, ev->deal, ev->call, c->err);
+    return SO_OK;
 }
 
 static enum so_err apply_note(struct apply_ctx *c)
@@ -563,7 +574,14 @@ static enum so_err apply_note(struct apply_ctx *c)
     struct so_note n = {
         .external_id = ev->note, .deal_id = deal.id, .text = ev->text ? ev->text : "", .created_at = ev->at};
     if (ev->manager && (e = ensure_manager(c, ev->manager, &n.manager_id)) != SO_OK) return e;
-    enum db_rc rc = store_note_upsert(c->db, c->account_id, &n, &n.id);
+    /* the report of a note salesops itself sent to amoCRM moments ago takes that note over */
+    int64_t inflight;
+    enum db_rc rc = ev->from_amocrm
+                        ? store_note_match_inflight(c->db, c->account_id, deal.id, n.text, &inflight)
+                        : DB_NONE;
+    if (rc == DB_OK) rc = store_note_set_external(c->db, c->account_id, inflight, ev->note);
+    if (rc != DB_OK && rc != DB_NONE) return db_fail(c, rc);
+    rc = store_note_upsert(c->db, c->account_id, &n, &n.id);
     return rc == DB_OK ? SO_OK : db_fail(c, rc);
 }
 

@@ -127,3 +127,12 @@ enum so_err domain_amocrm_loss_read(struct db *db, struct arena *a, int64_t acco
     *pending = rc == DB_OK;
     return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
 }
+
+enum so_err domain_amocrm_call_read(struct db *db, struct arena *a, int64_t account_id, int64_t call_id,
+                                    const char *lead_id, const char *note_id, struct so_error *err)
+{
+    enum so_err e;
+    if (!connected(db, a, account_id, &e, err)) return e;
+    enum db_rc rc = store_call_read_insert(db, account_id, call_id, lead_id, note_id);
+    return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
+}

@@ -201,6 +201,43 @@ int job_amocrm_loss_reads(struct db *db)
     return 1;
 }
 
+/* ---- duration and status of call notes ---- */
+
+int job_amocrm_call_reads(struct db *db)
+{
+    struct arena a = {0};
+    struct so_call_read read;
+    struct so_integration integ;
+    if (store_call_read_claim(db, &a, &read) != DB_OK) {
+        arena_release(&a);
+        return 0;
+    }
+    if (store_integration_conn(db, &a, read.account_id, &integ) != DB_OK) {
+        store_call_read_finish(db, &read, "dead", 0, "the amoCRM integration is gone");
+        arena_release(&a);
+        return 1;
+    }
+    struct amo_conn conn = {integ.base_url, integ.access_token, 10000};
+    struct amo_result res = {0};
+    long duration = 0;
+    bool answered = false;
+    take_slot(db, read.account_id);
+    enum amo_outcome out = amo_get_call_note(&conn, strtoll(read.lead_id, NULL, 10),
+                                             strtoll(read.note_id, NULL, 10), &duration, &answered, &res);
+    if (out == AMO_OK &&
+        store_call_set_details(db, read.account_id, read.call_id, (int)duration, answered) == DB_OK) {
+        store_call_read_finish(db, &read, "done", 0, NULL);
+    } else {
+        if (out != AMO_OK) log_call("call note", read.account_id, &res);
+        bool again = (out == AMO_RETRY || out == AMO_OK) && read.attempts + 1 < MAX_ATTEMPTS;
+        store_call_read_finish(db, &read, again ? "pending" : "dead",
+                               backoff_seconds(read.attempts, res.retry_after_s),
+                               out == AMO_OK ? "could not store the call details" : res.error);
+    }
+    arena_release(&a);
+    return 1;
+}
+
 /* ---- the outbox ---- */
 
 static int64_t num(json_t *payload, const char *field)

@@ -13,6 +13,7 @@ int job_expire_waiting(struct db *db);
 /* The amoCRM connector: one due sync, one loss reason read, up to a batch of outbox rows. */
 int job_amocrm_sync(struct db *db);
 int job_amocrm_loss_reads(struct db *db);
+int job_amocrm_call_reads(struct db *db);
 int job_amocrm_outbox(struct db *db);
 
 #endif

@@ -268,6 +268,70 @@ enum db_rc store_loss_read_finish(struct db *db, const struct so_loss_read *r, c
     return db_run(db, &stmt_loss_read_finish, &p);
 }
 
+DB_STMT(stmt_call_read_insert, "INSERT INTO amocrm_call_reads (account_id, call_id, lead_id, note_id)"
+                               " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING");
+DB_STMT(
+    stmt_call_read_claim,
+    "UPDATE amocrm_call_reads SET next_attempt_at = now() + interval '1 minute' WHERE (account_id, call_id) "
+    "= ("
+    " SELECT account_id, call_id FROM amocrm_call_reads WHERE state = 'pending' AND next_attempt_at <= now()"
+    " ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    " RETURNING account_id, call_id, lead_id, note_id, attempts");
+DB_STMT(stmt_call_read_finish,
+        "UPDATE amocrm_call_reads SET state = $3, attempts = attempts + 1, error = $5,"
+        " next_attempt_at = now() + interval '1 second' * $4 WHERE account_id = $1 AND call_id = $2");
+DB_STMT(stmt_call_set_details,
+        "UPDATE calls SET duration_s = $3, answered = $4 WHERE account_id = $1 AND id = $2");
+
+enum db_rc store_call_read_insert(struct db *db, int64_t account_id, int64_t call_id, const char *lead_id,
+                                  const char *note_id)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, call_id);
+    dbp_str(&p, lead_id);
+    dbp_str(&p, note_id);
+    return db_run(db, &stmt_call_read_insert, &p);
+}
+
+static void fill_call_read(struct arena *a, const PGresult *r, int row, void *item)
+{
+    struct so_call_read *x = item;
+    x->account_id = db_i64(r, row, 0);
+    x->call_id = db_i64(r, row, 1);
+    x->lead_id = db_str(a, r, row, 2);
+    x->note_id = db_str(a, r, row, 3);
+    x->attempts = db_int(r, row, 4);
+}
+
+enum db_rc store_call_read_claim(struct db *db, struct arena *a, struct so_call_read *out)
+{
+    return db_one(db, a, &stmt_call_read_claim, NULL, fill_call_read, out);
+}
+
+enum db_rc store_call_read_finish(struct db *db, const struct so_call_read *r, const char *state,
+                                  int backoff_s, const char *error)
+{
+    struct db_params p = {0};
+    dbp_int(&p, r->account_id);
+    dbp_int(&p, r->call_id);
+    dbp_str(&p, state);
+    dbp_int(&p, backoff_s);
+    dbp_str(&p, error);
+    return db_run(db, &stmt_call_read_finish, &p);
+}
+
+enum db_rc store_call_set_details(struct db *db, int64_t account_id, int64_t call_id, int duration_s,
+                                  bool answered)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_int(&p, call_id);
+    dbp_int(&p, duration_s);
+    dbp_bool(&p, answered);
+    return db_run(db, &stmt_call_set_details, &p);
+}
+
 DB_STMT(stmt_outbox_insert,
         "INSERT INTO outbox (account_id, kind, object_id, payload, state, last_error)"
         " VALUES ($1, $2, $3, $4::jsonb, CASE WHEN $5::text IS NULL THEN 'pending' ELSE 'skipped' END, $5)");

@@ -582,6 +582,33 @@ Test(events, more_than_10000_events_is_413_and_nothing_is_stored, .timeout = 300
     cr_assert_eq(inbox_count(), before + 1);
 }
 
+Test(events, a_body_over_16_mib_is_413_even_with_fewer_events, .timeout = 300)
+{
+    /* 2,100 notes of 8,000 characters: about 17 MB in far fewer than 10,000 events */
+    enum { N = 2100, TEXT = 8000 };
+    size_t cap = (size_t)N * (TEXT + 160) + 16, len = 0;
+    char *body = malloc(cap), *text = malloc(TEXT + 1);
+    cr_assert(body != NULL && text != NULL);
+    memset(text, 'a', TEXT);
+    text[TEXT] = '\0';
+    body[len++] = '[';
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(body + len, cap - len,
+                                "%s{\"id\":\"big%d\",\"type\":\"note.added\",\"at\":\"2024-03-01T09:00:00Z\","
+                                "\"data\":{\"note\":\"N%d\",\"deal\":\"nope\",\"text\":\"%s\"}}",
+                                i ? "," : "", i, i, text);
+    body[len++] = ']';
+    body[len] = '\0';
+    free(text);
+    cr_assert_gt(len, (size_t)16 * 1024 * 1024);
+    struct th_resp r = post_array(w.acct.admin_key, body);
+    cr_assert_eq(r.status, 413, "%.300s", r.body);
+    cr_assert_str_eq(th_code(&r), "payload_too_large");
+    th_resp_free(&r);
+    free(body);
+    cr_assert_eq(inbox_count(), 0, "nothing stored");
+}
+
 Test(events, manager_and_readonly_keys_are_403_head_may_post)
 {
     const char *body = "[{\"id\":\"k1\",\"type\":\"manager.upserted\",\"at\":\"2024-03-01T09:00:00Z\","
