@@ -362,10 +362,10 @@ enum db_rc store_task_set_external(struct db *db, int64_t account_id, int64_t ta
                                    const char *external_id);
 enum db_rc store_note_set_external(struct db *db, int64_t account_id, int64_t note_id,
                                    const char *external_id);
-/* A task or note of the deal with this text, sent to amoCRM in the last 10 minutes and not yet given its
- * amoCRM id: the webhook that reports it takes it over instead of creating another. */
-enum db_rc store_task_match_inflight(struct db *db, int64_t account_id, int64_t deal_id, const char *text,
-                                     int64_t *task_id);
+/* A task (of this type) or note of the deal with this text, sent to amoCRM in the last 10 minutes and not yet
+ * given its amoCRM id: the webhook that reports it takes it over instead of creating another. */
+enum db_rc store_task_match_inflight(struct db *db, int64_t account_id, int64_t deal_id, const char *type,
+                                     const char *text, int64_t *task_id);
 enum db_rc store_note_match_inflight(struct db *db, int64_t account_id, int64_t deal_id, const char *text,
                                      int64_t *note_id);
 

@@ -484,7 +484,7 @@ static enum so_err apply_task_created(struct apply_ctx *c)
     /* the report of a task salesops itself sent to amoCRM moments ago takes that task over */
     int64_t inflight;
     enum db_rc rc = ev->from_amocrm
-                        ? store_task_match_inflight(c->db, c->account_id, deal.id, ev->text, &inflight)
+                        ? store_task_match_inflight(c->db, c->account_id, deal.id, ev->task_type, ev->text, &inflight)
                         : DB_NONE;
     if (rc == DB_OK) rc = store_task_set_external(c->db, c->account_id, inflight, ev->task);
     if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);

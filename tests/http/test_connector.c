@@ -527,6 +527,15 @@ Test(connector, connect_syncs_pipelines_loss_reasons_and_users)
     cr_assert_str_eq(th_str(&r, "role"), "head");
     th_resp_free(&r);
     set_users("Петров Сергей Иванович", "petrov@acme.example", true, false);
+    /* and in amoCRM a stage is renamed and "Квалификация" moves after "Выслано КП" */
+    json_t *pl_before = pipeline_ext(PIPELINE_EXT);
+    int64_t qualification = stage_id(pl_before, "55012003"), proposal = stage_id(pl_before, "55012004");
+    json_decref(pl_before);
+    char *renamed_pipelines = replace_all(PIPELINES, "\"name\":\"Дожим\"", "\"name\":\"Дожим клиента\"");
+    char *moved_pipelines = replace_all(renamed_pipelines, "\"sort\":30,", "\"sort\":45,");
+    cr_assert(fake_amo_set_pipelines_json(fa, moved_pipelines));
+    free(renamed_pipelines);
+    free(moved_pipelines);
     fake_amo_clear_requests(fa);
     r = put_integration(tacct.admin_key, connect_json());
     cr_assert_eq(r.status, 200, "second PUT: %s", r.body);
@@ -558,6 +567,17 @@ Test(connector, connect_syncs_pipelines_loss_reasons_and_users)
     cr_assert(json_is_false(json_object_get(r.json, "eligible")), "pool user: %s", r.body);
     th_resp_free(&r);
     cr_assert_eq(manager_id("8800002"), sergey, "the second sync made another manager");
+    pl = pipeline_ext(PIPELINE_EXT);
+    stages = json_object_get(pl, "stages");
+    static const char *const resynced[] = {"55012001", "55012002", "55012004", "55012003", "55012005", "142", "143"};
+    cr_assert_eq(json_array_size(stages), 7, "stages after the second sync: %zu", json_array_size(stages));
+    for (size_t i = 0; i < 7; i++)
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(stages, i), "external_id")), resynced[i],
+                         "funnel order after the second sync, stage %zu", i);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(stages, 4), "name")), "Дожим клиента");
+    cr_assert_eq(stage_id(pl, "55012003"), qualification, "a synced stage got a new id");
+    cr_assert_eq(stage_id(pl, "55012004"), proposal, "a synced stage got a new id");
+    json_decref(pl);
 
     r = integration();
     cr_assert(json_is_true(json_object_get(r.json, "connected")), "%s", r.body);
@@ -986,4 +1006,255 @@ Test(connector, an_account_without_integration_sends_nothing)
     cr_assert(json_is_false(json_object_get(r.json, "connected")), "%s", r.body);
     cr_assert_eq(jint(json_object_get(r.json, "outbox"), "pending"), 0, "%s", r.body);
     th_resp_free(&r);
+}
+
+/* ---- 7. webhooks about the tasks and notes salesops created in amoCRM ---- */
+
+struct form {
+    char text[4096];
+    size_t len;
+};
+
+static void form_encode(struct form *f, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p && f->len + 4 < sizeof f->text; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+            *p == '_' || *p == '.' || *p == '~') {
+            f->text[f->len++] = (char)*p;
+        } else if (*p == ' ') {
+            f->text[f->len++] = '+';
+        } else {
+            f->text[f->len++] = '%';
+            f->text[f->len++] = hex[*p >> 4];
+            f->text[f->len++] = hex[*p & 15];
+        }
+    }
+    f->text[f->len] = '\0';
+}
+
+static void form_add(struct form *f, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void form_add(struct form *f, const char *key, const char *fmt, ...)
+{
+    char value[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof value, fmt, ap);
+    va_end(ap);
+    if (f->len && f->len + 1 < sizeof f->text)
+        f->text[f->len++] = '&';
+    form_encode(f, key);
+    if (f->len + 1 < sizeof f->text)
+        f->text[f->len++] = '=';
+    form_encode(f, value);
+}
+
+static void form_account(struct form *f)
+{
+    form_add(f, "account[subdomain]", "acme");
+    form_add(f, "account[id]", "29085511");
+}
+
+/* task[add] for a task of lead 40319999, as amoCRM sends it after the task was made through the API. */
+static void task_add_webhook_typed(struct form *f, long long task_id, const char *task_type, const char *text)
+{
+    long long now = (long long)time(NULL);
+    memset(f, 0, sizeof *f);
+    form_add(f, "task[add][0][id]", "%lld", task_id);
+    form_add(f, "task[add][0][element_id]", "40319999");
+    form_add(f, "task[add][0][element_type]", "2");
+    form_add(f, "task[add][0][task_type]", "%s", task_type);
+    form_add(f, "task[add][0][text]", "%s", text);
+    form_add(f, "task[add][0][status]", "0");
+    form_add(f, "task[add][0][account_id]", "29085511");
+    form_add(f, "task[add][0][created_user_id]", "8800002");
+    form_add(f, "task[add][0][responsible_user_id]", "8800002");
+    form_add(f, "task[add][0][complete_before]", "1893574800");
+    form_add(f, "task[add][0][created_at]", "%lld", now);
+    form_add(f, "task[add][0][updated_at]", "%lld", now);
+    form_account(f);
+}
+
+static void task_add_webhook(struct form *f, long long task_id, const char *text)
+{
+    task_add_webhook_typed(f, task_id, "1", text);
+}
+
+static void note_webhook(struct form *f, long long note_id, const char *text)
+{
+    long long now = (long long)time(NULL);
+    memset(f, 0, sizeof *f);
+    form_add(f, "leads[note][0][note][id]", "%lld", note_id);
+    form_add(f, "leads[note][0][note][element_id]", "40319999");
+    form_add(f, "leads[note][0][note][element_type]", "2");
+    form_add(f, "leads[note][0][note][note_type]", "4");
+    form_add(f, "leads[note][0][note][text]", "%s", text);
+    form_add(f, "leads[note][0][note][created_by]", "8800002");
+    form_add(f, "leads[note][0][note][created_at]", "%lld", now);
+    form_add(f, "leads[note][0][note][account_id]", "29085511");
+    form_account(f);
+}
+
+static bool inbox_settled(void)
+{
+    static const char *const states[] = {"pending", "waiting"};
+    for (size_t i = 0; i < 2; i++) {
+        struct th_resp r = th_get(tacct.admin_key, "/api/v1/webhooks/inbox?state=%s", states[i]);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        size_t n = json_array_size(json_object_get(r.json, "items"));
+        th_resp_free(&r);
+        if (n)
+            return false;
+    }
+    return true;
+}
+
+static size_t list_size(const char *path_fmt, long long id)
+{
+    struct th_resp r = th_get(tacct.admin_key, path_fmt, id);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    size_t n = json_array_size(json_object_get(r.json, "items"));
+    th_resp_free(&r);
+    return n;
+}
+
+static bool task_linked(int64_t task, const char *ext)
+{
+    struct th_resp r = th_get(tacct.admin_key, "/api/v1/tasks/%lld", (long long)task);
+    const char *e = th_str(&r, "external_id");
+    bool linked = e != NULL && strcmp(e, ext) == 0;
+    th_resp_free(&r);
+    return linked;
+}
+
+Test(connector, webhooks_for_objects_salesops_created_update_them)
+{
+    connect_and_sync();
+    int64_t deal = deal_from_events();
+    WAIT_FOR(outbox_count("pending") == 0, "pending rows after the events");
+
+    struct th_resp r = th_post(tacct.admin_key, "/api/v1/tasks",
+                               "{\"deal_id\":%lld,\"type\":\"call\",\"text\":\"Перезвонить клиенту\","
+                               "\"due_at\":\"2030-01-02T09:00:00Z\"}",
+                               (long long)deal);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t task = th_int(&r, "id");
+    th_resp_free(&r);
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/deals/%lld/notes", (long long)deal);
+    r = th_post(tacct.admin_key, path, "{\"text\":\"Договорились о встрече\"}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(task_linked(task, "70000001"), "the task did not get amoCRM's id; the fake got:%s", requests_text());
+    WAIT_FOR(outbox_count("pending") == 0, "outbox.pending does not return to 0");
+    cr_assert_eq(count_requests("POST", LEAD_PATH "/notes"), 1, "the fake got:%s", requests_text());
+
+    /* amoCRM tells about them: no second task, no second note */
+    struct form f;
+    task_add_webhook(&f, 70000001, "Перезвонить клиенту");
+    r = post_webhook(tacct.webhook_token, f.text);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    note_webhook(&f, 90000001, "Договорились о встрече");
+    r = post_webhook(tacct.webhook_token, f.text);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(inbox_settled(), "the webhooks were not applied");
+    cr_assert_eq(list_size("/api/v1/tasks?deal_id=%lld", (long long)deal), 1, "a second task was made");
+    cr_assert_eq(list_size("/api/v1/deals/%lld/notes", (long long)deal), 1, "a second note was made");
+    cr_assert(task_linked(task, "70000001"));
+}
+
+Test(connector, task_webhook_during_delivery_matches_the_task_in_flight)
+{
+    connect_and_sync();
+    int64_t deal = deal_from_events();
+    WAIT_FOR(outbox_count("pending") == 0, "pending rows after the events");
+    fake_amo_clear_requests(fa);
+
+    /* the first delivery is refused (429, Retry-After: 3): the task's amoCRM id is not known for a while */
+    fake_amo_fail_next(fa, 1, 429, "3");
+    struct th_resp r = th_post(tacct.admin_key, "/api/v1/tasks",
+                               "{\"deal_id\":%lld,\"type\":\"call\",\"text\":\"Выслать КП\","
+                               "\"due_at\":\"2030-01-02T09:00:00Z\"}",
+                               (long long)deal);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t task = th_int(&r, "id");
+    th_resp_free(&r);
+    WAIT_FOR(count_requests("POST", "/api/v4/tasks") == 1, "no POST /api/v4/tasks; the fake got:%s",
+             requests_text());
+
+    /* meanwhile a meeting with the same text is made in amoCRM: another type, so a task of its own */
+    struct form f;
+    task_add_webhook_typed(&f, 70000500, "2", "Выслать КП");
+    r = post_webhook(tacct.webhook_token, f.text);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(inbox_settled(), "the webhook was not applied");
+    bool took_over = task_linked(task, "70000500");
+    cr_assert(!took_over, "a meeting webhook took over the call task in flight (types differ)");
+
+    /* and amoCRM's webhook for that same task (same lead, type and text) arrives */
+    task_add_webhook(&f, 70000001, "Выслать КП");
+    r = post_webhook(tacct.webhook_token, f.text);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(inbox_settled(), "the webhook was not applied");
+    cr_assert_eq(count_requests("POST", "/api/v4/tasks"), 1,
+                 "the retry came before the webhook was applied: the test proves nothing");
+
+    WAIT_FOR(outbox_count("pending") == 0, "outbox.pending does not return to 0; the fake got:%s", requests_text());
+    cr_assert_eq(count_requests("POST", "/api/v4/tasks"), 2, "the fake got:%s", requests_text());
+    /* (the replies are copied and freed before asserting, so a failure leaves no leak report behind) */
+    static char listed[4096];
+    r = th_get(tacct.admin_key, "/api/v1/tasks?deal_id=%lld", (long long)deal);
+    size_t tasks = json_array_size(json_object_get(r.json, "items"));
+    snprintf(listed, sizeof listed, "%s", r.body);
+    th_resp_free(&r);
+    cr_assert_eq(tasks, 2, "want the REST task and the meeting: %s", listed);
+    r = th_get(tacct.admin_key, "/api/v1/tasks/ext:70000500");
+    bool meeting = r.status == 200 && th_str(&r, "type") != NULL && strcmp(th_str(&r, "type"), "meeting") == 0 &&
+                   th_int(&r, "id") != task;
+    snprintf(listed, sizeof listed, "%s", r.body);
+    th_resp_free(&r);
+    cr_assert(meeting, "the meeting is not a task of its own: %s", listed);
+    bool linked = task_linked(task, "70000001");
+    r = th_get(tacct.admin_key, "/api/v1/tasks/%lld", (long long)task);
+    snprintf(listed, sizeof listed, "%s", r.body);
+    th_resp_free(&r);
+    cr_assert(linked, "the task in flight does not carry amoCRM's id: %s", listed);
+}
+
+/* ---- 8. amoCRM's rate limit ---- */
+
+Test(connector, writes_keep_to_seven_requests_a_second)
+{
+    connect_and_sync();
+    int64_t deal = deal_from_events();
+    WAIT_FOR(outbox_count("pending") == 0, "pending rows after the events");
+    fake_amo_clear_requests(fa);
+    fake_amo_set_rate_limit(fa, 7);
+
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/deals/%lld/notes", (long long)deal);
+    for (int i = 0; i < 15; i++) {
+        struct th_resp r = th_post(tacct.admin_key, path, "{\"text\":\"Заметка %d\"}", i + 1);
+        cr_assert_eq(r.status, 201, "%s", r.body);
+        th_resp_free(&r);
+    }
+    double start = now_s();
+    WAIT_FOR(outbox_count("pending") == 0, "the notes were not all written; the fake got:%s", requests_text());
+    double took = now_s() - start;
+    cr_assert_eq(outbox_count("dead"), 0);
+    for (int64_t id = FAKE_AMO_FIRST_NOTE_ID; id < FAKE_AMO_FIRST_NOTE_ID + 15; id++) {
+        json_t *note = fake_amo_note_copy(fa, id);
+        cr_assert(note != NULL, "note %lld was not made", (long long)id);
+        json_decref(note);
+    }
+    cr_assert(fake_amo_note_copy(fa, FAKE_AMO_FIRST_NOTE_ID + 15) == NULL, "a note was written twice");
+    size_t sent = count_requests("POST", LEAD_PATH "/notes");
+    /* without a limit of its own the service would be refused about 8 times in the first second alone; a
+     * refusal or two may come from timing jitter at the edge of the window */
+    cr_assert_leq(sent, 17, "%zu requests for 15 notes: amoCRM refused %zu", sent, sent - 15);
+    cr_assert_geq(took, 1.5, "15 writes in %.2f s", took);
 }
