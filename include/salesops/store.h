@@ -266,7 +266,7 @@ enum db_rc store_inbox_backoff(struct db *db, int64_t account_id, int64_t id, co
 /* Events that waited 24 hours: failed, or ignored when they waited for a task (tasks on contacts never come).
  */
 enum db_rc store_inbox_expire_waiting(struct db *db, int *expired);
-/* Puts a row back to pending, due now. */
+/* Puts a failed or waiting row back to pending, due now (DB_NONE for a row in another state). */
 enum db_rc store_inbox_retry(struct db *db, int64_t account_id, int64_t id);
 
 /* amoCRM integrations (the access token is read only by the connector, never returned) */

@@ -15,6 +15,44 @@ static bool content_type_is(const char *ct, const char *want)
     return ct != NULL && strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* JSON with duplicate keys refused; a number beyond 64 bits is read as a real, so that the event check names
+ * its field (422) instead of refusing the whole text. */
+static json_t *load_json(const char *text, size_t len, json_error_t *e)
+{
+    json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, e);
+    if (v == NULL && strstr(e->text, "too big") != NULL) {
+        v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, e);
+        json_restore_integers(v);
+    }
+    return v;
+}
+
+/* Within one request the first event of an id (in request order) is kept; later ones are duplicates. */
+static int by_id_then_index(const void *x, const void *y)
+{
+    const struct ingest_item *a = *(const struct ingest_item *const *)x, *b = *(const struct ingest_item *const *)y;
+    int c = strcmp(a->ev.id, b->ev.id);
+    return c ? c : (a->index > b->index) - (a->index < b->index);
+}
+
+/* Keeps the first item of each id at the front of items; returns how many that is. */
+static int drop_repeated_ids(struct so_req *req, struct ingest_item *items, int n)
+{
+    struct ingest_item **order = arena_alloc(req->arena, sizeof *order * ((size_t)n + 1));
+    struct ingest_item *kept = arena_alloc(req->arena, sizeof *kept * ((size_t)n + 1));
+    for (int i = 0; i < n; i++)
+        order[i] = &items[i];
+    qsort(order, (size_t)n, sizeof *order, by_id_then_index);
+    for (int i = 0; i < n; i++)
+        order[i]->duplicate = i > 0 && strcmp(order[i]->ev.id, order[i - 1]->ev.id) == 0;
+    int count = 0;
+    for (int i = 0; i < n; i++)
+        if (!items[i].duplicate)
+            kept[count++] = items[i];
+    memcpy(items, kept, sizeof *items * (size_t)count);
+    return count;
+}
+
 static void reject(json_t *rejected, int index, const char *id, const struct so_error *err)
 {
     json_array_append_new(rejected,
@@ -65,7 +103,7 @@ void handle_events_post(struct so_req *req)
         json_error_t e;
         if (json_text_depth(req->raw_body, req->raw_len, JSON_MAX_DEPTH) > JSON_MAX_DEPTH)
             reply_error(req, ERR_MALFORMED, "JSON nesting deeper than %d levels", JSON_MAX_DEPTH);
-        else if ((array = json_loadb(req->raw_body, req->raw_len, JSON_REJECT_DUPLICATES, &e)) == NULL)
+        else if ((array = load_json(req->raw_body, req->raw_len, &e)) == NULL)
             reply_error(req, ERR_MALFORMED, "invalid JSON at line %d, column %d: %s", e.line, e.column,
                         e.text);
         else if (!json_is_array(array))
@@ -98,7 +136,7 @@ void handle_events_post(struct so_req *req)
                 json_error_t e;
                 json_t *ev = json_text_depth(p + lead, len - lead, JSON_MAX_DEPTH) > JSON_MAX_DEPTH
                                  ? NULL
-                                 : json_loadb(p + lead, len - lead, JSON_REJECT_DUPLICATES, &e);
+                                 : load_json(p + lead, len - lead, &e);
                 if (ev == NULL) {
                     struct so_error err = {0};
                     so_fail(&err, ERR_MALFORMED, "line %d is not a JSON event", index + 1);
@@ -113,8 +151,10 @@ void handle_events_post(struct so_req *req)
         }
     }
     if (req->status == 0) {
+        int unique = drop_repeated_ids(req, items, n);
+        int accepted = 0, duplicates = n - unique;
+        n = unique;
         ingest_sort(items, n);
-        int accepted = 0, duplicates = 0;
         for (int start = 0; start < n; start += BATCH) {
             int size = n - start < BATCH ? n - start : BATCH;
             if (ingest_batch(req->db, req->arena, req->auth.account_id, "events", 0, items + start, size,
@@ -182,12 +222,17 @@ void handle_inbox_retry(struct so_req *req)
         reply_db(req, rc, "inbox row", id);
         return;
     }
-    if (strcmp(row.state, "applied") == 0 || strcmp(row.state, "ignored") == 0) {
-        reply_error(req, ERR_CONFLICT, "inbox row %lld is %s", (long long)id, row.state);
+    if (strcmp(row.state, "failed") != 0 && strcmp(row.state, "waiting") != 0) {
+        reply_error(req, ERR_CONFLICT, "inbox row %lld is %s: only failed and waiting rows are retried",
+                    (long long)id, row.state);
         return;
     }
     if (strcmp(row.source, "amocrm") == 0) { /* a webhook body: the applier takes it again */
         rc = store_inbox_retry(req->db, req->auth.account_id, id);
+        if (rc == DB_NONE) {
+            reply_error(req, ERR_CONFLICT, "inbox row %lld is being applied", (long long)id);
+            return;
+        }
     } else {
         struct so_error err = {0};
         if (ingest_retry(req->db, req->arena, req->auth.account_id, &row, &err) != SO_OK) {

@@ -175,7 +175,8 @@ enum so_err event_parse(json_t *ev, bool internal, struct so_event *out, struct 
     for (int f = 0; f < D_COUNT; f++) {
         if (!takes_field(out->type, f, internal)) continue;
         spec[n] = fields[f];
-        spec[n].flags = (spec[n].flags & F_NULLABLE) | (takes[out->type][f] == R ? F_REQUIRED : 0);
+        /* a required field is never null (deal.created's optional manager may be: unassigned) */
+        spec[n].flags = takes[out->type][f] == R ? F_REQUIRED : (spec[n].flags & F_NULLABLE);
         index[f] = n++;
     }
     struct field_value dv[D_COUNT];

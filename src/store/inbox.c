@@ -24,7 +24,8 @@ DB_STMT(stmt_inbox_list, "SELECT " INBOX_COLUMNS " FROM inbox WHERE account_id =
                          " AND ($4::text IS NULL OR state = $4) ORDER BY id LIMIT $3");
 DB_STMT(stmt_inbox_get, "SELECT " INBOX_COLUMNS " FROM inbox WHERE account_id = $1 AND id = $2");
 DB_STMT(stmt_inbox_retry, "UPDATE inbox SET state = 'pending', next_attempt_at = now(), error = NULL,"
-                          " lease_until = NULL WHERE account_id = $1 AND id = $2 RETURNING id");
+                          " attempts = 0, lease_until = NULL WHERE account_id = $1 AND id = $2"
+                          " AND state IN ('failed', 'waiting') RETURNING id");
 
 DB_STMT(stmt_lock_account_ingest, "SELECT pg_advisory_xact_lock(1936682867, $1::int4)");
 
