@@ -184,6 +184,9 @@ struct so_task_filter {
 enum db_rc store_task_insert(struct db *db, int64_t account_id, const struct so_task *task, int64_t *id);
 enum db_rc store_task_get(struct db *db, struct arena *a, int64_t account_id, int64_t id, bool for_update,
                           struct so_task *out);
+/* A task, also of a deleted deal (events keep applying to it), locked. */
+enum db_rc store_task_get_any(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                              struct so_task *out);
 enum db_rc store_task_list(struct db *db, struct arena *a, int64_t account_id, const struct so_task_filter *f,
                            const struct so_page *page, struct so_task **items, int *count);
 enum db_rc store_task_update(struct db *db, int64_t account_id, const struct so_task *task, int64_t now);

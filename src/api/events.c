@@ -30,7 +30,8 @@ static json_t *load_json(const char *text, size_t len, json_error_t *e)
 /* Within one request the first event of an id (in request order) is kept; later ones are duplicates. */
 static int by_id_then_index(const void *x, const void *y)
 {
-    const struct ingest_item *a = *(const struct ingest_item *const *)x, *b = *(const struct ingest_item *const *)y;
+    const struct ingest_item *a = *(const struct ingest_item *const *)x,
+                             *b = *(const struct ingest_item *const *)y;
     int c = strcmp(a->ev.id, b->ev.id);
     return c ? c : (a->index > b->index) - (a->index < b->index);
 }
@@ -47,8 +48,7 @@ static int drop_repeated_ids(struct so_req *req, struct ingest_item *items, int 
         order[i]->duplicate = i > 0 && strcmp(order[i]->ev.id, order[i - 1]->ev.id) == 0;
     int count = 0;
     for (int i = 0; i < n; i++)
-        if (!items[i].duplicate)
-            kept[count++] = items[i];
+        if (!items[i].duplicate) kept[count++] = items[i];
     memcpy(items, kept, sizeof *items * (size_t)count);
     return count;
 }

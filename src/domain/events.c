@@ -325,16 +325,14 @@ static enum so_err find_deal(struct apply_ctx *c, const char *ext, struct so_dea
     return rc == DB_OK ? SO_OK : db_fail(c, rc);
 }
 
+/* The task the event is about (also of a deleted deal); *found false when it does not exist yet. */
 static enum so_err find_task(struct apply_ctx *c, const char *ext, struct so_task *task, bool *found)
 {
     int64_t id;
     enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_TASK, ext, &id);
-    *found = false;
-    if (rc == DB_NONE) return SO_OK;
-    if (rc == DB_OK) rc = store_task_get(c->db, c->a, c->account_id, id, true, task);
-    if (rc == DB_NONE) /* a task of a deleted deal */
-        return SO_OK;
     *found = rc == DB_OK;
+    if (rc == DB_NONE) return SO_OK;
+    if (rc == DB_OK) rc = store_task_get_any(c->db, c->a, c->account_id, id, task);
     return rc == DB_OK ? SO_OK : db_fail(c, rc);
 }
 
@@ -484,9 +482,9 @@ static enum so_err apply_task_created(struct apply_ctx *c)
     if (!found) return wait_for(c, "deal", ev->deal);
     /* the report of a task salesops itself sent to amoCRM moments ago takes that task over */
     int64_t inflight;
-    enum db_rc rc = ev->from_amocrm
-                        ? store_task_match_inflight(c->db, c->account_id, deal.id, ev->task_type, ev->text, &inflight)
-                        : DB_NONE;
+    enum db_rc rc = ev->from_amocrm ? store_task_match_inflight(c->db, c->account_id, deal.id, ev->task_type,
+                                                                ev->text, &inflight)
+                                    : DB_NONE;
     if (rc == DB_OK) rc = store_task_set_external(c->db, c->account_id, inflight, ev->task);
     if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
     int64_t manager_id = deal.manager_id;

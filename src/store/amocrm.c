@@ -58,7 +58,8 @@ DB_STMT(stmt_integration_synced,
         " last_sync_at = CASE WHEN $2::text IS NULL THEN now() ELSE last_sync_at END,"
         " next_sync_at = CASE WHEN $2::text IS NULL THEN next_sync_at ELSE now() + interval '1 minute' END"
         " WHERE account_id = $1");
-/* 150 ms a request: at most 7 in any second, across every instance (143 ms would let an 8th in at the edge) */
+/* 150 ms a request: at most 7 in any second, across every instance (143 ms would let an 8th in at the edge)
+ */
 DB_STMT(stmt_integration_slot,
         "UPDATE amocrm_integrations SET next_request_at = greatest(next_request_at, clock_timestamp())"
         " + interval '150 milliseconds' WHERE account_id = $1"
@@ -406,12 +407,13 @@ enum db_rc store_outbox_counts(struct db *db, int64_t account_id, int64_t *pendi
 
 DB_STMT(stmt_task_set_external, "UPDATE tasks SET external_id = $3 WHERE account_id = $1 AND id = $2");
 DB_STMT(stmt_note_set_external, "UPDATE notes SET external_id = $3 WHERE account_id = $1 AND id = $2");
-DB_STMT(stmt_task_match_inflight,
-        "SELECT t.id FROM tasks t JOIN outbox o ON o.account_id = t.account_id AND o.object_id = t.id"
-        " AND o.kind = 'task_add' WHERE t.account_id = $1 AND t.deal_id = $2 AND t.external_id IS NULL"
-        " AND t.text = $3 AND o.created_at > now() - interval '10 minutes'"
-        " AND (o.payload ->> 'task_type_id')::int = CASE $4 WHEN 'call' THEN 1 WHEN 'meeting' THEN 2 ELSE 0 END"
-        " ORDER BY t.id LIMIT 1");
+DB_STMT(
+    stmt_task_match_inflight,
+    "SELECT t.id FROM tasks t JOIN outbox o ON o.account_id = t.account_id AND o.object_id = t.id"
+    " AND o.kind = 'task_add' WHERE t.account_id = $1 AND t.deal_id = $2 AND t.external_id IS NULL"
+    " AND t.text = $3 AND o.created_at > now() - interval '10 minutes'"
+    " AND (o.payload ->> 'task_type_id')::int = CASE $4 WHEN 'call' THEN 1 WHEN 'meeting' THEN 2 ELSE 0 END"
+    " ORDER BY t.id LIMIT 1");
 DB_STMT(stmt_note_match_inflight,
         "SELECT n.id FROM notes n JOIN outbox o ON o.account_id = n.account_id AND o.object_id = n.id"
         " AND o.kind = 'note_add' WHERE n.account_id = $1 AND n.deal_id = $2 AND n.external_id IS NULL"

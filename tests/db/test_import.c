@@ -220,9 +220,9 @@ static void set_time(struct gen *g, json_t *o, const char *k, int64_t t)
     set_str(o, k, when);
 }
 
-static void manager_ext(int i, char out[8])
+static void manager_ext(int i, char out[16])
 {
-    snprintf(out, 8, "m%02d", i + 1);
+    snprintf(out, 16, "m%02d", (i + 1) % 100);
 }
 
 /* A manager field: some name one of the managers, some are null, some absent. */
@@ -230,7 +230,7 @@ static void maybe_manager(struct gen *g, json_t *o, int present_pct, int null_pc
 {
     int r = pick(g, 100);
     if (r < present_pct) {
-        char m[8];
+        char m[16];
         manager_ext(pick(g, MANAGERS), m);
         set_str(o, "manager", m);
     } else if (r < present_pct + null_pct) {
@@ -291,7 +291,7 @@ static void gen_note(struct gen *g, const char *deal, int64_t at)
 static void gen_call(struct gen *g, const char *deal, int64_t at)
 {
     json_t *d = json_object();
-    char id[16], m[8];
+    char id[16], m[16];
     snprintf(id, sizeof id, "C%04d", g->calls > 0 && chance(g, 6) ? 1 + pick(g, g->calls) : ++g->calls);
     set_str(d, "call", id);
     manager_ext(pick(g, MANAGERS), m);
@@ -415,7 +415,7 @@ static void gen_managers(struct gen *g)
     static const char *const roles[] = {"manager", "head", "admin"};
     for (int i = 0; i < MANAGERS; i++) {
         if (i >= 11) continue; /* m12..m14: only named, they stay placeholders */
-        char m[8];
+        char m[16];
         manager_ext(i, m);
         /* m01..m05 before anything names them; m06..m11 after they were named (placeholders first) */
         int64_t at = i < 5 ? BASE_AT - DAY + i * MINUTE : BASE_AT + (8 + i) * DAY;
