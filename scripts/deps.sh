@@ -38,7 +38,9 @@ fi
 if [ "$want_test" = 1 ]; then
     # python3-yaml: OpenAPI helper scripts; the sanitizer runtimes come with gcc but are named so that a
     # trimmed image still gets them.
-    packages+=(python3-yaml libasan8 libubsan1)
+    # clang with its runtimes (libclang-rt-14-dev holds libFuzzer and the sanitizers clang links) and
+    # llvm-14 (llvm-symbolizer, readable traces): scripts/fuzz.sh. postgresql-contrib: pgbench in bench/.
+    packages+=(python3-yaml libasan8 libubsan1 clang libclang-rt-14-dev llvm-14 wrk)
 fi
 
 missing=()

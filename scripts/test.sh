@@ -3,7 +3,8 @@
 #
 # Stages: build (build/ with -Dwerror=true, build-asan/ with ASan+UBSan), unit+db+http tests (meson test on
 # build-asan/ against a fresh private PostgreSQL), OpenAPI lint (redocly), route check
-# (scripts/check_openapi_routes.py, when present), contract smoke (build/salesops serve on a fresh database;
+# (scripts/check_openapi_routes.py, when present), fuzz (short) (scripts/fuzz.sh 12: the libFuzzer harnesses
+# of tests/fuzz/, 12 s each), contract smoke (build/salesops serve on a fresh database;
 # ../shared/acceptance/contract_smoke.py runs only when SALESOPS_CONTRACT_SMOKE=1).
 # The last line is "N passed, M failed" over those stages.
 set -euo pipefail
@@ -225,6 +226,15 @@ for e2e in tests/e2e/*.sh; do
         stage_fail "$name"
     fi
 done
+
+# -------------------------------------------------------------------------------------------- fuzz
+# The libFuzzer harnesses of tests/fuzz/ (clang, ASan+UBSan), 12 s each: about a minute with the build.
+banner "fuzz (short): scripts/fuzz.sh 12"
+if SALESOPS_FUZZ_STRICT=1 bash scripts/fuzz.sh 12; then
+    stage_pass "fuzz (short)"
+else
+    stage_fail "fuzz (short)" "see the report above; logs in build-fuzz/logs/"
+fi
 
 # ---------------------------------------------------------------------------------- contract smoke
 smoke() {

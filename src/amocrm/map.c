@@ -32,6 +32,12 @@ enum lead_action {
     LEAD_RESTORE,
     LEAD_NOTE
 };
+/* The limits of the event format (src/domain/events.c): mapped events must pass its parser. */
+#define NAME_MAX 255
+#define TEXT_MAX 10000
+#define PRICE_MAX 1000000000000000LL
+#define DURATION_MAX 86400
+
 static const char *const lead_actions[] = {
     [LEAD_ADD] = "add",       [LEAD_STATUS] = "status", [LEAD_RESPONSIBLE] = "responsible",
     [LEAD_UPDATE] = "update", [LEAD_DELETE] = "delete", [LEAD_RESTORE] = "restore",
@@ -87,7 +93,8 @@ static enum field id_field(json_t *entity, const char *key, char out[ID_LEN])
 static bool unix_field(json_t *entity, const char *key, int64_t *out)
 {
     int64_t t;
-    if (!parse_digits(json_string_value(json_object_get(entity, key)), MAX_UNIX, &t) || t == 0) return false;
+    /* the first day of 1970 is no real time of a CRM: read as absent (events need a later one) */
+    if (!parse_digits(json_string_value(json_object_get(entity, key)), MAX_UNIX, &t) || t < 86400) return false;
     *out = t;
     return true;
 }
@@ -99,6 +106,16 @@ static int64_t event_time(json_t *entity, int64_t received_at)
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (unix_field(entity, keys[i], &t)) return t;
     return received_at;
+}
+
+/* A string cut to at most max_chars characters (UTF-8 code points), at a character boundary: the limits of
+ * the event format (names 255, texts 10,000), so that a long amoCRM text is kept, shortened, not dropped. */
+static json_t *text_value(const char *s, size_t max_chars)
+{
+    size_t chars = 0, i = 0;
+    for (; s[i] != '\0'; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80 && chars++ == max_chars) break;
+    return json_stringn(s, i);
 }
 
 static void set_new(struct mapper *m, json_t *object, const char *key, json_t *value)
@@ -130,7 +147,7 @@ static bool copy_text(struct mapper *m, json_t *entity, const char *key, const c
     json_t *value = json_object_get(entity, key);
     if (value != NULL && !json_is_string(value)) return false;
     const char *text = value != NULL ? json_string_value(value) : fallback;
-    if (text != NULL) set_new(m, data, as, json_string(text));
+    if (text != NULL) set_new(m, data, as, text_value(text, TEXT_MAX));
     return true;
 }
 
@@ -142,7 +159,7 @@ static bool copy_name(struct mapper *m, json_t *lead, bool creating, json_t *dat
     if (value != NULL && !json_is_string(value)) return false;
     const char *name = json_string_value(value);
     if (name != NULL && *name != '\0')
-        set_new(m, data, "name", json_string(name));
+        set_new(m, data, "name", text_value(name, NAME_MAX));
     else if (creating)
         set_new(m, data, "name", json_sprintf("#%s", json_string_value(json_object_get(data, "deal"))));
     return true;
@@ -156,7 +173,7 @@ static bool copy_price(struct mapper *m, json_t *entity, bool required, json_t *
     if (value == NULL && !required) return true;
     if (value != NULL) {
         const char *text = json_string_value(value);
-        if (text == NULL || (*text != '\0' && !parse_digits(text, INT64_MAX, &price))) return false;
+        if (text == NULL || (*text != '\0' && !parse_digits(text, PRICE_MAX, &price))) return false;
     }
     set_new(m, data, "price", json_integer((json_int_t)price));
     return true;
@@ -243,7 +260,7 @@ static void copy_call_details(struct mapper *m, json_t *note, json_t *data)
         parse_digits(json_string_value(json_object_get(params, "duration")), INT32_MAX, &duration);
     bool has_status =
         parse_digits(json_string_value(json_object_get(params, "call_status")), INT32_MAX, &status);
-    set_new(m, data, "duration_s", json_integer((json_int_t)duration));
+    set_new(m, data, "duration_s", json_integer((json_int_t)(duration > DURATION_MAX ? DURATION_MAX : duration)));
     set_new(m, data, "answered", json_boolean(has_status && status == 4));
     if (!has_duration || !has_status) set_new(m, data, "details_pending", json_true());
 }
@@ -355,7 +372,7 @@ static void map_task(struct mapper *m, enum task_action action, json_t *task)
             json_t *result = json_object_get(task, "result");
             const char *text = json_string_value(json_object_get(result, "text"));
             copy_id(m, task, "id", true, completed, "task");
-            if (text != NULL && *text != '\0') set_new(m, completed, "result", json_string(text));
+            if (text != NULL && *text != '\0') set_new(m, completed, "result", text_value(text, TEXT_MAX));
             ok = copy_task_actor(m, task, completed);
         }
         break;
