@@ -40,7 +40,6 @@ BEGIN
     SELECT count(*) INTO accepted FROM ev;
     duplicates := v_total - accepted;
     UPDATE ev SET eff = ord;
-    CREATE INDEX ON ev (ord);
     CREATE INDEX ON ev (deal_ext, type);
     CREATE INDEX ON ev (task_ext, type);
     ANALYZE ev;
@@ -50,27 +49,26 @@ BEGIN
     UPDATE ev SET task_id = t.id FROM tasks t WHERE t.account_id = p_account AND t.external_id = ev.task_ext;
     -- a creation of a deal that exists (or that an earlier creation made) is ignored
     UPDATE ev SET outcome = 'ignored'
-    WHERE type = 'deal.created' AND (deal_id IS NOT NULL OR EXISTS (
-        SELECT 1 FROM ev o WHERE o.type = 'deal.created' AND o.deal_ext = ev.deal_ext AND o.ord < ev.ord));
+    FROM (SELECT seq, row_number() OVER (PARTITION BY deal_ext ORDER BY ord) AS n FROM ev
+          WHERE type = 'deal.created') x
+    WHERE ev.seq = x.seq AND (ev.deal_id IS NOT NULL OR x.n > 1);
     -- events about a deal that neither exists nor is created wait; the others apply once it is created
     UPDATE ev SET outcome = 'waiting:deal'
     WHERE type NOT IN ('deal.created', 'manager.upserted', 'task.updated', 'task.completed', 'task.deleted')
       AND deal_ext IS NOT NULL AND deal_id IS NULL
-      AND NOT EXISTS (SELECT 1 FROM ev o WHERE o.type = 'deal.created' AND o.outcome IS NULL
-                      AND o.deal_ext = ev.deal_ext);
+      AND deal_ext NOT IN (SELECT c.deal_ext FROM ev c WHERE c.type = 'deal.created' AND c.outcome IS NULL);
     UPDATE ev SET eff = greatest(ev.ord, c.ord)
     FROM ev c
     WHERE c.type = 'deal.created' AND c.outcome IS NULL AND c.deal_ext = ev.deal_ext AND ev.deal_id IS NULL
       AND ev.outcome IS NULL AND ev.type <> 'deal.created';
     -- tasks: the first creation (in apply order) of a new task on a deal that will exist creates it
     UPDATE ev SET outcome = 'ignored'
-    WHERE type = 'task.created' AND outcome IS NULL AND (task_id IS NOT NULL OR EXISTS (
-        SELECT 1 FROM ev o WHERE o.type = 'task.created' AND o.outcome IS NULL AND o.task_ext = ev.task_ext
-        AND (o.eff, o.ord) < (ev.eff, ev.ord)));
+    FROM (SELECT seq, row_number() OVER (PARTITION BY task_ext ORDER BY eff, eff > ord, ord) AS n FROM ev
+          WHERE type = 'task.created' AND outcome IS NULL) x
+    WHERE ev.seq = x.seq AND (ev.task_id IS NOT NULL OR x.n > 1);
     UPDATE ev SET outcome = 'waiting:task'
     WHERE type IN ('task.updated', 'task.completed', 'task.deleted') AND task_id IS NULL
-      AND NOT EXISTS (SELECT 1 FROM ev o WHERE o.type = 'task.created' AND o.outcome IS NULL
-                      AND o.task_ext = ev.task_ext);
+      AND task_ext NOT IN (SELECT c.task_ext FROM ev c WHERE c.type = 'task.created' AND c.outcome IS NULL);
     -- the place in apply order: right after the creation an event waited for (woken events in their order)
     UPDATE ev SET ord = x.pos FROM (
         SELECT seq, row_number() OVER (ORDER BY eff, eff > ord, ord) AS pos FROM ev) x WHERE x.seq = ev.seq;
@@ -82,7 +80,6 @@ BEGIN
     UPDATE ev SET ord = x.pos FROM (
         SELECT seq, row_number() OVER (ORDER BY eff, eff > ord, ord) AS pos FROM ev) x WHERE x.seq = ev.seq;
     UPDATE ev SET eff = ord;
-    CREATE INDEX ON ev (eff, ord);
     ANALYZE ev;
 
     -- 3. Managers: every one named becomes at least a placeholder when it is first named in apply order;
@@ -96,14 +93,16 @@ BEGIN
     UPDATE managers m
     SET name = u.name, role = coalesce(u.role, m.role), active = coalesce(u.active, m.active),
         needs_setup = false, updated_at = u.at
-    FROM (SELECT DISTINCT ON (e.data ->> 'manager') e.data ->> 'manager' AS ext, e.data ->> 'name' AS name, e.at,
-                 (SELECT r.data ->> 'role' FROM ev r WHERE r.type = 'manager.upserted'
-                  AND r.data ->> 'manager' = e.data ->> 'manager' AND r.data ? 'role' ORDER BY r.ord DESC LIMIT 1)
-                     AS role,
-                 (SELECT (r.data ->> 'active')::boolean FROM ev r WHERE r.type = 'manager.upserted'
-                  AND r.data ->> 'manager' = e.data ->> 'manager' AND r.data ? 'active' ORDER BY r.ord DESC LIMIT 1)
-                     AS active
-          FROM ev e WHERE e.type = 'manager.upserted' ORDER BY e.data ->> 'manager', e.ord DESC) u
+    FROM (SELECT DISTINCT ON (ext) ext, name, at, role, active
+          FROM (SELECT e.data ->> 'manager' AS ext, e.data ->> 'name' AS name, e.at, e.ord,
+                       (array_agg(e.data ->> 'role') FILTER (WHERE e.data ? 'role') OVER w)[
+                           count(*) FILTER (WHERE e.data ? 'role') OVER w] AS role,
+                       (array_agg((e.data ->> 'active')::boolean) FILTER (WHERE e.data ? 'active') OVER w)[
+                           count(*) FILTER (WHERE e.data ? 'active') OVER w] AS active
+                FROM ev e WHERE e.type = 'manager.upserted'
+                WINDOW w AS (PARTITION BY e.data ->> 'manager' ORDER BY e.ord
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) y
+          ORDER BY ext, ord DESC) u
     WHERE m.account_id = p_account AND m.external_id = u.ext;
 
     -- 4. Pipelines named and unknown: placeholders with a won and a lost stage.
@@ -249,27 +248,25 @@ BEGIN
     PERFORM salesops_rebuild_deals(p_account, array_agg(DISTINCT deal_id), '-infinity')
     FROM ev WHERE deal_id IS NOT NULL AND type LIKE 'deal.%' AND outcome IS NULL;
 
+    ANALYZE ev;
     -- 10. Tasks: responsible the given manager, or the deal's when the task was applied (the last change of
     --     the responsible, by time, among the deal's events applied before it; else the deal's before the import).
+    CREATE TEMP TABLE task_owner ON COMMIT DROP AS
+    SELECT DISTINCT ON (e.seq) e.seq, r.data ->> 'manager' AS manager_ext
+    FROM ev e JOIN ev r ON r.deal_ext = e.deal_ext AND r.ord < e.ord AND r.outcome IS NULL
+                        AND r.type IN ('deal.created', 'deal.responsible_changed')
+    WHERE e.type = 'task.created' AND e.outcome IS NULL AND e.data ->> 'manager' IS NULL
+    ORDER BY e.seq, r.at DESC, r.creation, r.seq DESC;
     WITH created AS (
         INSERT INTO tasks (account_id, external_id, deal_id, manager_id, type, text, due_at, created_at, updated_at)
         SELECT p_account, e.task_ext, e.deal_id,
                CASE WHEN e.data ->> 'manager' IS NOT NULL THEN m.id
-                    ELSE coalesce(
-                        (SELECT mm.id FROM ev r LEFT JOIN managers mm ON mm.account_id = p_account
-                         AND mm.external_id = r.data ->> 'manager'
-                         WHERE r.deal_ext = e.deal_ext AND r.outcome IS NULL
-                         AND r.type IN ('deal.created', 'deal.responsible_changed') AND (r.eff, r.ord) < (e.eff, e.ord)
-                         ORDER BY r.at DESC, r.creation, r.seq DESC LIMIT 1),
-                        (SELECT d.manager_id FROM deals d WHERE d.account_id = p_account AND d.id = e.deal_id
-                         AND NOT EXISTS (SELECT 1 FROM ev r WHERE r.deal_ext = e.deal_ext AND r.outcome IS NULL
-                                         AND r.type IN ('deal.created', 'deal.responsible_changed')
-                                         AND (r.eff, r.ord) < (e.eff, e.ord))
-                         AND NOT EXISTS (SELECT 1 FROM ev c WHERE c.type = 'deal.created' AND c.outcome IS NULL
-                                         AND c.deal_ext = e.deal_ext)))
-               END,
+                    WHEN o.seq IS NOT NULL THEN om.id
+                    ELSE (SELECT d.manager_id FROM deals d WHERE d.account_id = p_account AND d.id = e.deal_id) END,
                e.data ->> 'type', coalesce(e.data ->> 'text', ''), (e.data ->> 'due_at')::timestamptz, e.at, e.at
         FROM ev e LEFT JOIN managers m ON m.account_id = p_account AND m.external_id = e.data ->> 'manager'
+        LEFT JOIN task_owner o ON o.seq = e.seq
+        LEFT JOIN managers om ON om.account_id = p_account AND om.external_id = o.manager_ext
         WHERE e.type = 'task.created' AND e.outcome IS NULL ORDER BY e.eff, e.ord
         RETURNING id, external_id, manager_id, due_at, created_at
     ), history AS (
@@ -292,11 +289,13 @@ BEGIN
     WHERE t.account_id = p_account AND t.id = x.task_id AND (t.text_set_at IS NULL OR t.text_set_at <= x.at);
     UPDATE tasks t SET completed_at = x.at, completion_set_at = x.at, updated_at = greatest(t.updated_at, x.at),
                        result = coalesce(x.result, t.result)
-    FROM (SELECT DISTINCT ON (task_id) task_id, at,
-                 (SELECT r.data ->> 'result' FROM ev r WHERE r.type = 'task.completed' AND r.task_id = c.task_id
-                  AND r.outcome IS NULL AND r.data ->> 'result' IS NOT NULL
-                  ORDER BY r.at DESC, r.eff DESC, r.ord DESC LIMIT 1) AS result
-          FROM ev c WHERE type = 'task.completed' AND outcome IS NULL AND task_id IS NOT NULL
+    FROM (SELECT DISTINCT ON (task_id) task_id, at, result
+          FROM (SELECT task_id, at, eff, ord,
+                       (array_agg(data ->> 'result') FILTER (WHERE data ->> 'result' IS NOT NULL) OVER w)[
+                           count(*) FILTER (WHERE data ->> 'result' IS NOT NULL) OVER w] AS result
+                FROM ev WHERE type = 'task.completed' AND outcome IS NULL AND task_id IS NOT NULL
+                WINDOW w AS (PARTITION BY task_id ORDER BY at, eff, ord
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) c
           ORDER BY task_id, at DESC, eff DESC, ord DESC) x
     WHERE t.account_id = p_account AND t.id = x.task_id
       AND (t.completion_set_at IS NULL OR t.completion_set_at <= x.at);
@@ -312,24 +311,26 @@ BEGIN
     --     update the call's fields, or only the note's text.
     INSERT INTO calls (account_id, external_id, manager_id, deal_id, direction, started_at, duration_s, answered,
                        created_at)
-    SELECT DISTINCT ON (e.data ->> 'call') p_account, e.data ->> 'call', m.id, e.deal_id, e.data ->> 'direction',
-           e.at, (e.data ->> 'duration_s')::integer, (e.data ->> 'answered')::boolean,
-           (SELECT f.at FROM ev f WHERE f.type = 'call.logged' AND f.outcome IS NULL
-            AND f.data ->> 'call' = e.data ->> 'call' ORDER BY f.eff, f.ord LIMIT 1)
-    FROM ev e JOIN managers m ON m.account_id = p_account AND m.external_id = e.data ->> 'manager'
-    WHERE e.type = 'call.logged' AND e.outcome IS NULL
-    ORDER BY e.data ->> 'call', e.eff DESC, e.ord DESC
+    SELECT p_account, x.ext, m.id, x.deal_id, x.data ->> 'direction', x.at, (x.data ->> 'duration_s')::integer,
+           (x.data ->> 'answered')::boolean, x.first_at
+    FROM (SELECT e.data ->> 'call' AS ext, e.deal_id, e.data, e.at,
+                 first_value(e.at) OVER (PARTITION BY e.data ->> 'call' ORDER BY e.eff, e.ord) AS first_at,
+                 row_number() OVER (PARTITION BY e.data ->> 'call' ORDER BY e.eff DESC, e.ord DESC) AS latest
+          FROM ev e WHERE e.type = 'call.logged' AND e.outcome IS NULL) x
+    JOIN managers m ON m.account_id = p_account AND m.external_id = x.data ->> 'manager'
+    WHERE x.latest = 1
     ON CONFLICT (account_id, external_id) DO UPDATE SET manager_id = EXCLUDED.manager_id,
         deal_id = EXCLUDED.deal_id, direction = EXCLUDED.direction, started_at = EXCLUDED.started_at,
         duration_s = EXCLUDED.duration_s, answered = EXCLUDED.answered;
     INSERT INTO notes (account_id, external_id, deal_id, text, manager_id, created_at)
-    SELECT DISTINCT ON (e.data ->> 'note') p_account, e.data ->> 'note', e.deal_id,
-           (SELECT l.data ->> 'text' FROM ev l WHERE l.type = 'note.added' AND l.outcome IS NULL
-            AND l.data ->> 'note' = e.data ->> 'note' ORDER BY l.eff DESC, l.ord DESC LIMIT 1),
-           m.id, e.at
-    FROM ev e LEFT JOIN managers m ON m.account_id = p_account AND m.external_id = e.data ->> 'manager'
-    WHERE e.type = 'note.added' AND e.outcome IS NULL
-    ORDER BY e.data ->> 'note', e.eff, e.ord
+    SELECT p_account, x.ext, x.deal_id, x.last_text, m.id, x.at
+    FROM (SELECT e.data ->> 'note' AS ext, e.deal_id, e.data, e.at,
+                 first_value(e.data ->> 'text') OVER (PARTITION BY e.data ->> 'note' ORDER BY e.eff DESC, e.ord DESC)
+                     AS last_text,
+                 row_number() OVER (PARTITION BY e.data ->> 'note' ORDER BY e.eff, e.ord) AS first
+          FROM ev e WHERE e.type = 'note.added' AND e.outcome IS NULL) x
+    LEFT JOIN managers m ON m.account_id = p_account AND m.external_id = x.data ->> 'manager'
+    WHERE x.first = 1
     ON CONFLICT (account_id, external_id) DO UPDATE SET text = EXCLUDED.text;
 
     -- 12. The inbox rows: applied, ignored, or waiting for the deal or task that has not come.

@@ -5,7 +5,9 @@
 
 enum db_rc store_import_start(struct db *db, int64_t account_id)
 {
-    enum db_rc rc = db_simple(db, "BEGIN");
+    /* an import of millions of events runs longer than the service's statement limit */
+    enum db_rc rc = db_simple(db, "SET statement_timeout = 0");
+    if (rc == DB_OK) rc = db_simple(db, "BEGIN");
     if (rc == DB_OK) rc = store_lock_account_ingest(db, account_id);
     if (rc == DB_OK)
         rc = db_simple(
