@@ -44,7 +44,7 @@ void log_event_steal(enum log_level level, const char *msg, json_t *fields)
     }
     if (fields != NULL) json_object_update(line, fields);
     json_decref(fields);
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(line);
     if (text != NULL) {
         fprintf(stderr, "%s\n", text);
