@@ -42,9 +42,9 @@ static const char PIPELINES[] =
 /* The funnel order salesops must show: open statuses by sort, then won (142), then lost (143). */
 static const char *const STAGE_ORDER[] = {"55012001", "55012002", "55012003", "55012004",
                                           "55012005", "142",      "143"};
-static const char *const STAGE_NAMES[] = {"Неразобранное", "Взят в работу",       "Квалификация",
-                                          "Выслано КП",    "Дожим",               "Успешно реализовано",
-                                          "Закрыто и не реализовано"};
+static const char *const STAGE_NAMES[] = {
+    "Неразобранное",       "Взят в работу",           "Квалификация", "Выслано КП", "Дожим",
+    "Успешно реализовано", "Закрыто и не реализовано"};
 static const char *const STAGE_KINDS[] = {"open", "open", "open", "open", "open", "won", "lost"};
 
 static const char LOSS_REASONS[] =
@@ -57,7 +57,8 @@ static const char *user_json(char *buf, size_t len, long long id, const char *na
                              bool admin, bool active)
 {
     snprintf(buf, len,
-             "{\"id\":%lld,\"name\":\"%s\",\"email\":\"%s\",\"lang\":\"ru\",\"rights\":{\"leads\":{\"view\":\"A\"},"
+             "{\"id\":%lld,\"name\":\"%s\",\"email\":\"%s\",\"lang\":\"ru\",\"rights\":{\"leads\":{\"view\":"
+             "\"A\"},"
              "\"is_admin\":%s,\"is_free\":false,\"is_active\":%s,\"group_id\":null,\"role_id\":null},"
              "\"_links\":{}}",
              id, name, email, admin ? "true" : "false", active ? "true" : "false");
@@ -145,14 +146,13 @@ static void nap_ms(long ms)
 }
 
 /* Polls cond every 100 ms until it holds; fails the test after DEADLINE_S seconds. */
-#define WAIT_FOR(cond, ...)                                                                                   \
-    do {                                                                                                      \
-        double wait_end_ = now_s() + DEADLINE_S;                                                              \
-        while (!(cond)) {                                                                                     \
-            if (now_s() > wait_end_)                                                                          \
-                cr_assert_fail(__VA_ARGS__);                                                                  \
-            nap_ms(100);                                                                                      \
-        }                                                                                                     \
+#define WAIT_FOR(cond, ...)                                                                                  \
+    do {                                                                                                     \
+        double wait_end_ = now_s() + DEADLINE_S;                                                             \
+        while (!(cond)) {                                                                                    \
+            if (now_s() > wait_end_) cr_assert_fail(__VA_ARGS__);                                            \
+            nap_ms(100);                                                                                     \
+        }                                                                                                    \
     } while (0)
 
 /* The fake's recorded requests, one a line, for failure messages. */
@@ -175,8 +175,7 @@ static size_t count_requests(const char *method, const char *path)
     size_t n = fake_amo_request_count(fa), count = 0;
     for (size_t i = 0; i < n; i++) {
         const struct fake_amo_request *q = fake_amo_request(fa, i);
-        if (strcmp(q->method, method) == 0 && strcmp(q->path, path) == 0)
-            count++;
+        if (strcmp(q->method, method) == 0 && strcmp(q->path, path) == 0) count++;
     }
     return count;
 }
@@ -186,8 +185,7 @@ static const struct fake_amo_request *find_request(const char *method, const cha
     size_t n = fake_amo_request_count(fa);
     for (size_t i = 0; i < n; i++) {
         const struct fake_amo_request *q = fake_amo_request(fa, i);
-        if (strcmp(q->method, method) == 0 && strcmp(q->path, path) == 0)
-            return q;
+        if (strcmp(q->method, method) == 0 && strcmp(q->path, path) == 0) return q;
     }
     return NULL;
 }
@@ -199,8 +197,7 @@ static json_t *find_item_with(const char *method, const char *path, const char *
     size_t n = fake_amo_request_count(fa);
     for (size_t i = 0; i < n; i++) {
         const struct fake_amo_request *q = fake_amo_request(fa, i);
-        if (strcmp(q->method, method) != 0 || strcmp(q->path, path) != 0)
-            continue;
+        if (strcmp(q->method, method) != 0 || strcmp(q->path, path) != 0) continue;
         json_t *body = fake_amo_request_json(q);
         json_t *item = json_is_array(body) ? json_array_get(body, 0) : body;
         if (json_is_object(item) && json_object_get(item, key) != NULL) {
@@ -263,9 +260,10 @@ static char connect_body[1024];
 
 static const char *connect_json(void)
 {
-    snprintf(connect_body, sizeof connect_body,
-             "{\"subdomain\":\"acme\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[8800099]}",
-             fake_amo_url(fa), FAKE_AMO_TOKEN);
+    snprintf(
+        connect_body, sizeof connect_body,
+        "{\"subdomain\":\"acme\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[8800099]}",
+        fake_amo_url(fa), FAKE_AMO_TOKEN);
     return connect_body;
 }
 
@@ -303,8 +301,7 @@ static json_t *item_by_ext(const struct th_resp *r, const char *ext)
     json_array_foreach(json_object_get(r->json, "items"), i, item)
     {
         const char *e = json_string_value(json_object_get(item, "external_id"));
-        if (e != NULL && strcmp(e, ext) == 0)
-            return item;
+        if (e != NULL && strcmp(e, ext) == 0) return item;
     }
     return NULL;
 }
@@ -339,8 +336,7 @@ static int64_t stage_id(json_t *pipeline, const char *ext)
     json_array_foreach(json_object_get(pipeline, "stages"), i, st)
     {
         const char *e = json_string_value(json_object_get(st, "external_id"));
-        if (e != NULL && strcmp(e, ext) == 0)
-            return jint(st, "id");
+        if (e != NULL && strcmp(e, ext) == 0) return jint(st, "id");
     }
     cr_assert_fail("no stage with external id %s", ext);
     return 0;
@@ -390,7 +386,7 @@ static int64_t outbox_rows(const char *where_sql)
     return n;
 }
 
-#define LEAD_EXT "40319999"
+#define LEAD_EXT  "40319999"
 #define LEAD_PATH "/api/v4/leads/" LEAD_EXT
 
 /* The lead 40319999 in stage 55012002 for user 8800001, in the fake and (through POST /events) in salesops;
@@ -401,7 +397,8 @@ static int64_t deal_from_events(void)
     struct th_resp r = th_request(
         "POST", "/api/v1/events", tacct.admin_key,
         "[{\"id\":\"amo-lead-40319999\",\"type\":\"deal.created\",\"at\":\"2025-03-03T10:00:00Z\",\"data\":{"
-        "\"deal\":\"" LEAD_EXT "\",\"name\":\"Окна в офис\",\"price\":90000,\"pipeline\":\"" PIPELINE_EXT "\","
+        "\"deal\":\"" LEAD_EXT "\",\"name\":\"Окна в офис\",\"price\":90000,\"pipeline\":\"" PIPELINE_EXT
+        "\","
         "\"stage\":\"55012002\",\"manager\":\"8800001\"}}]",
         "application/json", NULL);
     cr_assert_eq(r.status, 200, "events: %s", r.body);
@@ -463,7 +460,8 @@ Test(connector, connect_syncs_pipelines_loss_reasons_and_users)
     int last_position = -1000000;
     for (size_t i = 0; i < 7; i++) {
         json_t *st = json_array_get(stages, i);
-        cr_assert_str_eq(json_string_value(json_object_get(st, "external_id")), STAGE_ORDER[i], "stage %zu", i);
+        cr_assert_str_eq(json_string_value(json_object_get(st, "external_id")), STAGE_ORDER[i], "stage %zu",
+                         i);
         cr_assert_str_eq(json_string_value(json_object_get(st, "name")), STAGE_NAMES[i], "stage %zu", i);
         cr_assert_str_eq(json_string_value(json_object_get(st, "kind")), STAGE_KINDS[i], "stage %zu", i);
         cr_assert(json_is_false(json_object_get(st, "needs_setup")), "stage %zu", i);
@@ -514,7 +512,8 @@ Test(connector, connect_syncs_pipelines_loss_reasons_and_users)
     cr_assert_eq(th_int(&r, "id"), pool_id);
     cr_assert(json_is_false(json_object_get(r.json, "eligible")), "pool user: %s", r.body);
     th_resp_free(&r);
-    r = th_patch(tacct.admin_key, "/api/v1/managers/ext:8800001", "{\"distribution_enabled\":true,\"weight\":7}");
+    r = th_patch(tacct.admin_key, "/api/v1/managers/ext:8800001",
+                 "{\"distribution_enabled\":true,\"weight\":7}");
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_eq(th_int(&r, "id"), anna);
     cr_assert(json_is_true(json_object_get(r.json, "eligible")), "an ordinary manager: %s", r.body);
@@ -547,8 +546,7 @@ Test(connector, connect_syncs_pipelines_loss_reasons_and_users)
         r = manager_ext("8800002");
         renamed = strcmp(th_str(&r, "name"), "Петров Сергей Иванович") == 0;
         th_resp_free(&r);
-        if (!renamed)
-            nap_ms(100);
+        if (!renamed) nap_ms(100);
     }
     cr_assert(renamed, "the second sync did not rename user 8800002; the fake got:%s", requests_text());
     cr_assert(find_request("GET", "/api/v4/users") != NULL);
@@ -569,11 +567,12 @@ Test(connector, connect_syncs_pipelines_loss_reasons_and_users)
     cr_assert_eq(manager_id("8800002"), sergey, "the second sync made another manager");
     pl = pipeline_ext(PIPELINE_EXT);
     stages = json_object_get(pl, "stages");
-    static const char *const resynced[] = {"55012001", "55012002", "55012004", "55012003", "55012005", "142", "143"};
+    static const char *const resynced[] = {"55012001", "55012002", "55012004", "55012003",
+                                           "55012005", "142",      "143"};
     cr_assert_eq(json_array_size(stages), 7, "stages after the second sync: %zu", json_array_size(stages));
     for (size_t i = 0; i < 7; i++)
-        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(stages, i), "external_id")), resynced[i],
-                         "funnel order after the second sync, stage %zu", i);
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(stages, i), "external_id")),
+                         resynced[i], "funnel order after the second sync, stage %zu", i);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(stages, 4), "name")), "Дожим клиента");
     cr_assert_eq(stage_id(pl, "55012003"), qualification, "a synced stage got a new id");
     cr_assert_eq(stage_id(pl, "55012004"), proposal, "a synced stage got a new id");
@@ -600,8 +599,7 @@ static void assert_422(const char *body, const char *field)
     json_array_foreach(errors, i, e)
     {
         const char *f = json_string_value(json_object_get(e, "field"));
-        if (f != NULL && strncmp(f, field, strlen(field)) == 0)
-            named = true;
+        if (f != NULL && strncmp(f, field, strlen(field)) == 0) named = true;
     }
     cr_assert(named, "%s: no error for field %s: %s", body, field, r.body);
     th_resp_free(&r);
@@ -626,23 +624,27 @@ Test(connector, bad_input_and_roles)
 
     char body[1024];
     const char *url = fake_amo_url(fa);
-    snprintf(body, sizeof body,
-             "{\"subdomain\":\"Acme\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[8800099]}",
-             url, FAKE_AMO_TOKEN);
+    snprintf(
+        body, sizeof body,
+        "{\"subdomain\":\"Acme\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[8800099]}",
+        url, FAKE_AMO_TOKEN);
     assert_422(body, "subdomain");
-    snprintf(body, sizeof body,
-             "{\"subdomain\":\"ac me\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[8800099]}",
-             url, FAKE_AMO_TOKEN);
+    snprintf(
+        body, sizeof body,
+        "{\"subdomain\":\"ac me\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[8800099]}",
+        url, FAKE_AMO_TOKEN);
     assert_422(body, "subdomain");
-    snprintf(body, sizeof body,
-             "{\"subdomain\":\"acme\",\"base_url\":\"ftp://x\",\"access_token\":\"%s\",\"pool_user_ids\":[1]}",
-             FAKE_AMO_TOKEN);
+    snprintf(
+        body, sizeof body,
+        "{\"subdomain\":\"acme\",\"base_url\":\"ftp://x\",\"access_token\":\"%s\",\"pool_user_ids\":[1]}",
+        FAKE_AMO_TOKEN);
     assert_422(body, "base_url");
     snprintf(body, sizeof body,
-             "{\"subdomain\":\"acme\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[\"a\"]}", url,
-             FAKE_AMO_TOKEN);
+             "{\"subdomain\":\"acme\",\"base_url\":\"%s\",\"access_token\":\"%s\",\"pool_user_ids\":[\"a\"]}",
+             url, FAKE_AMO_TOKEN);
     assert_422(body, "pool_user_ids");
-    snprintf(body, sizeof body, "{\"subdomain\":\"acme\",\"base_url\":\"%s\",\"pool_user_ids\":[8800099]}", url);
+    snprintf(body, sizeof body, "{\"subdomain\":\"acme\",\"base_url\":\"%s\",\"pool_user_ids\":[8800099]}",
+             url);
     assert_422(body, "access_token");
 
     /* nothing was stored and nothing was asked of amoCRM */
@@ -681,8 +683,7 @@ Test(connector, loss_reason_is_read_for_a_lead_lost_by_webhook)
         r = th_get(tacct.admin_key, "/api/v1/deals/ext:40310001");
         created = r.status == 200;
         th_resp_free(&r);
-        if (!created)
-            nap_ms(100);
+        if (!created) nap_ms(100);
     }
     cr_assert(created, "leads_add was not applied within %.0f s", DEADLINE_S);
     r = post_webhook(tacct.webhook_token, LEADS_STATUS_LOST);
@@ -701,8 +702,7 @@ Test(connector, loss_reason_is_read_for_a_lead_lost_by_webhook)
         done = r.status == 200 && th_str(&r, "status") && strcmp(th_str(&r, "status"), "lost") == 0 &&
                json_is_integer(lr);
         th_resp_free(&r);
-        if (!done)
-            nap_ms(100);
+        if (!done) nap_ms(100);
     }
     r = th_get(tacct.admin_key, "/api/v1/deals/ext:40310001");
     cr_assert(done, "deal not lost with a reason within %.0f s: %s; the fake got:%s", DEADLINE_S, r.body,
@@ -747,8 +747,8 @@ Test(connector, rest_changes_are_written_back_to_amocrm)
     fake_amo_clear_requests(fa);
 
     /* responsible */
-    struct th_resp r = th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"manager_id\":%lld}",
-                                (long long)sergey);
+    struct th_resp r =
+        th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"manager_id\":%lld}", (long long)sergey);
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
     json_t *item = NULL;
@@ -759,7 +759,8 @@ Test(connector, rest_changes_are_written_back_to_amocrm)
     cr_assert_str_eq(find_request("PATCH", LEAD_PATH)->authorization, BEARER);
 
     /* stage */
-    r = th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"stage_id\":%lld}", (long long)qualification);
+    r = th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"stage_id\":%lld}",
+                 (long long)qualification);
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
     WAIT_FOR((item = find_item_with("PATCH", LEAD_PATH, "status_id")) != NULL,
@@ -796,8 +797,7 @@ Test(connector, rest_changes_are_written_back_to_amocrm)
         const char *ext = th_str(&r, "external_id");
         linked = ext != NULL && strcmp(ext, "70000001") == 0;
         th_resp_free(&r);
-        if (!linked)
-            nap_ms(100);
+        if (!linked) nap_ms(100);
     }
     r = th_get(tacct.admin_key, "/api/v1/tasks/%lld", (long long)task);
     cr_assert(linked, "the task's external_id is not amoCRM's task id 70000001: %s", r.body);
@@ -859,13 +859,14 @@ Test(connector, retries_dead_letters_and_skipped_writes)
 
     /* 429 with Retry-After: 1, then delivered */
     fake_amo_fail_next(fa, 1, 429, "1");
-    struct th_resp r = th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"manager_id\":%lld}",
-                                (long long)sergey);
+    struct th_resp r =
+        th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"manager_id\":%lld}", (long long)sergey);
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
     WAIT_FOR(count_requests("PATCH", LEAD_PATH) >= 1, "no PATCH; the fake got:%s", requests_text());
     double first = now_s();
-    WAIT_FOR(count_requests("PATCH", LEAD_PATH) >= 2, "no retry after the 429; the fake got:%s", requests_text());
+    WAIT_FOR(count_requests("PATCH", LEAD_PATH) >= 2, "no retry after the 429; the fake got:%s",
+             requests_text());
     double second = now_s();
     cr_assert_geq(second - first, 0.8, "retried %.2f s after a 429 with Retry-After: 1", second - first);
     WAIT_FOR(outbox_count("pending") == 0, "still pending after the retry");
@@ -886,10 +887,12 @@ Test(connector, retries_dead_letters_and_skipped_writes)
     r = th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"stage_id\":%lld}", (long long)s3);
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
-    WAIT_FOR(outbox_count("dead") == 1, "the row refused with 401 is not dead; the fake got:%s", requests_text());
+    WAIT_FOR(outbox_count("dead") == 1, "the row refused with 401 is not dead; the fake got:%s",
+             requests_text());
     cr_assert_eq(outbox_count("pending"), 0);
     nap_ms(2500);
-    cr_assert_eq(count_requests("PATCH", LEAD_PATH), 1, "a 401 was retried; the fake got:%s", requests_text());
+    cr_assert_eq(count_requests("PATCH", LEAD_PATH), 1, "a 401 was retried; the fake got:%s",
+                 requests_text());
     cr_assert_eq(outbox_count("dead"), 1);
 
     /* 400: dead at once too */
@@ -899,16 +902,19 @@ Test(connector, retries_dead_letters_and_skipped_writes)
     r = th_patch(tacct.admin_key, "/api/v1/deals/ext:" LEAD_EXT, "{\"stage_id\":%lld}", (long long)s4);
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
-    WAIT_FOR(outbox_count("dead") == 2, "the row refused with 400 is not dead; the fake got:%s", requests_text());
+    WAIT_FOR(outbox_count("dead") == 2, "the row refused with 400 is not dead; the fake got:%s",
+             requests_text());
     cr_assert_eq(outbox_count("pending"), 0);
     nap_ms(2500);
-    cr_assert_eq(count_requests("PATCH", LEAD_PATH), 1, "a 400 was retried; the fake got:%s", requests_text());
+    cr_assert_eq(count_requests("PATCH", LEAD_PATH), 1, "a 400 was retried; the fake got:%s",
+                 requests_text());
 
     /* a deal without an amoCRM id: skipped, never sent, not dead */
     fake_amo_clear_requests(fa);
-    r = th_post(tacct.admin_key, "/api/v1/deals",
-                "{\"name\":\"Без amoCRM\",\"price\":1000,\"pipeline_id\":%lld,\"stage_id\":%lld,\"manager_id\":%lld}",
-                (long long)pipeline, (long long)s2, (long long)anna);
+    r = th_post(
+        tacct.admin_key, "/api/v1/deals",
+        "{\"name\":\"Без amoCRM\",\"price\":1000,\"pipeline_id\":%lld,\"stage_id\":%lld,\"manager_id\":%lld}",
+        (long long)pipeline, (long long)s2, (long long)anna);
     cr_assert_eq(r.status, 201, "%s", r.body);
     int64_t local = th_int(&r, "id");
     th_resp_free(&r);
@@ -945,16 +951,19 @@ Test(connector, retries_dead_letters_and_skipped_writes)
 Test(connector, an_account_without_integration_sends_nothing)
 {
     const char *key = tacct.admin_key;
-    struct th_resp r = th_post(key, "/api/v1/pipelines",
-                               "{\"name\":\"Продажи\",\"external_id\":\"" PIPELINE_EXT "\",\"stages\":["
-                               "{\"name\":\"Взят в работу\",\"external_id\":\"55012002\",\"kind\":\"open\"},"
-                               "{\"name\":\"Квалификация\",\"external_id\":\"55012003\",\"kind\":\"open\"},"
-                               "{\"name\":\"Успешно реализовано\",\"external_id\":\"142\",\"kind\":\"won\"},"
-                               "{\"name\":\"Закрыто и не реализовано\",\"external_id\":\"143\",\"kind\":\"lost\"}]}");
+    struct th_resp r =
+        th_post(key, "/api/v1/pipelines",
+                "{\"name\":\"Продажи\",\"external_id\":\"" PIPELINE_EXT "\",\"stages\":["
+                "{\"name\":\"Взят в работу\",\"external_id\":\"55012002\",\"kind\":\"open\"},"
+                "{\"name\":\"Квалификация\",\"external_id\":\"55012003\",\"kind\":\"open\"},"
+                "{\"name\":\"Успешно реализовано\",\"external_id\":\"142\",\"kind\":\"won\"},"
+                "{\"name\":\"Закрыто и не реализовано\",\"external_id\":\"143\",\"kind\":\"lost\"}]}");
     cr_assert_eq(r.status, 201, "%s", r.body);
     int64_t pipeline = th_int(&r, "id");
-    int64_t s2 = json_integer_value(json_object_get(json_array_get(json_object_get(r.json, "stages"), 0), "id"));
-    int64_t s3 = json_integer_value(json_object_get(json_array_get(json_object_get(r.json, "stages"), 1), "id"));
+    int64_t s2 =
+        json_integer_value(json_object_get(json_array_get(json_object_get(r.json, "stages"), 0), "id"));
+    int64_t s3 =
+        json_integer_value(json_object_get(json_array_get(json_object_get(r.json, "stages"), 1), "id"));
     th_resp_free(&r);
     r = th_post(key, "/api/v1/managers",
                 "{\"name\":\"Иванова Анна\",\"role\":\"manager\",\"external_id\":\"8800001\"}");
@@ -966,10 +975,11 @@ Test(connector, an_account_without_integration_sends_nothing)
     cr_assert_eq(r.status, 201, "%s", r.body);
     int64_t sergey = th_int(&r, "id");
     th_resp_free(&r);
-    r = th_post(key, "/api/v1/deals",
-                "{\"name\":\"Окна\",\"price\":5000,\"pipeline_id\":%lld,\"stage_id\":%lld,\"manager_id\":%lld,"
-                "\"external_id\":\"" LEAD_EXT "\"}",
-                (long long)pipeline, (long long)s2, (long long)anna);
+    r = th_post(
+        key, "/api/v1/deals",
+        "{\"name\":\"Окна\",\"price\":5000,\"pipeline_id\":%lld,\"stage_id\":%lld,\"manager_id\":%lld,"
+        "\"external_id\":\"" LEAD_EXT "\"}",
+        (long long)pipeline, (long long)s2, (long long)anna);
     cr_assert_eq(r.status, 201, "%s", r.body);
     int64_t deal = th_int(&r, "id");
     th_resp_free(&r);
@@ -979,9 +989,10 @@ Test(connector, an_account_without_integration_sends_nothing)
     r = th_patch(key, path, "{\"manager_id\":%lld,\"stage_id\":%lld}", (long long)sergey, (long long)s3);
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
-    r = th_post(key, "/api/v1/tasks",
-                "{\"deal_id\":%lld,\"type\":\"call\",\"text\":\"Перезвонить\",\"due_at\":\"2030-01-02T09:00:00Z\"}",
-                (long long)deal);
+    r = th_post(
+        key, "/api/v1/tasks",
+        "{\"deal_id\":%lld,\"type\":\"call\",\"text\":\"Перезвонить\",\"due_at\":\"2030-01-02T09:00:00Z\"}",
+        (long long)deal);
     cr_assert_eq(r.status, 201, "%s", r.body);
     int64_t task = th_int(&r, "id");
     th_resp_free(&r);
@@ -1033,7 +1044,8 @@ static void form_encode(struct form *f, const char *s)
     f->text[f->len] = '\0';
 }
 
-static void form_add(struct form *f, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void form_add(struct form *f, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void form_add(struct form *f, const char *key, const char *fmt, ...)
 {
     char value[512];
@@ -1041,11 +1053,9 @@ static void form_add(struct form *f, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(value, sizeof value, fmt, ap);
     va_end(ap);
-    if (f->len && f->len + 1 < sizeof f->text)
-        f->text[f->len++] = '&';
+    if (f->len && f->len + 1 < sizeof f->text) f->text[f->len++] = '&';
     form_encode(f, key);
-    if (f->len + 1 < sizeof f->text)
-        f->text[f->len++] = '=';
+    if (f->len + 1 < sizeof f->text) f->text[f->len++] = '=';
     form_encode(f, value);
 }
 
@@ -1103,8 +1113,7 @@ static bool inbox_settled(void)
         cr_assert_eq(r.status, 200, "%s", r.body);
         size_t n = json_array_size(json_object_get(r.json, "items"));
         th_resp_free(&r);
-        if (n)
-            return false;
+        if (n) return false;
     }
     return true;
 }
@@ -1145,7 +1154,8 @@ Test(connector, webhooks_for_objects_salesops_created_update_them)
     r = th_post(tacct.admin_key, path, "{\"text\":\"Договорились о встрече\"}");
     cr_assert_eq(r.status, 201, "%s", r.body);
     th_resp_free(&r);
-    WAIT_FOR(task_linked(task, "70000001"), "the task did not get amoCRM's id; the fake got:%s", requests_text());
+    WAIT_FOR(task_linked(task, "70000001"), "the task did not get amoCRM's id; the fake got:%s",
+             requests_text());
     WAIT_FOR(outbox_count("pending") == 0, "outbox.pending does not return to 0");
     cr_assert_eq(count_requests("POST", LEAD_PATH "/notes"), 1, "the fake got:%s", requests_text());
 
@@ -1203,7 +1213,8 @@ Test(connector, task_webhook_during_delivery_matches_the_task_in_flight)
     cr_assert_eq(count_requests("POST", "/api/v4/tasks"), 1,
                  "the retry came before the webhook was applied: the test proves nothing");
 
-    WAIT_FOR(outbox_count("pending") == 0, "outbox.pending does not return to 0; the fake got:%s", requests_text());
+    WAIT_FOR(outbox_count("pending") == 0, "outbox.pending does not return to 0; the fake got:%s",
+             requests_text());
     cr_assert_eq(count_requests("POST", "/api/v4/tasks"), 2, "the fake got:%s", requests_text());
     /* (the replies are copied and freed before asserting, so a failure leaves no leak report behind) */
     static char listed[4096];
@@ -1213,8 +1224,8 @@ Test(connector, task_webhook_during_delivery_matches_the_task_in_flight)
     th_resp_free(&r);
     cr_assert_eq(tasks, 2, "want the REST task and the meeting: %s", listed);
     r = th_get(tacct.admin_key, "/api/v1/tasks/ext:70000500");
-    bool meeting = r.status == 200 && th_str(&r, "type") != NULL && strcmp(th_str(&r, "type"), "meeting") == 0 &&
-                   th_int(&r, "id") != task;
+    bool meeting = r.status == 200 && th_str(&r, "type") != NULL &&
+                   strcmp(th_str(&r, "type"), "meeting") == 0 && th_int(&r, "id") != task;
     snprintf(listed, sizeof listed, "%s", r.body);
     th_resp_free(&r);
     cr_assert(meeting, "the meeting is not a task of its own: %s", listed);
@@ -1243,7 +1254,8 @@ Test(connector, writes_keep_to_seven_requests_a_second)
         th_resp_free(&r);
     }
     double start = now_s();
-    WAIT_FOR(outbox_count("pending") == 0, "the notes were not all written; the fake got:%s", requests_text());
+    WAIT_FOR(outbox_count("pending") == 0, "the notes were not all written; the fake got:%s",
+             requests_text());
     double took = now_s() - start;
     cr_assert_eq(outbox_count("dead"), 0);
     for (int64_t id = FAKE_AMO_FIRST_NOTE_ID; id < FAKE_AMO_FIRST_NOTE_ID + 15; id++) {

@@ -1,7 +1,7 @@
-/* POST /events over HTTP: the JSON array and NDJSON doors, the reply's counts, strict parsing (a rejected event
- * is not stored and its id stays free), duplicates, limits and roles; placeholders for unknown objects; events
- * that arrive out of order give the same state and history as in order; events that wait for their deal or
- * task; tasks, calls, notes, deletion and restoration through events. */
+/* POST /events over HTTP: the JSON array and NDJSON doors, the reply's counts, strict parsing (a rejected
+ * event is not stored and its id stays free), duplicates, limits and roles; placeholders for unknown objects;
+ * events that arrive out of order give the same state and history as in order; events that wait for their
+ * deal or task; tasks, calls, notes, deletion and restoration through events. */
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -81,26 +81,28 @@ static bool names_field(const char *msg, const char *field)
     for (const char *p = msg; p && (p = strstr(p, field)) != NULL; p++) {
         bool left = p == msg || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.');
         bool right = !(isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == '.');
-        if (left && right)
-            return true;
+        if (left && right) return true;
     }
     return false;
 }
 
-/* rejected[i] is {index, id, error {code, message naming field}}; id NULL means null, field NULL: unchecked. */
+/* rejected[i] is {index, id, error {code, message naming field}}; id NULL means null, field NULL: unchecked.
+ */
 static void assert_rejected(const struct th_resp *r, size_t i, int index, const char *id, const char *code,
                             const char *field)
 {
     json_t *e = json_array_get(json_object_get(r->json, "rejected"), i);
     cr_assert(json_is_object(e), "rejected[%zu] missing: %s", i, r->body);
-    cr_assert_eq(json_integer_value(json_object_get(e, "index")), index, "rejected[%zu].index: %s", i, r->body);
+    cr_assert_eq(json_integer_value(json_object_get(e, "index")), index, "rejected[%zu].index: %s", i,
+                 r->body);
     json_t *jid = json_object_get(e, "id");
     if (id == NULL)
         cr_assert(json_is_null(jid), "rejected[%zu].id should be null: %s", i, r->body);
     else
         cr_assert_str_eq(json_string_value(jid), id, "rejected[%zu].id: %s", i, r->body);
     json_t *err = json_object_get(e, "error");
-    cr_assert_str_eq(json_string_value(json_object_get(err, "code")), code, "rejected[%zu] code: %s", i, r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(err, "code")), code, "rejected[%zu] code: %s", i,
+                     r->body);
     const char *msg = json_string_value(json_object_get(err, "message"));
     cr_assert(msg != NULL && *msg, "rejected[%zu] has no message: %s", i, r->body);
     if (field != NULL)
@@ -141,8 +143,7 @@ static json_t *item_by_ext(json_t *list, const char *ext)
     json_array_foreach(json_object_get(list, "items"), i, it)
     {
         const char *e = json_string_value(json_object_get(it, "external_id"));
-        if (e != NULL && strcmp(e, ext) == 0)
-            return it;
+        if (e != NULL && strcmp(e, ext) == 0) return it;
     }
     return NULL;
 }
@@ -153,8 +154,7 @@ static json_t *item_by_id(json_t *list, int64_t id)
     json_t *it;
     json_array_foreach(json_object_get(list, "items"), i, it)
     {
-        if (json_integer_value(json_object_get(it, "id")) == id)
-            return it;
+        if (json_integer_value(json_object_get(it, "id")) == id) return it;
     }
     return NULL;
 }
@@ -192,8 +192,7 @@ static json_t *inbox_row(json_t *list, const char *event_id)
     json_array_foreach(json_object_get(list, "items"), i, it)
     {
         const char *e = jstr(it, "event_id");
-        if (e != NULL && strcmp(e, event_id) == 0)
-            return it;
+        if (e != NULL && strcmp(e, event_id) == 0) return it;
     }
     return NULL;
 }
@@ -310,18 +309,19 @@ Test(events, json_array_is_stored_and_applied_before_the_reply)
 
 Test(events, ndjson_skips_blank_lines_and_rejects_a_bad_line_alone)
 {
-    const char *body =
-        "{\"id\":\"n1\",\"type\":\"manager.upserted\",\"at\":\"2024-03-01T08:00:00Z\","
-        "\"data\":{\"manager\":\"nm1\",\"name\":\"Анна\"}}\n"
-        "\n"
-        "{\"id\":\"n-bad\",\"type\":\n"
-        "   \n"
-        "{\"id\":\"n2\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
-        "\"data\":{\"deal\":\"ND1\",\"name\":\"Двери\",\"price\":5000,\"pipeline\":\"p1\",\"manager\":\"nm1\"}}\r\n"
-        "{\"id\":\"n3\",\"type\":\"deal.exploded\",\"at\":\"2024-03-01T09:30:00Z\",\"data\":{\"deal\":\"ND1\"}}\n"
-        "\n"
-        "{\"id\":\"n4\",\"type\":\"deal.updated\",\"at\":\"2024-03-01T10:00:00Z\","
-        "\"data\":{\"deal\":\"ND1\",\"price\":6000}}";
+    const char *body = "{\"id\":\"n1\",\"type\":\"manager.upserted\",\"at\":\"2024-03-01T08:00:00Z\","
+                       "\"data\":{\"manager\":\"nm1\",\"name\":\"Анна\"}}\n"
+                       "\n"
+                       "{\"id\":\"n-bad\",\"type\":\n"
+                       "   \n"
+                       "{\"id\":\"n2\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+                       "\"data\":{\"deal\":\"ND1\",\"name\":\"Двери\",\"price\":5000,\"pipeline\":\"p1\","
+                       "\"manager\":\"nm1\"}}\r\n"
+                       "{\"id\":\"n3\",\"type\":\"deal.exploded\",\"at\":\"2024-03-01T09:30:00Z\",\"data\":{"
+                       "\"deal\":\"ND1\"}}\n"
+                       "\n"
+                       "{\"id\":\"n4\",\"type\":\"deal.updated\",\"at\":\"2024-03-01T10:00:00Z\","
+                       "\"data\":{\"deal\":\"ND1\",\"price\":6000}}";
     struct th_resp r = post_ndjson(w.acct.admin_key, body);
     assert_counts(&r, 3, 0, 2);
     /* indexes count events (non-blank lines): n1 0, bad 1, n2 2, n3 3, n4 4 */
@@ -356,11 +356,10 @@ Test(events, a_rejected_event_is_not_stored_and_its_id_stays_free)
 {
     int64_t before = inbox_count();
     struct th_resp r = post_array(
-        w.acct.admin_key,
-        "[{\"id\":\"r1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
-        "\"data\":{\"deal\":\"RD1\",\"name\":\"Окна\",\"price\":100,\"pipeline\":\"p1\"}},"
-        "{\"id\":\"r2\",\"type\":\"deal.updated\",\"at\":\"2024-03-01T10:00:00Z\","
-        "\"data\":{\"deal\":\"RD1\",\"price\":\"двести\"}}]");
+        w.acct.admin_key, "[{\"id\":\"r1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+                          "\"data\":{\"deal\":\"RD1\",\"name\":\"Окна\",\"price\":100,\"pipeline\":\"p1\"}},"
+                          "{\"id\":\"r2\",\"type\":\"deal.updated\",\"at\":\"2024-03-01T10:00:00Z\","
+                          "\"data\":{\"deal\":\"RD1\",\"price\":\"двести\"}}]");
     assert_counts(&r, 1, 0, 1);
     assert_rejected(&r, 0, 1, "r2", "validation_failed", "data.price");
     th_resp_free(&r);
@@ -374,8 +373,9 @@ Test(events, a_rejected_event_is_not_stored_and_its_id_stays_free)
     json_decref(d);
 
     /* the same id, fixed: accepted, not a duplicate */
-    r = post_array(w.acct.admin_key, "[{\"id\":\"r2\",\"type\":\"deal.updated\",\"at\":\"2024-03-01T10:00:00Z\","
-                                     "\"data\":{\"deal\":\"RD1\",\"price\":200}}]");
+    r = post_array(w.acct.admin_key,
+                   "[{\"id\":\"r2\",\"type\":\"deal.updated\",\"at\":\"2024-03-01T10:00:00Z\","
+                   "\"data\":{\"deal\":\"RD1\",\"price\":200}}]");
     assert_counts(&r, 1, 0, 0);
     th_resp_free(&r);
     cr_assert_eq(inbox_count(), before + 2);
@@ -386,12 +386,12 @@ Test(events, a_rejected_event_is_not_stored_and_its_id_stays_free)
 
 Test(events, the_same_id_in_one_request_and_across_requests_is_a_duplicate)
 {
-    struct th_resp r = post_array(
-        w.acct.admin_key,
-        "[{\"id\":\"d1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
-        "\"data\":{\"deal\":\"DU1\",\"name\":\"Окна\",\"price\":100,\"pipeline\":\"p1\"}},"
-        "{\"id\":\"d1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
-        "\"data\":{\"deal\":\"DU2\",\"name\":\"Окна\",\"price\":999,\"pipeline\":\"p1\"}}]");
+    struct th_resp r =
+        post_array(w.acct.admin_key,
+                   "[{\"id\":\"d1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+                   "\"data\":{\"deal\":\"DU1\",\"name\":\"Окна\",\"price\":100,\"pipeline\":\"p1\"}},"
+                   "{\"id\":\"d1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+                   "\"data\":{\"deal\":\"DU2\",\"name\":\"Окна\",\"price\":999,\"pipeline\":\"p1\"}}]");
     assert_counts(&r, 1, 1, 0);
     th_resp_free(&r);
     cr_assert_eq(inbox_count(), 1);
@@ -406,8 +406,9 @@ Test(events, the_same_id_in_one_request_and_across_requests_is_a_duplicate)
                    "\"data\":{\"deal\":\"DU1\",\"price\":300}}]");
     assert_counts(&r, 1, 1, 0);
     th_resp_free(&r);
-    r = post_ndjson(w.acct.admin_key, "{\"id\":\"d2\",\"type\":\"deal.updated\",\"at\":\"2024-03-01T11:00:00Z\","
-                                      "\"data\":{\"deal\":\"DU1\",\"price\":700}}\n");
+    r = post_ndjson(w.acct.admin_key,
+                    "{\"id\":\"d2\",\"type\":\"deal.updated\",\"at\":\"2024-03-01T11:00:00Z\","
+                    "\"data\":{\"deal\":\"DU1\",\"price\":700}}\n");
     assert_counts(&r, 0, 1, 0);
     th_resp_free(&r);
     cr_assert_eq(inbox_count(), 2);
@@ -432,7 +433,8 @@ Test(events, types_fields_and_enums_are_strict)
     const char *body =
         "["
         /* 0 unknown type */
-        "{\"id\":\"s0\",\"type\":\"deal.exploded\",\"at\":\"2024-03-01T09:00:00Z\",\"data\":{\"deal\":\"X\"}},"
+        "{\"id\":\"s0\",\"type\":\"deal.exploded\",\"at\":\"2024-03-01T09:00:00Z\",\"data\":{\"deal\":\"X\"}}"
+        ","
         /* 1 missing field */
         "{\"id\":\"s1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
         "\"data\":{\"deal\":\"X\",\"price\":1,\"pipeline\":\"p1\"}},"
@@ -509,8 +511,9 @@ Test(events, a_body_that_is_not_an_array_of_events_is_400)
     cr_assert_eq(r.status, 400, "%s", r.body);
     cr_assert_str_eq(th_code(&r), "malformed_request");
     th_resp_free(&r);
-    r = post_array(w.acct.admin_key,
-                   "{\"id\":\"x\",\"type\":\"deal.deleted\",\"at\":\"2024-03-01T09:00:00Z\",\"data\":{\"deal\":\"X\"}}");
+    r = post_array(
+        w.acct.admin_key,
+        "{\"id\":\"x\",\"type\":\"deal.deleted\",\"at\":\"2024-03-01T09:00:00Z\",\"data\":{\"deal\":\"X\"}}");
     cr_assert_eq(r.status, 400, "a single object is not an array: %s", r.body);
     cr_assert_str_eq(th_code(&r), "malformed_request");
     th_resp_free(&r);
@@ -520,10 +523,11 @@ Test(events, a_body_that_is_not_an_array_of_events_is_400)
 Test(events, text_plain_is_415)
 {
     int64_t before = inbox_count();
-    struct th_resp r = th_request("POST", EVENTS, w.acct.admin_key,
-                                  "[{\"id\":\"t1\",\"type\":\"manager.upserted\",\"at\":\"2024-03-01T09:00:00Z\","
-                                  "\"data\":{\"manager\":\"tm\",\"name\":\"T\"}}]",
-                                  "text/plain", NULL);
+    struct th_resp r =
+        th_request("POST", EVENTS, w.acct.admin_key,
+                   "[{\"id\":\"t1\",\"type\":\"manager.upserted\",\"at\":\"2024-03-01T09:00:00Z\","
+                   "\"data\":{\"manager\":\"tm\",\"name\":\"T\"}}]",
+                   "text/plain", NULL);
     cr_assert_eq(r.status, 415, "%s", r.body);
     cr_assert_str_eq(th_code(&r), "unsupported_media_type");
     th_resp_free(&r);
@@ -541,17 +545,13 @@ static char *many_events(int n, bool ndjson, bool same_id)
     size_t cap = (size_t)n * (sizeof one + 16) + 16, len = 0;
     char *s = malloc(cap);
     cr_assert(s != NULL);
-    if (!ndjson)
-        s[len++] = '[';
+    if (!ndjson) s[len++] = '[';
     for (int i = 0; i < n; i++) {
-        if (i > 0 && !ndjson)
-            s[len++] = ',';
+        if (i > 0 && !ndjson) s[len++] = ',';
         len += (size_t)snprintf(s + len, cap - len, one, same_id ? 0 : i);
-        if (ndjson)
-            s[len++] = '\n';
+        if (ndjson) s[len++] = '\n';
     }
-    if (!ndjson)
-        s[len++] = ']';
+    if (!ndjson) s[len++] = ']';
     s[len] = '\0';
     return s;
 }
@@ -646,14 +646,15 @@ Test(events, manager_and_readonly_keys_are_403_head_may_post)
 
 Test(events, unknown_manager_pipeline_stage_and_loss_reason_become_placeholders)
 {
-    send_ok("[{\"id\":\"p1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
-            "\"data\":{\"deal\":\"PD1\",\"name\":\"Склад\",\"price\":500000,\"pipeline\":\"P9\",\"stage\":\"S9\","
-            "\"manager\":\"M9\"}},"
-            "{\"id\":\"p2\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-02T09:00:00Z\","
-            "\"data\":{\"deal\":\"PD1\",\"stage\":\"S10\"}},"
-            "{\"id\":\"p3\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-03T09:00:00Z\","
-            "\"data\":{\"deal\":\"PD1\",\"stage\":\"lost\",\"loss_reason\":\"LR9\"}}]",
-            3);
+    send_ok(
+        "[{\"id\":\"p1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+        "\"data\":{\"deal\":\"PD1\",\"name\":\"Склад\",\"price\":500000,\"pipeline\":\"P9\",\"stage\":\"S9\","
+        "\"manager\":\"M9\"}},"
+        "{\"id\":\"p2\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-02T09:00:00Z\","
+        "\"data\":{\"deal\":\"PD1\",\"stage\":\"S10\"}},"
+        "{\"id\":\"p3\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-03T09:00:00Z\","
+        "\"data\":{\"deal\":\"PD1\",\"stage\":\"lost\",\"loss_reason\":\"LR9\"}}]",
+        3);
 
     json_t *managers = get_json("/api/v1/managers?limit=500");
     json_t *m = item_by_ext(managers, "M9");
@@ -719,10 +720,11 @@ Test(events, unknown_manager_pipeline_stage_and_loss_reason_become_placeholders)
     json_decref(h);
 
     /* the placeholders are reused, not created again */
-    send_ok("[{\"id\":\"p4\",\"type\":\"deal.created\",\"at\":\"2024-03-04T09:00:00Z\","
-            "\"data\":{\"deal\":\"PD2\",\"name\":\"Склад 2\",\"price\":1,\"pipeline\":\"P9\",\"stage\":\"S10\","
-            "\"manager\":\"M9\"}}]",
-            1);
+    send_ok(
+        "[{\"id\":\"p4\",\"type\":\"deal.created\",\"at\":\"2024-03-04T09:00:00Z\","
+        "\"data\":{\"deal\":\"PD2\",\"name\":\"Склад 2\",\"price\":1,\"pipeline\":\"P9\",\"stage\":\"S10\","
+        "\"manager\":\"M9\"}}]",
+        1);
     d = get_json("/api/v1/deals/ext:PD2");
     cr_assert_eq(jint(d, "pipeline_id"), p9);
     cr_assert_eq(jint(d, "stage_id"), s10);
@@ -736,11 +738,12 @@ Test(events, unknown_manager_pipeline_stage_and_loss_reason_become_placeholders)
 
 Test(events, a_placeholder_stage_goes_after_the_last_open_stage)
 {
-    send_ok("[{\"id\":\"q1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
-            "\"data\":{\"deal\":\"QD1\",\"name\":\"Окна\",\"price\":1000,\"pipeline\":\"p1\",\"stage\":\"s9\"}},"
-            "{\"id\":\"q2\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-02T09:00:00Z\","
-            "\"data\":{\"deal\":\"QD1\",\"pipeline\":\"p1\",\"stage\":\"s10\"}}]",
-            2);
+    send_ok(
+        "[{\"id\":\"q1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+        "\"data\":{\"deal\":\"QD1\",\"name\":\"Окна\",\"price\":1000,\"pipeline\":\"p1\",\"stage\":\"s9\"}},"
+        "{\"id\":\"q2\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-02T09:00:00Z\","
+        "\"data\":{\"deal\":\"QD1\",\"pipeline\":\"p1\",\"stage\":\"s10\"}}]",
+        2);
     json_t *p = get_json("/api/v1/pipelines/%lld", (long long)w.pipeline_id);
     cr_assert(!jbool(p, "needs_setup"), "a known pipeline stays set up");
     json_t *stages = json_object_get(p, "stages");
@@ -770,16 +773,18 @@ Test(events, a_placeholder_stage_goes_after_the_last_open_stage)
 
 Test(events, won_and_lost_name_the_pipelines_closing_stages)
 {
-    send_ok("[{\"id\":\"w1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
-            "\"data\":{\"deal\":\"WL1\",\"name\":\"Окна\",\"price\":1000,\"pipeline\":\"p1\",\"stage\":\"lost\","
-            "\"manager\":\"wm\"}},"
-            "{\"id\":\"w2\",\"type\":\"deal.created\",\"at\":\"2024-03-01T10:00:00Z\","
-            "\"data\":{\"deal\":\"WL2\",\"name\":\"Двери\",\"price\":2000,\"pipeline\":\"p1\",\"stage\":\"won\"}},"
-            "{\"id\":\"w3\",\"type\":\"deal.created\",\"at\":\"2024-03-01T11:00:00Z\","
-            "\"data\":{\"deal\":\"WL3\",\"name\":\"Полы\",\"price\":3000,\"pipeline\":\"p1\",\"stage\":\"s2\"}},"
-            "{\"id\":\"w4\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-02T11:00:00Z\","
-            "\"data\":{\"deal\":\"WL3\",\"stage\":\"lost\",\"loss_reason\":\"r1\"}}]",
-            4);
+    send_ok(
+        "[{\"id\":\"w1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+        "\"data\":{\"deal\":\"WL1\",\"name\":\"Окна\",\"price\":1000,\"pipeline\":\"p1\",\"stage\":\"lost\","
+        "\"manager\":\"wm\"}},"
+        "{\"id\":\"w2\",\"type\":\"deal.created\",\"at\":\"2024-03-01T10:00:00Z\","
+        "\"data\":{\"deal\":\"WL2\",\"name\":\"Двери\",\"price\":2000,\"pipeline\":\"p1\",\"stage\":\"won\"}}"
+        ","
+        "{\"id\":\"w3\",\"type\":\"deal.created\",\"at\":\"2024-03-01T11:00:00Z\","
+        "\"data\":{\"deal\":\"WL3\",\"name\":\"Полы\",\"price\":3000,\"pipeline\":\"p1\",\"stage\":\"s2\"}},"
+        "{\"id\":\"w4\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-02T11:00:00Z\","
+        "\"data\":{\"deal\":\"WL3\",\"stage\":\"lost\",\"loss_reason\":\"r1\"}}]",
+        4);
     int64_t wm = id_by_ext("managers", "wm");
 
     /* created in lost: a closed deal, created and closed at the same time */
@@ -832,9 +837,10 @@ Test(events, won_and_lost_name_the_pipelines_closing_stages)
     json_decref(d);
 
     /* "143" names the lost stage only in pipelines that came from amoCRM: here it is an ordinary stage */
-    send_ok("[{\"id\":\"w7\",\"type\":\"deal.created\",\"at\":\"2024-03-05T09:00:00Z\","
-            "\"data\":{\"deal\":\"WL4\",\"name\":\"Крыша\",\"price\":1,\"pipeline\":\"p1\",\"stage\":\"143\"}}]",
-            1);
+    send_ok(
+        "[{\"id\":\"w7\",\"type\":\"deal.created\",\"at\":\"2024-03-05T09:00:00Z\","
+        "\"data\":{\"deal\":\"WL4\",\"name\":\"Крыша\",\"price\":1,\"pipeline\":\"p1\",\"stage\":\"143\"}}]",
+        1);
     d = get_json("/api/v1/deals/ext:WL4");
     cr_assert_str_eq(jstr(d, "status"), "open");
     cr_assert_neq(jint(d, "stage_id"), w.lost_stage);
@@ -843,14 +849,15 @@ Test(events, won_and_lost_name_the_pipelines_closing_stages)
 
 Test(events, patch_or_upsert_of_a_placeholder_clears_needs_setup)
 {
-    send_ok("[{\"id\":\"c1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
-            "\"data\":{\"deal\":\"CD1\",\"name\":\"Окна\",\"price\":1000,\"pipeline\":\"PX\",\"stage\":\"SX\","
-            "\"manager\":\"MX\"}},"
-            "{\"id\":\"c2\",\"type\":\"deal.responsible_changed\",\"at\":\"2024-03-01T10:00:00Z\","
-            "\"data\":{\"deal\":\"CD1\",\"manager\":\"MY\"}},"
-            "{\"id\":\"c3\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-02T09:00:00Z\","
-            "\"data\":{\"deal\":\"CD1\",\"stage\":\"lost\",\"loss_reason\":\"LX\"}}]",
-            3);
+    send_ok(
+        "[{\"id\":\"c1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+        "\"data\":{\"deal\":\"CD1\",\"name\":\"Окна\",\"price\":1000,\"pipeline\":\"PX\",\"stage\":\"SX\","
+        "\"manager\":\"MX\"}},"
+        "{\"id\":\"c2\",\"type\":\"deal.responsible_changed\",\"at\":\"2024-03-01T10:00:00Z\","
+        "\"data\":{\"deal\":\"CD1\",\"manager\":\"MY\"}},"
+        "{\"id\":\"c3\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-02T09:00:00Z\","
+        "\"data\":{\"deal\":\"CD1\",\"stage\":\"lost\",\"loss_reason\":\"LX\"}}]",
+        3);
     int64_t mx = id_by_ext("managers", "MX");
     char path[128];
     snprintf(path, sizeof path, "/api/v1/managers/%lld", (long long)mx);
@@ -916,10 +923,11 @@ static char *order_event(const char *p, const char *deal, int i)
 {
     switch (i) {
     case 0:
-        return fmt("{\"id\":\"%s0\",\"type\":\"deal.created\",\"at\":\"2024-04-01T09:00:00Z\",\"data\":{\"deal\":"
-                   "\"%s\",\"name\":\"Окна\",\"price\":100000,\"pipeline\":\"p1\",\"stage\":\"s1\",\"manager\":"
-                   "\"oa\"}}",
-                   p, deal);
+        return fmt(
+            "{\"id\":\"%s0\",\"type\":\"deal.created\",\"at\":\"2024-04-01T09:00:00Z\",\"data\":{\"deal\":"
+            "\"%s\",\"name\":\"Окна\",\"price\":100000,\"pipeline\":\"p1\",\"stage\":\"s1\",\"manager\":"
+            "\"oa\"}}",
+            p, deal);
     case 1:
         return fmt("{\"id\":\"%s1\",\"type\":\"deal.stage_changed\",\"at\":\"2024-04-01T10:00:00Z\","
                    "\"data\":{\"deal\":\"%s\",\"stage\":\"s2\"}}",
@@ -1030,15 +1038,16 @@ Test(events, out_of_order_gives_the_same_state_and_history_as_in_order)
 
 Test(events, a_late_event_does_not_override_a_later_one)
 {
-    send_ok("[{\"id\":\"l1\",\"type\":\"deal.created\",\"at\":\"2024-04-01T09:00:00Z\","
-            "\"data\":{\"deal\":\"LD1\",\"name\":\"Окна\",\"price\":100,\"pipeline\":\"p1\",\"manager\":\"la\"}},"
-            "{\"id\":\"l2\",\"type\":\"deal.updated\",\"at\":\"2024-04-03T09:00:00Z\","
-            "\"data\":{\"deal\":\"LD1\",\"name\":\"Новое имя\",\"price\":300}},"
-            "{\"id\":\"l3\",\"type\":\"deal.responsible_changed\",\"at\":\"2024-04-03T09:00:00Z\","
-            "\"data\":{\"deal\":\"LD1\",\"manager\":\"lb\"}},"
-            "{\"id\":\"l4\",\"type\":\"deal.stage_changed\",\"at\":\"2024-04-03T09:00:00Z\","
-            "\"data\":{\"deal\":\"LD1\",\"stage\":\"s3\"}}]",
-            4);
+    send_ok(
+        "[{\"id\":\"l1\",\"type\":\"deal.created\",\"at\":\"2024-04-01T09:00:00Z\","
+        "\"data\":{\"deal\":\"LD1\",\"name\":\"Окна\",\"price\":100,\"pipeline\":\"p1\",\"manager\":\"la\"}},"
+        "{\"id\":\"l2\",\"type\":\"deal.updated\",\"at\":\"2024-04-03T09:00:00Z\","
+        "\"data\":{\"deal\":\"LD1\",\"name\":\"Новое имя\",\"price\":300}},"
+        "{\"id\":\"l3\",\"type\":\"deal.responsible_changed\",\"at\":\"2024-04-03T09:00:00Z\","
+        "\"data\":{\"deal\":\"LD1\",\"manager\":\"lb\"}},"
+        "{\"id\":\"l4\",\"type\":\"deal.stage_changed\",\"at\":\"2024-04-03T09:00:00Z\","
+        "\"data\":{\"deal\":\"LD1\",\"stage\":\"s3\"}}]",
+        4);
     /* late: each sets a field a later event set already */
     send_ok("[{\"id\":\"l5\",\"type\":\"deal.updated\",\"at\":\"2024-04-02T09:00:00Z\","
             "\"data\":{\"deal\":\"LD1\",\"name\":\"Старое имя\",\"price\":200}},"
@@ -1047,7 +1056,8 @@ Test(events, a_late_event_does_not_override_a_later_one)
             "{\"id\":\"l7\",\"type\":\"deal.stage_changed\",\"at\":\"2024-04-02T09:00:00Z\","
             "\"data\":{\"deal\":\"LD1\",\"stage\":\"s2\"}}]",
             3);
-    int64_t la = id_by_ext("managers", "la"), lb = id_by_ext("managers", "lb"), lc = id_by_ext("managers", "lc");
+    int64_t la = id_by_ext("managers", "la"), lb = id_by_ext("managers", "lb"),
+            lc = id_by_ext("managers", "lc");
     json_t *d = get_json("/api/v1/deals/ext:LD1");
     cr_assert_str_eq(jstr(d, "name"), "Новое имя");
     cr_assert_eq(jint(d, "price"), 300);
@@ -1138,9 +1148,10 @@ Test(events, task_events_wait_for_their_task_and_deal)
     cr_assert_eq(r.status, 404, "%s", r.body);
     th_resp_free(&r);
 
-    send_ok("[{\"id\":\"tw1\",\"type\":\"deal.created\",\"at\":\"2024-05-02T09:00:00Z\","
-            "\"data\":{\"deal\":\"WD2\",\"name\":\"Окна\",\"price\":1,\"pipeline\":\"p1\",\"manager\":\"twm\"}}]",
-            1);
+    send_ok(
+        "[{\"id\":\"tw1\",\"type\":\"deal.created\",\"at\":\"2024-05-02T09:00:00Z\","
+        "\"data\":{\"deal\":\"WD2\",\"name\":\"Окна\",\"price\":1,\"pipeline\":\"p1\",\"manager\":\"twm\"}}]",
+        1);
     waiting = inbox("waiting");
     cr_assert_eq(json_array_size(json_object_get(waiting, "items")), 0);
     json_decref(waiting);
@@ -1163,15 +1174,16 @@ Test(events, task_events_wait_for_their_task_and_deal)
 
 Test(events, task_created_updated_completed_deleted)
 {
-    send_ok("[{\"id\":\"t1\",\"type\":\"deal.created\",\"at\":\"2024-06-01T09:00:00Z\","
-            "\"data\":{\"deal\":\"TD1\",\"name\":\"Окна\",\"price\":1,\"pipeline\":\"p1\",\"manager\":\"tm1\"}},"
-            "{\"id\":\"t2\",\"type\":\"task.created\",\"at\":\"2024-06-01T10:00:00Z\","
-            "\"data\":{\"task\":\"T1\",\"deal\":\"TD1\",\"type\":\"call\",\"text\":\"Позвонить\","
-            "\"due_at\":\"2030-01-10T12:00:00+03:00\"}},"
-            "{\"id\":\"t3\",\"type\":\"task.created\",\"at\":\"2024-06-01T10:30:00Z\","
-            "\"data\":{\"task\":\"T2\",\"deal\":\"TD1\",\"manager\":\"tm2\",\"type\":\"meeting\","
-            "\"due_at\":\"2020-01-01T00:00:00Z\"}}]",
-            3);
+    send_ok(
+        "[{\"id\":\"t1\",\"type\":\"deal.created\",\"at\":\"2024-06-01T09:00:00Z\","
+        "\"data\":{\"deal\":\"TD1\",\"name\":\"Окна\",\"price\":1,\"pipeline\":\"p1\",\"manager\":\"tm1\"}},"
+        "{\"id\":\"t2\",\"type\":\"task.created\",\"at\":\"2024-06-01T10:00:00Z\","
+        "\"data\":{\"task\":\"T1\",\"deal\":\"TD1\",\"type\":\"call\",\"text\":\"Позвонить\","
+        "\"due_at\":\"2030-01-10T12:00:00+03:00\"}},"
+        "{\"id\":\"t3\",\"type\":\"task.created\",\"at\":\"2024-06-01T10:30:00Z\","
+        "\"data\":{\"task\":\"T2\",\"deal\":\"TD1\",\"manager\":\"tm2\",\"type\":\"meeting\","
+        "\"due_at\":\"2020-01-01T00:00:00Z\"}}]",
+        3);
     int64_t deal = id_by_ext("deals", "TD1"), tm1 = id_by_ext("managers", "tm1");
     int64_t tm2 = id_by_ext("managers", "tm2");
 
@@ -1247,17 +1259,18 @@ Test(events, task_created_updated_completed_deleted)
 
 Test(events, call_logged_and_note_added)
 {
-    send_ok("[{\"id\":\"k1\",\"type\":\"deal.created\",\"at\":\"2024-06-01T09:00:00Z\","
-            "\"data\":{\"deal\":\"KD1\",\"name\":\"Окна\",\"price\":1,\"pipeline\":\"p1\",\"manager\":\"km1\"}},"
-            "{\"id\":\"k2\",\"type\":\"call.logged\",\"at\":\"2024-06-01T10:15:30Z\","
-            "\"data\":{\"call\":\"C1\",\"manager\":\"km1\",\"deal\":\"KD1\",\"direction\":\"out\","
-            "\"duration_s\":125,\"answered\":true}},"
-            "{\"id\":\"k3\",\"type\":\"call.logged\",\"at\":\"2024-06-01T11:00:00Z\","
-            "\"data\":{\"call\":\"C2\",\"manager\":\"km2\",\"direction\":\"in\",\"duration_s\":0,"
-            "\"answered\":false}},"
-            "{\"id\":\"k4\",\"type\":\"note.added\",\"at\":\"2024-06-01T12:00:00Z\","
-            "\"data\":{\"note\":\"N1\",\"deal\":\"KD1\",\"text\":\"Клиент просит скидку\",\"manager\":\"km1\"}}]",
-            4);
+    send_ok(
+        "[{\"id\":\"k1\",\"type\":\"deal.created\",\"at\":\"2024-06-01T09:00:00Z\","
+        "\"data\":{\"deal\":\"KD1\",\"name\":\"Окна\",\"price\":1,\"pipeline\":\"p1\",\"manager\":\"km1\"}},"
+        "{\"id\":\"k2\",\"type\":\"call.logged\",\"at\":\"2024-06-01T10:15:30Z\","
+        "\"data\":{\"call\":\"C1\",\"manager\":\"km1\",\"deal\":\"KD1\",\"direction\":\"out\","
+        "\"duration_s\":125,\"answered\":true}},"
+        "{\"id\":\"k3\",\"type\":\"call.logged\",\"at\":\"2024-06-01T11:00:00Z\","
+        "\"data\":{\"call\":\"C2\",\"manager\":\"km2\",\"direction\":\"in\",\"duration_s\":0,"
+        "\"answered\":false}},"
+        "{\"id\":\"k4\",\"type\":\"note.added\",\"at\":\"2024-06-01T12:00:00Z\","
+        "\"data\":{\"note\":\"N1\",\"deal\":\"KD1\",\"text\":\"Клиент просит скидку\",\"manager\":\"km1\"}}]",
+        4);
     int64_t deal = id_by_ext("deals", "KD1"), km1 = id_by_ext("managers", "km1");
     int64_t km2 = id_by_ext("managers", "km2");
 

@@ -223,8 +223,7 @@ static char *not_applied(void)
         }
         json_decref(pending);
         json_decref(waiting);
-        if (idle || left != NULL)
-            return left;
+        if (idle || left != NULL) return left;
         nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
     }
 }
@@ -251,8 +250,7 @@ static json_t *webhook_rows(const char *state)
     json_array_foreach(json_object_get(all, "items"), i, row)
     {
         const char *source = jstr(row, "source");
-        if (source != NULL && strcmp(source, "amocrm") == 0)
-            json_array_append(out, row);
+        if (source != NULL && strcmp(source, "amocrm") == 0) json_array_append(out, row);
     }
     json_decref(all);
     return out;
@@ -298,8 +296,7 @@ static json_t *pipeline_by_ext(const char *ext)
     json_array_foreach(json_object_get(list, "items"), i, p)
     {
         const char *e = jstr(p, "external_id");
-        if (e != NULL && strcmp(e, ext) == 0)
-            found = json_incref(p);
+        if (e != NULL && strcmp(e, ext) == 0) found = json_incref(p);
     }
     json_decref(list);
     cr_assert(found != NULL, "no pipeline %s", ext);
@@ -313,8 +310,7 @@ static int64_t stage_by_ext(json_t *pipeline, const char *ext)
     json_array_foreach(json_object_get(pipeline, "stages"), i, s)
     {
         const char *e = jstr(s, "external_id");
-        if (e != NULL && strcmp(e, ext) == 0)
-            return jint(s, "id");
+        if (e != NULL && strcmp(e, ext) == 0) return jint(s, "id");
     }
     cr_assert_fail("no stage %s", ext);
     return 0;
@@ -326,8 +322,7 @@ static int64_t stage_of_kind(json_t *pipeline, const char *kind)
     json_t *s;
     json_array_foreach(json_object_get(pipeline, "stages"), i, s)
     {
-        if (strcmp(jstr(s, "kind"), kind) == 0)
-            return jint(s, "id");
+        if (strcmp(jstr(s, "kind"), kind) == 0) return jint(s, "id");
     }
     cr_assert_fail("no %s stage", kind);
     return 0;
@@ -388,10 +383,10 @@ static void assert_story(void)
     json_t *h = get_json("/api/v1/deals/%lld/history", (long long)deal);
     json_t *rows = json_object_get(h, "items");
     cr_assert_eq(json_array_size(rows), 4, "created, responsible, 55012004, lost");
-    assert_history_row(rows, 0, 0, s1, "open", "2022-09-01T06:00:00Z", u1, 150000);          /* 1662012000 */
-    assert_history_row(rows, 1, s1, s1, "open", "2022-09-01T16:33:20Z", u2, 150000);         /* 1662050000 */
-    assert_history_row(rows, 2, s1, s4, "open", "2022-09-02T06:00:00Z", u2, 150000);         /* 1662098400 */
-    assert_history_row(rows, 3, s4, lost, "lost", "2022-09-03T06:00:00Z", u2, 150000);       /* 1662184800 */
+    assert_history_row(rows, 0, 0, s1, "open", "2022-09-01T06:00:00Z", u1, 150000);    /* 1662012000 */
+    assert_history_row(rows, 1, s1, s1, "open", "2022-09-01T16:33:20Z", u2, 150000);   /* 1662050000 */
+    assert_history_row(rows, 2, s1, s4, "open", "2022-09-02T06:00:00Z", u2, 150000);   /* 1662098400 */
+    assert_history_row(rows, 3, s4, lost, "lost", "2022-09-03T06:00:00Z", u2, 150000); /* 1662184800 */
     json_decref(h);
 
     json_t *t = get_json("/api/v1/tasks/ext:7700001");
@@ -411,8 +406,8 @@ static void assert_story(void)
 
 Test(webhooks, the_sample_story_in_order)
 {
-    const char *story[] = {LEADS_ADD, LEADS_RESPONSIBLE, TASK_ADD, TASK_COMPLETE, LEADS_STATUS_TO_PROPOSAL,
-                           LEADS_STATUS_LOST};
+    const char *story[] = {LEADS_ADD,     LEADS_RESPONSIBLE,        TASK_ADD,
+                           TASK_COMPLETE, LEADS_STATUS_TO_PROPOSAL, LEADS_STATUS_LOST};
     for (size_t i = 0; i < sizeof story / sizeof story[0]; i++)
         post_ok(story[i]);
     wait_applied();
@@ -424,8 +419,8 @@ Test(webhooks, the_sample_story_in_order)
 
 Test(webhooks, the_sample_story_in_reverse_order_ends_the_same)
 {
-    const char *story[] = {LEADS_STATUS_LOST, LEADS_STATUS_TO_PROPOSAL, TASK_COMPLETE, TASK_ADD,
-                           LEADS_RESPONSIBLE, LEADS_ADD};
+    const char *story[] = {LEADS_STATUS_LOST, LEADS_STATUS_TO_PROPOSAL, TASK_COMPLETE,
+                           TASK_ADD,          LEADS_RESPONSIBLE,        LEADS_ADD};
     for (size_t i = 0; i < sizeof story / sizeof story[0]; i++)
         post_ok(story[i]);
     wait_applied();
@@ -472,25 +467,27 @@ Test(webhooks, two_leads_added_and_one_updated_in_one_body)
 /* A leads[add] body: lead in pipeline, stage 55012001, responsible user, at t. */
 static void lead_add_body(char *out, size_t len, int lead, int pipeline, int user, int t)
 {
-    snprintf(out, len,
-             "leads%%5Badd%%5D%%5B0%%5D%%5Bid%%5D=%d&leads%%5Badd%%5D%%5B0%%5D%%5Bname%%5D=Lead+%d"
-             "&leads%%5Badd%%5D%%5B0%%5D%%5Bstatus_id%%5D=55012001&leads%%5Badd%%5D%%5B0%%5D%%5Bprice%%5D=1000"
-             "&leads%%5Badd%%5D%%5B0%%5D%%5Bresponsible_user_id%%5D=%d"
-             "&leads%%5Badd%%5D%%5B0%%5D%%5Bpipeline_id%%5D=%d"
-             "&leads%%5Badd%%5D%%5B0%%5D%%5Bcreated_at%%5D=%d&leads%%5Badd%%5D%%5B0%%5D%%5Bupdated_at%%5D=%d"
-             "&account%%5Bsubdomain%%5D=acme",
-             lead, lead, user, pipeline, t, t);
+    snprintf(
+        out, len,
+        "leads%%5Badd%%5D%%5B0%%5D%%5Bid%%5D=%d&leads%%5Badd%%5D%%5B0%%5D%%5Bname%%5D=Lead+%d"
+        "&leads%%5Badd%%5D%%5B0%%5D%%5Bstatus_id%%5D=55012001&leads%%5Badd%%5D%%5B0%%5D%%5Bprice%%5D=1000"
+        "&leads%%5Badd%%5D%%5B0%%5D%%5Bresponsible_user_id%%5D=%d"
+        "&leads%%5Badd%%5D%%5B0%%5D%%5Bpipeline_id%%5D=%d"
+        "&leads%%5Badd%%5D%%5B0%%5D%%5Bcreated_at%%5D=%d&leads%%5Badd%%5D%%5B0%%5D%%5Bupdated_at%%5D=%d"
+        "&account%%5Bsubdomain%%5D=acme",
+        lead, lead, user, pipeline, t, t);
 }
 
 /* A leads[status] body: lead moves to 55012002 at t. */
 static void lead_status_body(char *out, size_t len, int lead, int t)
 {
-    snprintf(out, len,
-             "leads%%5Bstatus%%5D%%5B0%%5D%%5Bid%%5D=%d&leads%%5Bstatus%%5D%%5B0%%5D%%5Bstatus_id%%5D=55012002"
-             "&leads%%5Bstatus%%5D%%5B0%%5D%%5Bpipeline_id%%5D=6101001"
-             "&leads%%5Bstatus%%5D%%5B0%%5D%%5Bold_status_id%%5D=55012001"
-             "&leads%%5Bstatus%%5D%%5B0%%5D%%5Bupdated_at%%5D=%d&account%%5Bsubdomain%%5D=acme",
-             lead, t);
+    snprintf(
+        out, len,
+        "leads%%5Bstatus%%5D%%5B0%%5D%%5Bid%%5D=%d&leads%%5Bstatus%%5D%%5B0%%5D%%5Bstatus_id%%5D=55012002"
+        "&leads%%5Bstatus%%5D%%5B0%%5D%%5Bpipeline_id%%5D=6101001"
+        "&leads%%5Bstatus%%5D%%5B0%%5D%%5Bold_status_id%%5D=55012001"
+        "&leads%%5Bstatus%%5D%%5B0%%5D%%5Bupdated_at%%5D=%d&account%%5Bsubdomain%%5D=acme",
+        lead, t);
 }
 
 /* The leads of [first, first + n) that do not exist, as text ("" when all do). */
@@ -511,8 +508,10 @@ static void failed_rows(char *out, size_t len)
     out[0] = '\0';
     json_array_foreach(json_object_get(rows, "items"), i, row)
     {
-        snprintf(out + strlen(out), len - strlen(out), "\n %s %s: %s", jstr(row, "event_id") ? jstr(row, "event_id") : "(body)",
-                 jstr(row, "event_type") ? jstr(row, "event_type") : "", jstr(row, "error") ? jstr(row, "error") : "");
+        snprintf(out + strlen(out), len - strlen(out), "\n %s %s: %s",
+                 jstr(row, "event_id") ? jstr(row, "event_id") : "(body)",
+                 jstr(row, "event_type") ? jstr(row, "event_type") : "",
+                 jstr(row, "error") ? jstr(row, "error") : "");
     }
     json_decref(rows);
 }
@@ -527,7 +526,8 @@ Test(webhooks, bodies_applied_at_once_that_need_the_same_placeholder_all_apply, 
     for (int r = 0; r < ROUNDS; r++) {
         for (int i = 0; i < PER_ROUND; i++) {
             char body[1024];
-            lead_add_body(body, sizeof body, 40330000 + r * 100 + i, 6102000 + r, 8810000 + r, 1662012000 + i);
+            lead_add_body(body, sizeof body, 40330000 + r * 100 + i, 6102000 + r, 8810000 + r,
+                          1662012000 + i);
             post_ok(body);
         }
     }
@@ -536,7 +536,8 @@ Test(webhooks, bodies_applied_at_once_that_need_the_same_placeholder_all_apply, 
     free(left);
     char missing[1024] = "", failed[4096];
     for (int r = 0; r < ROUNDS; r++)
-        missing_leads(40330000 + r * 100, PER_ROUND, missing + strlen(missing), sizeof missing - strlen(missing));
+        missing_leads(40330000 + r * 100, PER_ROUND, missing + strlen(missing),
+                      sizeof missing - strlen(missing));
     failed_rows(failed, sizeof failed);
     cr_assert_str_empty(missing, "leads never created:%s\nfailed inbox rows:%s", missing, failed);
     cr_assert_str_empty(failed, "failed inbox rows:%s", failed);
@@ -570,8 +571,7 @@ Test(webhooks, several_appliers_never_leave_an_event_waiting_for_a_deal_that_exi
     char missing[1024], failed[4096];
     missing_leads(40320000, LEADS, missing, sizeof missing);
     failed_rows(failed, sizeof failed);
-    if (missing[0] || failed[0])
-        free(left);
+    if (missing[0] || failed[0]) free(left);
     cr_assert_str_empty(missing, "leads never created:%s\nfailed inbox rows:%s", missing, failed);
     cr_assert_str_empty(failed, "failed inbox rows:%s", failed);
     if (left != NULL) {
@@ -617,7 +617,8 @@ Test(webhooks, other_content_types_are_415_and_nothing_is_stored)
     }
     cr_assert_eq(th_count_rows("inbox", acct.id), 0);
     /* with a charset parameter it is form-urlencoded */
-    struct th_resp r = post_to(acct.webhook_token, LEADS_ADD, "application/x-www-form-urlencoded; charset=UTF-8");
+    struct th_resp r =
+        post_to(acct.webhook_token, LEADS_ADD, "application/x-www-form-urlencoded; charset=UTF-8");
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
     wait_applied();
@@ -715,7 +716,8 @@ Test(webhooks, bodies_of_unused_entities_are_ignored)
     const char *unused[] = {
         /* contacts only */
         "contacts%5Badd%5D%5B0%5D%5Bid%5D=5500001&contacts%5Badd%5D%5B0%5D%5Bname%5D=%D0%98%D0%B2%D0%B0%D0%BD"
-        "&contacts%5Badd%5D%5B0%5D%5Bresponsible_user_id%5D=8800001&contacts%5Badd%5D%5B0%5D%5Blast_modified%5D="
+        "&contacts%5Badd%5D%5B0%5D%5Bresponsible_user_id%5D=8800001&contacts%5Badd%5D%5B0%5D%5Blast_modified%"
+        "5D="
         "1662012000&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511",
         /* a company (under contacts) */
         "contacts%5Bupdate%5D%5B0%5D%5Bid%5D=5500002&contacts%5Bupdate%5D%5B0%5D%5Btype%5D=company"
@@ -751,10 +753,11 @@ static void connect_integration(int64_t account_id, const char *subdomain)
     char id[32];
     snprintf(id, sizeof id, "%lld", (long long)account_id);
     const char *params[] = {id, subdomain};
-    PGresult *r = PQexecParams(c,
-                               "INSERT INTO amocrm_integrations (account_id, subdomain, base_url, access_token)"
-                               " VALUES ($1, $2, 'http://127.0.0.1:1', 'x')",
-                               2, NULL, params, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(c,
+                     "INSERT INTO amocrm_integrations (account_id, subdomain, base_url, access_token)"
+                     " VALUES ($1, $2, 'http://127.0.0.1:1', 'x')",
+                     2, NULL, params, NULL, NULL, 0);
     cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
     PQfinish(c);
