@@ -255,12 +255,13 @@ enum db_rc store_inbox_list(struct db *db, struct arena *a, int64_t account_id, 
 enum db_rc store_inbox_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
                            struct so_inbox_row *out);
 /* amoCRM webhooks: the account of a webhook token (and the subdomain of its connected integration, empty when
- * none), a duplicate check over the last 10 minutes, and storing a raw body. */
+ * none). */
 enum db_rc store_account_by_webhook_token(struct db *db, const uint8_t *token_hash, int64_t *account_id,
                                           char *subdomain, size_t len);
-enum db_rc store_inbox_webhook_seen(struct db *db, int64_t account_id, const uint8_t *body_hash);
-enum db_rc store_inbox_insert_webhook(struct db *db, int64_t account_id, const char *body,
-                                      const uint8_t *body_hash, int64_t *id);
+/* Stores a raw body unless the same body came in the last 10 minutes (DB_NONE then). Bodies of one account
+ * are checked and stored one at a time, so two identical bodies arriving together are stored once. */
+enum db_rc store_inbox_store_webhook(struct db *db, int64_t account_id, const char *body,
+                                     const uint8_t *body_hash, int64_t *id);
 /* The applier: claims the oldest due webhook body of any account (locked until the transaction ends). */
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out);
 /* A transient failure: tried again later with backoff, parked as failed after max_attempts. */

@@ -42,13 +42,12 @@ void handle_webhook_amocrm(struct so_req *req)
     }
     uint8_t body_hash[SO_SHA256_LEN];
     so_sha256(req->raw_body, req->raw_len, body_hash);
-    rc = store_inbox_webhook_seen(req->db, account_id, body_hash);
-    if (rc == DB_OK) {
+    int64_t id = 0;
+    rc = store_inbox_store_webhook(req->db, account_id, req->raw_body, body_hash, &id);
+    if (rc == DB_NONE) {
         reply_json_steal(req, 200, json_pack("{s:s}", "status", "duplicate"));
         return;
     }
-    int64_t id = 0;
-    if (rc == DB_NONE) rc = store_inbox_insert_webhook(req->db, account_id, req->raw_body, body_hash, &id);
     if (rc != DB_OK) {
         reply_db(req, rc, "inbox", 0);
         return;

@@ -169,25 +169,43 @@ enum db_rc store_account_by_webhook_token(struct db *db, const uint8_t *token_ha
     return DB_OK;
 }
 
-enum db_rc store_inbox_webhook_seen(struct db *db, int64_t account_id, const uint8_t *body_hash)
+DB_STMT(stmt_inbox_webhook_lock, "SELECT pg_advisory_xact_lock(1936682868, $1::int4)");
+
+struct webhook_ctx {
+    int64_t account_id;
+    const char *body;
+    const uint8_t *hash;
+    int64_t *id;
+};
+
+static enum db_rc store_webhook_tx(struct db *db, void *p)
 {
-    struct db_params p = {0};
-    dbp_int(&p, account_id);
-    dbp_bytes_hex(&p, body_hash, 32);
+    struct webhook_ctx *c = p;
+    struct db_params lock = {0};
+    dbp_int(&lock, c->account_id);
+    enum db_rc rc = db_run(db, &stmt_inbox_webhook_lock, &lock);
+    if (rc != DB_OK) return rc;
+    struct db_params seen = {0};
+    dbp_int(&seen, c->account_id);
+    dbp_bytes_hex(&seen, c->hash, 32);
     PGresult *r;
-    enum db_rc rc = db_exec(db, &stmt_inbox_webhook_seen, &p, &r);
+    rc = db_exec(db, &stmt_inbox_webhook_seen, &seen, &r);
     PQclear(r);
-    return rc;
+    if (rc == DB_OK) return DB_ABORT; /* a duplicate: nothing to store */
+    if (rc != DB_NONE) return rc;
+    struct db_params p2 = {0};
+    dbp_int(&p2, c->account_id);
+    dbp_str(&p2, c->body);
+    dbp_bytes_hex(&p2, c->hash, 32);
+    return db_returning_id(db, &stmt_inbox_insert_webhook, &p2, c->id);
 }
 
-enum db_rc store_inbox_insert_webhook(struct db *db, int64_t account_id, const char *body,
-                                      const uint8_t *body_hash, int64_t *id)
+enum db_rc store_inbox_store_webhook(struct db *db, int64_t account_id, const char *body,
+                                     const uint8_t *body_hash, int64_t *id)
 {
-    struct db_params p = {0};
-    dbp_int(&p, account_id);
-    dbp_str(&p, body);
-    dbp_bytes_hex(&p, body_hash, 32);
-    return db_returning_id(db, &stmt_inbox_insert_webhook, &p, id);
+    struct webhook_ctx c = {account_id, body, body_hash, id};
+    enum db_rc rc = db_tx(db, store_webhook_tx, &c);
+    return rc == DB_ABORT ? DB_NONE : rc;
 }
 
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out)

@@ -3,6 +3,8 @@
  * token, media type, size, subdomain and duplicate checks; malformed and unused bodies in the inbox. */
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -810,4 +812,26 @@ Test(webhooks, another_subdomain_than_the_connected_one_is_403_and_nothing_is_st
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
     free(other);
+}
+
+/* Eight copies of one body arriving at the same moment: amoCRM retries, or two deliveries crossing. */
+static void *post_concurrently(void *body)
+{
+    struct th_resp r = post_to(acct.webhook_token, body, FORM);
+    long status = r.status;
+    th_resp_free(&r);
+    return (void *)(intptr_t)status;
+}
+
+Test(webhooks, identical_bodies_arriving_together_are_stored_once)
+{
+    pthread_t threads[8];
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, post_concurrently, (void *)LEADS_RESPONSIBLE), 0);
+    for (int i = 0; i < 8; i++) {
+        void *status;
+        pthread_join(threads[i], &status);
+        cr_assert_eq((intptr_t)status, 200, "every copy is answered 200");
+    }
+    cr_assert_eq(webhook_count(NULL), 1, "one copy is stored, the others are answered as duplicates");
 }
