@@ -47,6 +47,18 @@ static bool subdomain_ok(const char *s)
     return true;
 }
 
+/* Whether the basic check already reported this field. */
+static bool field_failed(const struct so_error *err, const char *field)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(err->errors, i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "field")), field) == 0) return true;
+    }
+    return false;
+}
+
 void handle_integration_put(struct so_req *req)
 {
     enum { SUBDOMAIN, BASE_URL, ACCESS_TOKEN, POOL_USER_IDS };
@@ -56,17 +68,21 @@ void handle_integration_put(struct so_req *req)
         [ACCESS_TOKEN] = {"access_token", F_STRING, F_REQUIRED, 1, 4000, NULL},
         [POOL_USER_IDS] = {"pool_user_ids", F_JSON, 0, 0, 0, NULL},
     };
+    /* every bad field is reported at once: the basic checks, then the ones on their contents */
     struct field_value v[COUNT_OF(spec)];
-    if (!body_fields(req, spec, COUNT_OF(spec), v)) return;
-    if (!subdomain_ok(v[SUBDOMAIN].s))
+    validate_fields(req->body, spec, COUNT_OF(spec), v, &req->err);
+    if (v[SUBDOMAIN].s != NULL && !field_failed(&req->err, "subdomain") && !subdomain_ok(v[SUBDOMAIN].s))
         so_field_error(&req->err, "subdomain", "must be lowercase letters, digits and '-'");
     const char *base = v[BASE_URL].s;
-    if (base && strncmp(base, "https://", 8) != 0 && strncmp(base, "http://", 7) != 0)
+    if (base && !field_failed(&req->err, "base_url") && strncmp(base, "https://", 8) != 0 &&
+        strncmp(base, "http://", 7) != 0)
         so_field_error(&req->err, "base_url", "must be an http(s) URL");
     int64_t pool[MAX_POOL_USERS];
     int n = 0;
     json_t *ids = v[POOL_USER_IDS].j;
-    if (ids != NULL && (!json_is_array(ids) || json_array_size(ids) > MAX_POOL_USERS)) {
+    if (field_failed(&req->err, "pool_user_ids"))
+        ids = NULL;
+    else if (ids != NULL && (!json_is_array(ids) || json_array_size(ids) > MAX_POOL_USERS)) {
         so_field_error(&req->err, "pool_user_ids", "must be an array of at most %d amoCRM user ids",
                        MAX_POOL_USERS);
     } else if (ids != NULL) {
