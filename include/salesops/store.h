@@ -262,6 +262,7 @@ enum db_rc store_account_by_webhook_token(struct db *db, const uint8_t *token_ha
  * are checked and stored one at a time, so two identical bodies arriving together are stored once. */
 enum db_rc store_inbox_store_webhook(struct db *db, int64_t account_id, const char *body,
                                      const uint8_t *body_hash, int64_t *id);
+enum db_rc store_webhook_seen_sweep(struct db *db);
 /* The applier: claims the oldest due webhook body of any account (locked until the transaction ends). */
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out);
 /* A transient failure: tried again later with backoff, parked as failed after max_attempts. */

@@ -52,6 +52,5 @@ void handle_webhook_amocrm(struct so_req *req)
         reply_db(req, rc, "inbox", 0);
         return;
     }
-    db_notify(req->db, STORE_INBOX_CHANNEL); /* a hint: the appliers look twice a second anyway */
     reply_json_steal(req, 200, json_pack("{s:s, s:I}", "status", "accepted", "inbox_id", (json_int_t)id));
 }

@@ -99,5 +99,6 @@ int job_expire_waiting(struct db *db)
     last = now;
     int expired = 0;
     store_inbox_expire_waiting(db, &expired);
+    store_webhook_seen_sweep(db);
     return expired;
 }

@@ -137,11 +137,8 @@ enum db_rc store_inbox_retry(struct db *db, int64_t account_id, int64_t id)
 DB_STMT(stmt_account_by_webhook,
         "SELECT a.id, coalesce(i.subdomain, '') FROM accounts a LEFT JOIN amocrm_integrations i"
         " ON i.account_id = a.id WHERE a.webhook_token_hash = $1::bytea");
-DB_STMT(stmt_inbox_webhook_seen, "SELECT 1 FROM inbox WHERE account_id = $1 AND body_hash = $2::bytea"
-                                 " AND received_at > now() - interval '10 minutes' LIMIT 1");
-DB_STMT(stmt_inbox_insert_webhook,
-        "INSERT INTO inbox (account_id, source, body, body_hash, state) VALUES ($1, 'amocrm', $2, $3::bytea,"
-        " 'pending') RETURNING id");
+
+
 DB_STMT(stmt_inbox_claim_webhook,
         "SELECT " INBOX_COLUMNS " FROM inbox WHERE state = 'pending' AND source = 'amocrm'"
         " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED");
@@ -169,44 +166,29 @@ enum db_rc store_account_by_webhook_token(struct db *db, const uint8_t *token_ha
     return DB_OK;
 }
 
-DB_STMT(stmt_inbox_webhook_lock, "SELECT pg_advisory_xact_lock(1936682868, $1::int4)");
+/* One statement, one commit: the body is stored only when its hash is new to the account (or last seen over
+ * 10 minutes ago), and the appliers are told at the same commit. */
+DB_STMT(stmt_inbox_store_webhook,
+        "WITH fresh AS (INSERT INTO webhook_seen (account_id, body_hash, seen_at) VALUES ($1, $3::bytea, now())"
+        " ON CONFLICT (account_id, body_hash) DO UPDATE SET seen_at = now()"
+        " WHERE webhook_seen.seen_at < now() - interval '10 minutes' RETURNING 1)"
+        " INSERT INTO inbox (account_id, source, body, body_hash, state)"
+        " SELECT $1, 'amocrm', $2, $3::bytea, 'pending' FROM fresh"
+        " RETURNING id, pg_notify('" STORE_INBOX_CHANNEL "', '')");
 
-struct webhook_ctx {
-    int64_t account_id;
-    const char *body;
-    const uint8_t *hash;
-    int64_t *id;
-};
-
-static enum db_rc store_webhook_tx(struct db *db, void *p)
+enum db_rc store_inbox_store_webhook(struct db *db, int64_t account_id, const char *body, const uint8_t *body_hash,
+                                     int64_t *id)
 {
-    struct webhook_ctx *c = p;
-    struct db_params lock = {0};
-    dbp_int(&lock, c->account_id);
-    enum db_rc rc = db_run(db, &stmt_inbox_webhook_lock, &lock);
-    if (rc != DB_OK) return rc;
-    struct db_params seen = {0};
-    dbp_int(&seen, c->account_id);
-    dbp_bytes_hex(&seen, c->hash, 32);
-    PGresult *r;
-    rc = db_exec(db, &stmt_inbox_webhook_seen, &seen, &r);
-    PQclear(r);
-    if (rc == DB_OK) return DB_ABORT; /* a duplicate: nothing to store */
-    if (rc != DB_NONE) return rc;
-    struct db_params p2 = {0};
-    dbp_int(&p2, c->account_id);
-    dbp_str(&p2, c->body);
-    dbp_bytes_hex(&p2, c->hash, 32);
-    return db_returning_id(db, &stmt_inbox_insert_webhook, &p2, c->id);
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_str(&p, body);
+    dbp_bytes_hex(&p, body_hash, 32);
+    return db_returning_id(db, &stmt_inbox_store_webhook, &p, id);
 }
 
-enum db_rc store_inbox_store_webhook(struct db *db, int64_t account_id, const char *body,
-                                     const uint8_t *body_hash, int64_t *id)
-{
-    struct webhook_ctx c = {account_id, body, body_hash, id};
-    enum db_rc rc = db_tx(db, store_webhook_tx, &c);
-    return rc == DB_ABORT ? DB_NONE : rc;
-}
+DB_STMT(stmt_webhook_seen_sweep, "DELETE FROM webhook_seen WHERE seen_at < now() - interval '10 minutes'");
+
+enum db_rc store_webhook_seen_sweep(struct db *db) { return db_run(db, &stmt_webhook_seen_sweep, NULL); }
 
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out)
 {
