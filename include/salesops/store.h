@@ -265,6 +265,9 @@ enum db_rc store_inbox_store_webhook(struct db *db, int64_t account_id, const ch
 enum db_rc store_webhook_seen_sweep(struct db *db);
 /* The applier: claims the oldest due webhook body of any account (locked until the transaction ends). */
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out);
+/* The same, among one account's bodies (the applier takes several of one account in one transaction). */
+enum db_rc store_inbox_claim_webhook_of(struct db *db, struct arena *a, int64_t account_id,
+                                        struct so_inbox_row *out);
 /* A transient failure: tried again later with backoff, parked as failed after max_attempts. */
 enum db_rc store_inbox_backoff(struct db *db, int64_t account_id, int64_t id, const char *error,
                                int max_attempts);

@@ -11,22 +11,21 @@
 
 #define MAX_ATTEMPTS 8
 
+/* Bodies applied in one transaction: one commit (one fsync) for several bodies of one account. */
+#define BODIES_PER_TRANSACTION 25
+
 struct body_ctx {
     struct arena arena;
-    struct so_inbox_row row;
+    struct so_inbox_row row; /* the body being applied (on failure: the one to back off) */
     struct so_error err;
     bool claimed;
+    int applied;
 };
 
-/* Decodes and maps one body; its events are stored and applied as children of the body's row. */
-static enum db_rc apply_body(struct db *db, void *p)
+/* Decodes and maps the claimed body; its events are stored and applied as children of the body's row. */
+static enum db_rc apply_body(struct db *db, struct body_ctx *c)
 {
-    struct body_ctx *c = p;
-    so_error_clear(&c->err);
-    c->claimed = false;
-    enum db_rc rc = store_inbox_claim_webhook(db, &c->arena, &c->row);
-    if (rc != DB_OK) return rc;
-    c->claimed = true;
+    enum db_rc rc;
     const struct so_inbox_row *row = &c->row;
     struct so_error why = {0};
     json_t *form = amo_form_decode(row->body, strlen(row->body), &why);
@@ -75,18 +74,37 @@ static enum db_rc apply_body(struct db *db, void *p)
     return rc;
 }
 
+/* Claims the oldest due body of any account, then more of the same account, up to the batch size. */
+static enum db_rc apply_bodies(struct db *db, void *p)
+{
+    struct body_ctx *c = p;
+    so_error_clear(&c->err);
+    c->claimed = false;
+    c->applied = 0;
+    enum db_rc rc = store_inbox_claim_webhook(db, &c->arena, &c->row);
+    while (rc == DB_OK) {
+        c->claimed = true;
+        rc = apply_body(db, c);
+        if (rc != DB_OK) return rc;
+        if (++c->applied == BODIES_PER_TRANSACTION) return DB_OK;
+        rc = store_inbox_claim_webhook_of(db, &c->arena, c->row.account_id, &c->row);
+    }
+    return rc == DB_NONE && c->applied > 0 ? DB_OK : rc;
+}
+
 int job_apply_webhooks(struct db *db, int max)
 {
     int handled = 0;
-    for (; handled < max; handled++) {
+    while (handled < max) {
         struct body_ctx c = {0};
-        enum db_rc rc = db_tx(db, apply_body, &c);
+        enum db_rc rc = db_tx(db, apply_bodies, &c);
         if (rc == DB_ERROR && c.claimed) /* a failure of this body: try it again later, then park it */
             store_inbox_backoff(db, c.row.account_id, c.row.id,
                                 c.err.detail[0] ? c.err.detail : "could not apply", MAX_ATTEMPTS);
         so_error_clear(&c.err);
         arena_release(&c.arena);
         if (rc != DB_OK) break;
+        handled += c.applied;
     }
     return handled;
 }

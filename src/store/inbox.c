@@ -138,9 +138,12 @@ DB_STMT(stmt_account_by_webhook,
         "SELECT a.id, coalesce(i.subdomain, '') FROM accounts a LEFT JOIN amocrm_integrations i"
         " ON i.account_id = a.id WHERE a.webhook_token_hash = $1::bytea");
 
-
 DB_STMT(stmt_inbox_claim_webhook,
         "SELECT " INBOX_COLUMNS " FROM inbox WHERE state = 'pending' AND source = 'amocrm'"
+        " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED");
+DB_STMT(stmt_inbox_claim_webhook_of,
+        "SELECT " INBOX_COLUMNS
+        " FROM inbox WHERE state = 'pending' AND source = 'amocrm' AND account_id = $1"
         " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED");
 DB_STMT(stmt_inbox_backoff,
         "UPDATE inbox SET attempts = attempts + 1, error = $3,"
@@ -168,16 +171,17 @@ enum db_rc store_account_by_webhook_token(struct db *db, const uint8_t *token_ha
 
 /* One statement, one commit: the body is stored only when its hash is new to the account (or last seen over
  * 10 minutes ago), and the appliers are told at the same commit. */
-DB_STMT(stmt_inbox_store_webhook,
-        "WITH fresh AS (INSERT INTO webhook_seen (account_id, body_hash, seen_at) VALUES ($1, $3::bytea, now())"
-        " ON CONFLICT (account_id, body_hash) DO UPDATE SET seen_at = now()"
-        " WHERE webhook_seen.seen_at < now() - interval '10 minutes' RETURNING 1)"
-        " INSERT INTO inbox (account_id, source, body, body_hash, state)"
-        " SELECT $1, 'amocrm', $2, $3::bytea, 'pending' FROM fresh"
-        " RETURNING id, pg_notify('" STORE_INBOX_CHANNEL "', '')");
+DB_STMT(
+    stmt_inbox_store_webhook,
+    "WITH fresh AS (INSERT INTO webhook_seen (account_id, body_hash, seen_at) VALUES ($1, $3::bytea, now())"
+    " ON CONFLICT (account_id, body_hash) DO UPDATE SET seen_at = now()"
+    " WHERE webhook_seen.seen_at < now() - interval '10 minutes' RETURNING 1)"
+    " INSERT INTO inbox (account_id, source, body, body_hash, state)"
+    " SELECT $1, 'amocrm', $2, $3::bytea, 'pending' FROM fresh"
+    " RETURNING id, pg_notify('" STORE_INBOX_CHANNEL "', '')");
 
-enum db_rc store_inbox_store_webhook(struct db *db, int64_t account_id, const char *body, const uint8_t *body_hash,
-                                     int64_t *id)
+enum db_rc store_inbox_store_webhook(struct db *db, int64_t account_id, const char *body,
+                                     const uint8_t *body_hash, int64_t *id)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
@@ -188,7 +192,18 @@ enum db_rc store_inbox_store_webhook(struct db *db, int64_t account_id, const ch
 
 DB_STMT(stmt_webhook_seen_sweep, "DELETE FROM webhook_seen WHERE seen_at < now() - interval '10 minutes'");
 
-enum db_rc store_webhook_seen_sweep(struct db *db) { return db_run(db, &stmt_webhook_seen_sweep, NULL); }
+enum db_rc store_webhook_seen_sweep(struct db *db)
+{
+    return db_run(db, &stmt_webhook_seen_sweep, NULL);
+}
+
+enum db_rc store_inbox_claim_webhook_of(struct db *db, struct arena *a, int64_t account_id,
+                                        struct so_inbox_row *out)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    return db_one(db, a, &stmt_inbox_claim_webhook_of, &p, fill_inbox, out);
+}
 
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out)
 {
