@@ -12,6 +12,11 @@
 #include <unistd.h>
 #include "fake_amocrm.h"
 #include "harness.h"
+#include "amocrm_samples.h"
+
+/* the sample bodies by their story names */
+#define LEADS_ADD         leads_add
+#define LEADS_STATUS_LOST leads_status_lost
 
 static struct th_account tacct;
 static struct fake_amo *fa;
@@ -99,32 +104,6 @@ static void teardown(void)
 TestSuite(connector, .init = setup, .fini = teardown);
 
 /* ---- the samples (copied from the amoCRM FORMAT.md samples, URL-encoded exactly as sent) ---- */
-
-/* samples/leads_add.form */
-static const char LEADS_ADD[] =
-    "leads%5Badd%5D%5B0%5D%5Bid%5D=40310001&leads%5Badd%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8F%D0%B2%D0%BA%D0"
-    "%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Badd%5D%5B0%5D%5Bstatus_id%5D=55012001&leads%5Badd%5D%5"
-    "B0%5D%5Bprice%5D=150000&leads%5Badd%5D%5B0%5D%5Bresponsible_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bl"
-    "ast_modified%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bmodified_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bc"
-    "reated_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bdate_create%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bpipe"
-    "line_id%5D=6101001&leads%5Badd%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Badd%5D%5B0%5D%5Bcreated_at%5D="
-    "1662012000&leads%5Badd%5D%5B0%5D%5Bupdated_at%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0"
-    "%5D%5Bid%5D=1119321&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0%5D%5Bname%5D=%D0%98%D1%81%D1%82%D0%BE%D"
-    "1%87%D0%BD%D0%B8%D0%BA&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0%5D%5Bvalues%5D%5B0%5D%5Bvalue%5D=sit"
-    "e&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5D=https%3A%2F%2Facme."
-    "amocrm.ru";
-
-/* samples/leads_status_lost.form */
-static const char LEADS_STATUS_LOST[] =
-    "leads%5Bstatus%5D%5B0%5D%5Bid%5D=40310001&leads%5Bstatus%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8F%D0%B2%D0"
-    "%BA%D0%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Bstatus%5D%5B0%5D%5Bstatus_id%5D=143&leads%5Bstat"
-    "us%5D%5B0%5D%5Bprice%5D=150000&leads%5Bstatus%5D%5B0%5D%5Bresponsible_user_id%5D=8800002&leads%5Bstatus%"
-    "5D%5B0%5D%5Blast_modified%5D=1662184800&leads%5Bstatus%5D%5B0%5D%5Bmodified_user_id%5D=8800002&leads%5Bs"
-    "tatus%5D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Bstatus%5D%5B0%5D%5Bdate_create%5D=1662012000&leads%"
-    "5Bstatus%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads%5Bstatus%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Bst"
-    "atus%5D%5B0%5D%5Bcreated_at%5D=1662012000&leads%5Bstatus%5D%5B0%5D%5Bupdated_at%5D=1662184800&leads%5Bst"
-    "atus%5D%5B0%5D%5Bold_status_id%5D=55012004&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%"
-    "5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm.ru";
 
 /* ---- helpers ---- */
 

@@ -28,112 +28,16 @@ static void teardown(void)
 
 TestSuite(webhooks, .init = setup, .fini = teardown);
 
-/* ---- the samples: one story (FORMAT.md): lead 40310001 of pipeline 6101001 is added for user 8800001,
- * handed to 8800002, given a call task (completed), moved to 55012004 and lost; and a body with two leads
- * added and one of them updated ---- */
+#include "amocrm_samples.h"
 
-/* samples/leads_add.form */
-static const char LEADS_ADD[] =
-    "leads%5Badd%5D%5B0%5D%5Bid%5D=40310001&leads%5Badd%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8F%D0%B2%D0%BA%D0"
-    "%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Badd%5D%5B0%5D%5Bstatus_id%5D=55012001&leads%5Badd%5D%5"
-    "B0%5D%5Bprice%5D=150000&leads%5Badd%5D%5B0%5D%5Bresponsible_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bl"
-    "ast_modified%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bmodified_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bc"
-    "reated_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bdate_create%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bpipe"
-    "line_id%5D=6101001&leads%5Badd%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Badd%5D%5B0%5D%5Bcreated_at%5D="
-    "1662012000&leads%5Badd%5D%5B0%5D%5Bupdated_at%5D=1662012000&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0"
-    "%5D%5Bid%5D=1119321&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0%5D%5Bname%5D=%D0%98%D1%81%D1%82%D0%BE%D"
-    "1%87%D0%BD%D0%B8%D0%BA&leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B0%5D%5Bvalues%5D%5B0%5D%5Bvalue%5D=sit"
-    "e&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5D=https%3A%2F%2Facme."
-    "amocrm.ru";
-
-/* samples/leads_responsible.form */
-static const char LEADS_RESPONSIBLE[] =
-    "leads%5Bresponsible%5D%5B0%5D%5Bid%5D=40310001&leads%5Bresponsible%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8"
-    "F%D0%B2%D0%BA%D0%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Bresponsible%5D%5B0%5D%5Bstatus_id%5D=5"
-    "5012001&leads%5Bresponsible%5D%5B0%5D%5Bprice%5D=150000&leads%5Bresponsible%5D%5B0%5D%5Bresponsible_user"
-    "_id%5D=8800002&leads%5Bresponsible%5D%5B0%5D%5Blast_modified%5D=1662050000&leads%5Bresponsible%5D%5B0%5D"
-    "%5Bmodified_user_id%5D=8800010&leads%5Bresponsible%5D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Brespon"
-    "sible%5D%5B0%5D%5Bdate_create%5D=1662012000&leads%5Bresponsible%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads"
-    "%5Bresponsible%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Bresponsible%5D%5B0%5D%5Bcreated_at%5D=16620120"
-    "00&leads%5Bresponsible%5D%5B0%5D%5Bupdated_at%5D=1662050000&leads%5Bresponsible%5D%5B0%5D%5Bold_responsi"
-    "ble_user_id%5D=8800001&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5"
-    "D=https%3A%2F%2Facme.amocrm.ru";
-
-/* samples/task_add.form */
-static const char TASK_ADD[] =
-    "task%5Badd%5D%5B0%5D%5Bid%5D=7700001&task%5Badd%5D%5B0%5D%5Belement_id%5D=40310001&task%5Badd%5D%5B0%5D%"
-    "5Belement_type%5D=2&task%5Badd%5D%5B0%5D%5Btask_type%5D=1&task%5Badd%5D%5B0%5D%5Bdate_create%5D=2022-09-"
-    "01+22%3A20%3A00&task%5Badd%5D%5B0%5D%5Btext%5D=%D0%9F%D0%B5%D1%80%D0%B5%D0%B7%D0%B2%D0%BE%D0%BD%D0%B8%D1"
-    "%82%D1%8C+%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%83&task%5Badd%5D%5B0%5D%5Bstatus%5D=0&task%5Badd%5D%5B"
-    "0%5D%5Baccount_id%5D=29085511&task%5Badd%5D%5B0%5D%5Bcreated_user_id%5D=8800002&task%5Badd%5D%5B0%5D%5Bl"
-    "ast_modified%5D=2022-09-01+22%3A20%3A00&task%5Badd%5D%5B0%5D%5Bresponsible_user_id%5D=8800002&task%5Badd"
-    "%5D%5B0%5D%5Bcomplete_till%5D=2022-09-02+09%3A00%3A00&task%5Badd%5D%5B0%5D%5Bcreated_at%5D=1662060000&ta"
-    "sk%5Badd%5D%5B0%5D%5Bupdated_at%5D=1662060000&task%5Badd%5D%5B0%5D%5Bcomplete_before%5D=1662098400&accou"
-    "nt%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm."
-    "ru";
-
-/* samples/task_complete.form */
-static const char TASK_COMPLETE[] =
-    "task%5Bupdate%5D%5B0%5D%5Bid%5D=7700001&task%5Bupdate%5D%5B0%5D%5Belement_id%5D=40310001&task%5Bupdate%5"
-    "D%5B0%5D%5Belement_type%5D=2&task%5Bupdate%5D%5B0%5D%5Btask_type%5D=1&task%5Bupdate%5D%5B0%5D%5Bdate_cre"
-    "ate%5D=2022-09-01+22%3A20%3A00&task%5Bupdate%5D%5B0%5D%5Btext%5D=%D0%9F%D0%B5%D1%80%D0%B5%D0%B7%D0%B2%D0"
-    "%BE%D0%BD%D0%B8%D1%82%D1%8C+%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%83&task%5Bupdate%5D%5B0%5D%5Bstatus%"
-    "5D=1&task%5Bupdate%5D%5B0%5D%5Baccount_id%5D=29085511&task%5Bupdate%5D%5B0%5D%5Bcreated_user_id%5D=88000"
-    "02&task%5Bupdate%5D%5B0%5D%5Blast_modified%5D=2022-09-02+06%3A00%3A00&task%5Bupdate%5D%5B0%5D%5Bresponsi"
-    "ble_user_id%5D=8800002&task%5Bupdate%5D%5B0%5D%5Bcomplete_till%5D=2022-09-02+09%3A00%3A00&task%5Bupdate%"
-    "5D%5B0%5D%5Bcreated_at%5D=1662060000&task%5Bupdate%5D%5B0%5D%5Bupdated_at%5D=1662087600&task%5Bupdate%5D"
-    "%5B0%5D%5Bcomplete_before%5D=1662098400&task%5Bupdate%5D%5B0%5D%5Baction_close%5D=1&task%5Bupdate%5D%5B0"
-    "%5D%5Bold_text%5D=%D0%9F%D0%B5%D1%80%D0%B5%D0%B7%D0%B2%D0%BE%D0%BD%D0%B8%D1%82%D1%8C+%D0%BA%D0%BB%D0%B8%"
-    "D0%B5%D0%BD%D1%82%D1%83&task%5Bupdate%5D%5B0%5D%5Bresult%5D%5Bid%5D=4600307&task%5Bupdate%5D%5B0%5D%5Bre"
-    "sult%5D%5Btext%5D=%D0%9A%D0%BB%D0%B8%D0%B5%D0%BD%D1%82+%D0%B6%D0%B4%D1%91%D1%82+%D0%9A%D0%9F&account%5Bs"
-    "ubdomain%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm.ru";
-
-/* samples/leads_status_to_proposal.form */
-static const char LEADS_STATUS_TO_PROPOSAL[] =
-    "leads%5Bstatus%5D%5B0%5D%5Bid%5D=40310001&leads%5Bstatus%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8F%D0%B2%D0"
-    "%BA%D0%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Bstatus%5D%5B0%5D%5Bstatus_id%5D=55012004&leads%5"
-    "Bstatus%5D%5B0%5D%5Bprice%5D=150000&leads%5Bstatus%5D%5B0%5D%5Bresponsible_user_id%5D=8800002&leads%5Bst"
-    "atus%5D%5B0%5D%5Blast_modified%5D=1662098400&leads%5Bstatus%5D%5B0%5D%5Bmodified_user_id%5D=8800002&lead"
-    "s%5Bstatus%5D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Bstatus%5D%5B0%5D%5Bdate_create%5D=1662012000&l"
-    "eads%5Bstatus%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads%5Bstatus%5D%5B0%5D%5Baccount_id%5D=29085511&leads"
-    "%5Bstatus%5D%5B0%5D%5Bcreated_at%5D=1662012000&leads%5Bstatus%5D%5B0%5D%5Bupdated_at%5D=1662098400&leads"
-    "%5Bstatus%5D%5B0%5D%5Bold_status_id%5D=55012003&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&acc"
-    "ount%5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm.ru";
-
-/* samples/leads_status_lost.form */
-static const char LEADS_STATUS_LOST[] =
-    "leads%5Bstatus%5D%5B0%5D%5Bid%5D=40310001&leads%5Bstatus%5D%5B0%5D%5Bname%5D=%D0%97%D0%B0%D1%8F%D0%B2%D0"
-    "%BA%D0%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0&leads%5Bstatus%5D%5B0%5D%5Bstatus_id%5D=143&leads%5Bstat"
-    "us%5D%5B0%5D%5Bprice%5D=150000&leads%5Bstatus%5D%5B0%5D%5Bresponsible_user_id%5D=8800002&leads%5Bstatus%"
-    "5D%5B0%5D%5Blast_modified%5D=1662184800&leads%5Bstatus%5D%5B0%5D%5Bmodified_user_id%5D=8800002&leads%5Bs"
-    "tatus%5D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Bstatus%5D%5B0%5D%5Bdate_create%5D=1662012000&leads%"
-    "5Bstatus%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads%5Bstatus%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Bst"
-    "atus%5D%5B0%5D%5Bcreated_at%5D=1662012000&leads%5Bstatus%5D%5B0%5D%5Bupdated_at%5D=1662184800&leads%5Bst"
-    "atus%5D%5B0%5D%5Bold_status_id%5D=55012004&account%5Bsubdomain%5D=acme&account%5Bid%5D=29085511&account%"
-    "5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm.ru";
-
-/* samples/two_leads_two_actions.form */
-static const char TWO_LEADS_TWO_ACTIONS[] =
-    "leads%5Badd%5D%5B0%5D%5Bid%5D=40310002&leads%5Badd%5D%5B0%5D%5Bname%5D=%D0%97%D0%B2%D0%BE%D0%BD%D0%BE%D0"
-    "%BA&leads%5Badd%5D%5B0%5D%5Bstatus_id%5D=55012001&leads%5Badd%5D%5B0%5D%5Bprice%5D=150000&leads%5Badd%5D"
-    "%5B0%5D%5Bresponsible_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Blast_modified%5D=1662013000&leads%5Badd"
-    "%5D%5B0%5D%5Bmodified_user_id%5D=8800001&leads%5Badd%5D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Badd%"
-    "5D%5B0%5D%5Bdate_create%5D=1662013000&leads%5Badd%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads%5Badd%5D%5B0%"
-    "5D%5Baccount_id%5D=29085511&leads%5Badd%5D%5B0%5D%5Bcreated_at%5D=1662013000&leads%5Badd%5D%5B0%5D%5Bupd"
-    "ated_at%5D=1662013000&leads%5Badd%5D%5B1%5D%5Bid%5D=40310003&leads%5Badd%5D%5B1%5D%5Bname%5D=%D0%A7%D0%B"
-    "0%D1%82&leads%5Badd%5D%5B1%5D%5Bstatus_id%5D=55012001&leads%5Badd%5D%5B1%5D%5Bprice%5D=150000&leads%5Bad"
-    "d%5D%5B1%5D%5Bresponsible_user_id%5D=8800001&leads%5Badd%5D%5B1%5D%5Blast_modified%5D=1662014000&leads%5"
-    "Badd%5D%5B1%5D%5Bmodified_user_id%5D=8800001&leads%5Badd%5D%5B1%5D%5Bcreated_user_id%5D=8800001&leads%5B"
-    "add%5D%5B1%5D%5Bdate_create%5D=1662014000&leads%5Badd%5D%5B1%5D%5Bpipeline_id%5D=6101001&leads%5Badd%5D%"
-    "5B1%5D%5Baccount_id%5D=29085511&leads%5Badd%5D%5B1%5D%5Bcreated_at%5D=1662014000&leads%5Badd%5D%5B1%5D%5"
-    "Bupdated_at%5D=1662014000&leads%5Bupdate%5D%5B0%5D%5Bid%5D=40310002&leads%5Bupdate%5D%5B0%5D%5Bname%5D=%"
-    "D0%97%D0%B2%D0%BE%D0%BD%D0%BE%D0%BA&leads%5Bupdate%5D%5B0%5D%5Bstatus_id%5D=55012001&leads%5Bupdate%5D%5"
-    "B0%5D%5Bprice%5D=175000&leads%5Bupdate%5D%5B0%5D%5Bresponsible_user_id%5D=8800001&leads%5Bupdate%5D%5B0%"
-    "5D%5Blast_modified%5D=1662015000&leads%5Bupdate%5D%5B0%5D%5Bmodified_user_id%5D=8800001&leads%5Bupdate%5"
-    "D%5B0%5D%5Bcreated_user_id%5D=8800001&leads%5Bupdate%5D%5B0%5D%5Bdate_create%5D=1662013000&leads%5Bupdat"
-    "e%5D%5B0%5D%5Bpipeline_id%5D=6101001&leads%5Bupdate%5D%5B0%5D%5Baccount_id%5D=29085511&leads%5Bupdate%5D"
-    "%5B0%5D%5Bcreated_at%5D=1662013000&leads%5Bupdate%5D%5B0%5D%5Bupdated_at%5D=1662015000&account%5Bsubdoma"
-    "in%5D=acme&account%5Bid%5D=29085511&account%5B_links%5D%5Bself%5D=https%3A%2F%2Facme.amocrm.ru";
+/* the sample bodies by their story names */
+#define LEADS_ADD                leads_add
+#define LEADS_RESPONSIBLE        leads_responsible
+#define TASK_ADD                 task_add
+#define TASK_COMPLETE            task_complete
+#define LEADS_STATUS_TO_PROPOSAL leads_status_to_proposal
+#define LEADS_STATUS_LOST        leads_status_lost
+#define TWO_LEADS_TWO_ACTIONS    two_leads_two_actions
 
 static const char FORM[] = "application/x-www-form-urlencoded";
 #define MIB (1024 * 1024)
