@@ -258,8 +258,8 @@ enum db_rc store_inbox_get(struct db *db, struct arena *a, int64_t account_id, i
  * none). */
 enum db_rc store_account_by_webhook_token(struct db *db, const uint8_t *token_hash, int64_t *account_id,
                                           char *subdomain, size_t len);
-/* Stores a raw body unless the same body came in the last 10 minutes (DB_NONE then). Bodies of one account
- * are checked and stored one at a time, so two identical bodies arriving together are stored once. */
+/* Stores a raw body unless the same body came in the last 10 minutes (DB_NONE then); a unique key makes two
+ * identical bodies arriving together be stored once. The appliers poll for new bodies. */
 enum db_rc store_inbox_store_webhook(struct db *db, int64_t account_id, const char *body,
                                      const uint8_t *body_hash, int64_t *id);
 enum db_rc store_webhook_seen_sweep(struct db *db);
