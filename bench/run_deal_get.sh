@@ -24,8 +24,8 @@
 #   --quiet-wait      before each benchmark, wait up to this many seconds for the machine to be idle
 #                     (under 10% busy) so that a build or test beside us does not spoil the run (default 120);
 #                     a run in which other processes still took over 10% of the CPU is repeated (3 times at most)
-#   --perf            after the runs, one more service run and one more static run under
-#                     `perf record -a -g`; the reports go to the results too
+#   --perf            after the runs, one more service run and one more static run under `perf record`
+#                     (the machine by process and symbol, the server with call graphs); reports in results
 #   --no-build        use build-bench/salesops as it is (for a series of runs while the sources change)
 #
 # Raw outputs and the summary go to bench/results/deal_get-<date>/ (git-ignored). As root, missing Debian
@@ -286,7 +286,12 @@ run_measured() {
     quiet=$(wait_quiet)
     x0=$(ctxt); b0=$(busy_ticks); c0=$(ticks_of --children $$); s0=$(ticks_of "$SERVE_PID")
     st0=$(ticks_of "$STATIC_PID"); pg0=$(postgres_ticks)
-    "$@" >"$outfile" 2>&1 || { cat "$outfile" >&2; die "$name failed"; }
+    if ! "$@" >"$outfile" 2>&1; then
+        cat "$outfile" >&2
+        check_alive "$SERVE_PID" salesops
+        check_alive "$STATIC_PID" static_server
+        die "$name failed"
+    fi
     x1=$(ctxt); b1=$(busy_ticks); c1=$(ticks_of --children $$); s1=$(ticks_of "$SERVE_PID")
     st1=$(ticks_of "$STATIC_PID"); pg1=$(postgres_ticks)
     printf 'cpu: hz=%s before_busy_pct=%s busy=%s client=%s salesops=%s static_server=%s postgres=%s ctxt=%s\n' \
@@ -325,6 +330,17 @@ fi
     echo "server threads: $SERVER_THREADS; deals: $DEALS"
 } >"$OUT/env.txt"
 
+# check_alive PID NAME: dies with the way the server ended (exit status or signal) if it is gone.
+check_alive() {
+    local pid=$1 name=$2 rc=0
+    kill -0 "$pid" 2>/dev/null && return 0
+    wait "$pid" 2>/dev/null || rc=$?
+    if [ "$rc" -gt 128 ]; then
+        die "$name (pid $pid) is gone: killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
+    fi
+    die "$name (pid $pid) is gone: exit status $rc (see $OUT)"
+}
+
 cpu_field() { # cpu_field KEY FILE: a number of the "cpu:" line that run_measured appended
     sed -n "s/^cpu: .* $1=\([0-9]*\).*/\1/p" "$2"
 }
@@ -335,6 +351,8 @@ measure() {
     local name=$1 run=$2 try=0 busy other
     shift 2
     while :; do
+        check_alive "$SERVE_PID" salesops
+        check_alive "$STATIC_PID" static_server
         log "run $run/$RUNS: $name"
         run_measured "$name" "$OUT/$name-$run.txt" "$@"
         busy=$(cpu_field busy "$OUT/$name-$run.txt")
@@ -357,8 +375,11 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 if [ "$PERF" = 1 ]; then
+    # One more run per server: the whole machine sampled without call graphs (where the CPU goes, by process
+    # and symbol), and at the same time the server process with DWARF call graphs (the release build has no
+    # frame pointers) for inclusive costs per function.
     for target in service static; do
-        log "perf: one more $target run under perf record -a -g"
+        log "perf: one more $target run under perf record"
         if [ "$target" = service ]; then
             args=(-s bench/deal_get.lua "http://127.0.0.1:$SERVE_PORT")
             pid=$SERVE_PID
@@ -367,15 +388,19 @@ if [ "$PERF" = 1 ]; then
             pid=$STATIC_PID
         fi
         wait_quiet >/dev/null
-        perf record -a -g -F 499 -o "$OUT/perf-$target.data" -- wrk "${WRK_ARGS[@]}" "${args[@]}" \
-            >"$OUT/perf-$target-wrk.txt" 2>"$OUT/perf-$target-record.log" \
-            || die "perf record failed (see $OUT/perf-$target-record.log)"
-        perf report -i "$OUT/perf-$target.data" --stdio --no-children --sort comm -g none \
+        perf record -a -F 499 -o "$OUT/perf-$target-all.data" -- sleep "$((DURATION + 1))" \
+            >"$OUT/perf-$target-all.log" 2>&1 &
+        perf_all=$!
+        perf record --call-graph dwarf,8192 -F 199 -p "$pid" -o "$OUT/perf-$target-server.data" \
+            -- wrk "${WRK_ARGS[@]}" "${args[@]}" >"$OUT/perf-$target-wrk.txt" 2>"$OUT/perf-$target-server.log" \
+            || die "perf record failed (see $OUT/perf-$target-server.log)"
+        wait "$perf_all" || die "perf record -a failed (see $OUT/perf-$target-all.log)"
+        perf report -i "$OUT/perf-$target-all.data" --stdio --sort comm \
             >"$OUT/perf-$target-by-process.txt" 2>/dev/null || true
-        perf report -i "$OUT/perf-$target.data" --stdio --no-children --sort comm,dso,symbol -g none \
-            --percent-limit 0.3 >"$OUT/perf-$target-by-symbol.txt" 2>/dev/null || true
-        perf report -i "$OUT/perf-$target.data" --stdio --no-children --pid "$pid" --sort dso,symbol \
-            -g caller,0.5,callee --percent-limit 1 >"$OUT/perf-$target-server.txt" 2>/dev/null || true
+        perf report -i "$OUT/perf-$target-all.data" --stdio --sort comm,dso,symbol --percent-limit 0.3 \
+            >"$OUT/perf-$target-by-symbol.txt" 2>/dev/null || true
+        perf report -i "$OUT/perf-$target-server.data" --stdio --children --sort symbol -g none \
+            --percent-limit 0.5 >"$OUT/perf-$target-server.txt" 2>/dev/null || true
     done
     log "perf reports: $OUT/perf-*.txt"
 fi
