@@ -109,21 +109,7 @@ TMP=""
 SERVE_PID=""
 STATIC_PID=""
 PG_STARTED=0
-
-stop_pid() {
-    local pid=$1 name=$2
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "$name did not stop in 10 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
+# stop_pid PID NAME comes from scripts/lib.sh
 
 # shellcheck disable=SC2317  # invoked by trap
 cleanup() {
@@ -221,60 +207,7 @@ log "sample deal: ${#sample} bytes"
 # ------------------------------------------------------------------------------------------ running
 # CPU accounting from /proc, in clock ticks: what each part of the benchmark used during a run, and what
 # was left for anything else on the machine (a build or a test suite running beside us spoils a run).
-
-# ticks_of [--children] PID...: user + system ticks of the processes; with --children, of the children they
-# have waited for instead (a reaped child's time lands in its parent's cutime/cstime).
-ticks_of() {
-    local total=0 pid line fields base=11
-    if [ "${1:-}" = --children ]; then
-        base=13
-        shift
-    fi
-    for pid in "$@"; do
-        line=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-        # after the ")" that ends the command name come fields 3, 4, ...: utime, stime, cutime and cstime
-        # are fields 14 to 17
-        read -ra fields <<<"${line##*) }"
-        total=$((total + fields[base] + fields[base + 1]))
-    done
-    printf '%s\n' "$total"
-}
-# PostgreSQL: the postmaster and its live children, plus the children it has reaped (pgbench's backends end
-# with their clients).
-postgres_ticks() {
-    local pm kids
-    pm=$(head -n 1 "$PG_DATADIR/postmaster.pid" 2>/dev/null) || { echo 0; return; }
-    mapfile -t kids < <(ps -o pid= --ppid "$pm" 2>/dev/null | tr -d ' ')
-    echo $(($(ticks_of "$pm" "${kids[@]}") + $(ticks_of --children "$pm")))
-}
-ctxt() { # context switches since boot, all CPUs
-    awk '/^ctxt /{print $2}' /proc/stat
-}
-busy_ticks() { # all CPUs, non-idle ticks since boot
-    awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat
-}
-all_ticks() {
-    awk '/^cpu /{s=0; for (i=2; i<=NF; i++) s+=$i; print s}' /proc/stat
-}
-
-# wait_quiet: waits (up to QUIET_WAIT seconds) until the machine is less than 10% busy over a second while
-# our servers are idle, so that a run does not share the CPUs with something else. Prints the busy share.
-wait_quiet() {
-    local waited=0 b0 a0 b1 a1 pct
-    while :; do
-        b0=$(busy_ticks); a0=$(all_ticks)
-        sleep 1
-        b1=$(busy_ticks); a1=$(all_ticks)
-        pct=$(((b1 - b0) * 100 / (a1 - a0 > 0 ? a1 - a0 : 1)))
-        if [ "$pct" -lt 10 ] || [ "$waited" -ge "$QUIET_WAIT" ]; then
-            [ "$pct" -lt 10 ] || log "warning: the machine is still ${pct}% busy with something else; running anyway"
-            echo "$pct"
-            return 0
-        fi
-        [ "$waited" -gt 0 ] || log "the machine is ${pct}% busy with something else; waiting up to ${QUIET_WAIT} s"
-        waited=$((waited + 1))
-    done
-}
+# busy_ticks, all_ticks, ctxt, ticks_of, postgres_ticks and wait_quiet (QUIET_WAIT) come from scripts/lib.sh.
 
 # run_measured NAME OUTFILE CMD...: runs CMD (wrk or pgbench) with its output in OUTFILE, then appends a line
 # with the CPU ticks used during the run: all busy CPU, the client (CMD), the service, the static server,

@@ -146,41 +146,7 @@ BYTES=$(wc -c <"$FILE")
 log "file: $LINES lines, $((BYTES / 1048576)) MiB"
 
 # ------------------------------------------------------------------------------------- CPU accounting
-busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
-all_ticks() { awk '/^cpu /{s=0; for (i=2; i<=NF; i++) s+=$i; print s}' /proc/stat; }
-# user + system ticks of the postmaster's live children plus those it has reaped, plus our reaped children
-ticks_of() {
-    local total=0 pid line fields base=11
-    if [ "${1:-}" = --children ]; then base=13; shift; fi
-    for pid in "$@"; do
-        line=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-        read -ra fields <<<"${line##*) }"
-        total=$((total + fields[base] + fields[base + 1]))
-    done
-    printf '%s\n' "$total"
-}
-postgres_ticks() {
-    local pm kids
-    pm=$(head -n 1 "$PG_DATADIR/postmaster.pid" 2>/dev/null) || { echo 0; return; }
-    mapfile -t kids < <(ps -o pid= --ppid "$pm" 2>/dev/null | tr -d ' ')
-    echo $(($(ticks_of "$pm" "${kids[@]}") + $(ticks_of --children "$pm")))
-}
-wait_quiet() {
-    local waited=0 b0 a0 b1 a1 pct
-    while :; do
-        b0=$(busy_ticks); a0=$(all_ticks)
-        sleep 1
-        b1=$(busy_ticks); a1=$(all_ticks)
-        pct=$(((b1 - b0) * 100 / (a1 - a0 > 0 ? a1 - a0 : 1)))
-        if [ "$pct" -lt 10 ] || [ "$waited" -ge "$QUIET_WAIT" ]; then
-            [ "$pct" -lt 10 ] || log "warning: the machine is still ${pct}% busy with something else; running anyway"
-            echo "$pct"
-            return 0
-        fi
-        [ "$waited" -gt 0 ] || log "the machine is ${pct}% busy with something else; waiting up to ${QUIET_WAIT} s"
-        waited=$((waited + 1))
-    done
-}
+# busy_ticks, all_ticks, ticks_of, postgres_ticks and wait_quiet (QUIET_WAIT) come from scripts/lib.sh.
 
 # import_measured NAME ACCOUNT: runs `salesops import`, its JSON summary to OUT/NAME.json, stderr to
 # OUT/NAME.log, then appends the wall time and the CPU used (busy: the whole machine; import: the client;

@@ -87,21 +87,7 @@ done
 TMP=""
 SERVE_PID=""
 PG_STARTED=0
-
-stop_pid() {
-    local pid=$1 name=$2
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "$name did not stop in 10 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
+# stop_pid PID NAME comes from scripts/lib.sh
 
 # shellcheck disable=SC2317  # invoked by trap
 cleanup() {
@@ -225,40 +211,7 @@ else
 fi
 
 # ------------------------------------------------------------------------------------- CPU accounting
-busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
-all_ticks() { awk '/^cpu /{s=0; for (i=2; i<=NF; i++) s+=$i; print s}' /proc/stat; }
-ticks_of() { # [--children] PID...: user + system ticks (with --children: of the children they reaped)
-    local total=0 pid line fields base=11
-    if [ "${1:-}" = --children ]; then base=13; shift; fi
-    for pid in "$@"; do
-        line=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-        read -ra fields <<<"${line##*) }"
-        total=$((total + fields[base] + fields[base + 1]))
-    done
-    printf '%s\n' "$total"
-}
-postgres_ticks() {
-    local pm kids
-    pm=$(head -n 1 "$PG_DATADIR/postmaster.pid" 2>/dev/null) || { echo 0; return; }
-    mapfile -t kids < <(ps -o pid= --ppid "$pm" 2>/dev/null | tr -d ' ')
-    echo $(($(ticks_of "$pm" "${kids[@]}") + $(ticks_of --children "$pm")))
-}
-wait_quiet() {
-    local waited=0 b0 a0 b1 a1 pct
-    while :; do
-        b0=$(busy_ticks); a0=$(all_ticks)
-        sleep 1
-        b1=$(busy_ticks); a1=$(all_ticks)
-        pct=$(((b1 - b0) * 100 / (a1 - a0 > 0 ? a1 - a0 : 1)))
-        if [ "$pct" -lt 10 ] || [ "$waited" -ge "$QUIET_WAIT" ]; then
-            [ "$pct" -lt 10 ] || log "warning: the machine is still ${pct}% busy with something else; running anyway"
-            echo "$pct"
-            return 0
-        fi
-        [ "$waited" -gt 0 ] || log "the machine is ${pct}% busy with something else; waiting up to ${QUIET_WAIT} s"
-        waited=$((waited + 1))
-    done
-}
+# busy_ticks, all_ticks, ticks_of, postgres_ticks and wait_quiet (QUIET_WAIT) come from scripts/lib.sh.
 # run_measured NAME CMD...: CMD's output to OUT/NAME.txt, then a line with the CPU ticks used during the run
 run_measured() {
     local name=$1 quiet b0 a0 c0 s0 pg0 b1 a1 c1 s1 pg1

@@ -20,6 +20,16 @@
 #                              account_id, api_key and webhook_token, one a line
 #   build DIR [-Dopt=val ...]  meson setup DIR (or reconfigure if the options differ), then ninja -C DIR
 #
+# For the benchmark scripts (bench/run_*.sh): CPU accounting from /proc and stopping what they started.
+#   busy_ticks, all_ticks      non-idle and all clock ticks of all CPUs since boot
+#   ctxt                       context switches since boot, all CPUs
+#   ticks_of [--children] PID...  user + system ticks of the processes (with --children: of the children
+#                              they have reaped)
+#   postgres_ticks             ticks of the cluster pg_start started: postmaster, live and reaped children
+#   wait_quiet                 wait (up to QUIET_WAIT seconds, default 120) until the machine is under 10%
+#                              busy over a second; prints that busy share
+#   stop_pid PID NAME          TERM, up to 10 s, then KILL; reaps it (nothing when PID is empty or gone)
+#
 # The functions return non-zero on failure instead of relying on `set -e` (they are often called inside
 # `if`, where errexit does not apply).
 
@@ -318,4 +328,82 @@ build() {
         meson setup --reconfigure "$@" "$dir" "$SALESOPS_ROOT" || return 1
     fi
     ninja -C "$dir"
+}
+
+# ---------------------------------------------------------------------------- benchmark helpers
+busy_ticks() { # all CPUs, non-idle ticks since boot
+    awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat
+}
+
+all_ticks() {
+    awk '/^cpu /{s=0; for (i=2; i<=NF; i++) s+=$i; print s}' /proc/stat
+}
+
+ctxt() { # context switches since boot, all CPUs
+    awk '/^ctxt /{print $2}' /proc/stat
+}
+
+# ticks_of [--children] PID...: user + system ticks of the processes; with --children, of the children they
+# have waited for instead (a reaped child's time lands in its parent's cutime/cstime).
+ticks_of() {
+    local total=0 pid line fields base=11
+    if [ "${1:-}" = --children ]; then
+        base=13
+        shift
+    fi
+    for pid in "$@"; do
+        line=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        # after the ")" that ends the command name come fields 3, 4, ...: utime, stime, cutime and cstime
+        # are fields 14 to 17
+        read -ra fields <<<"${line##*) }"
+        total=$((total + fields[base] + fields[base + 1]))
+    done
+    printf '%s\n' "$total"
+}
+
+# PostgreSQL: the postmaster and its live children, plus the children it has reaped (pgbench's backends end
+# with their clients).
+postgres_ticks() {
+    local pm kids
+    pm=$(head -n 1 "$PG_DATADIR/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+    mapfile -t kids < <(ps -o pid= --ppid "$pm" 2>/dev/null | tr -d ' ')
+    echo $(($(ticks_of "$pm" "${kids[@]}") + $(ticks_of --children "$pm")))
+}
+
+# wait_quiet: waits (up to QUIET_WAIT seconds, default 120) until the machine is less than 10% busy over a
+# second while our servers are idle, so that a run does not share the CPUs with something else. Prints the
+# busy share.
+wait_quiet() {
+    local waited=0 b0 a0 b1 a1 pct
+    local QUIET_WAIT=${QUIET_WAIT:-120}
+    while :; do
+        b0=$(busy_ticks); a0=$(all_ticks)
+        sleep 1
+        b1=$(busy_ticks); a1=$(all_ticks)
+        pct=$(((b1 - b0) * 100 / (a1 - a0 > 0 ? a1 - a0 : 1)))
+        if [ "$pct" -lt 10 ] || [ "$waited" -ge "$QUIET_WAIT" ]; then
+            [ "$pct" -lt 10 ] || log "warning: the machine is still ${pct}% busy with something else; running anyway"
+            echo "$pct"
+            return 0
+        fi
+        [ "$waited" -gt 0 ] || log "the machine is ${pct}% busy with something else; waiting up to ${QUIET_WAIT} s"
+        waited=$((waited + 1))
+    done
+}
+
+# stop_pid PID NAME: SIGTERM, up to 10 s for it to end, then SIGKILL; reaps it. Nothing when PID is empty or
+# not running.
+stop_pid() {
+    local pid=$1 name=$2
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "$name did not stop in 10 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
 }
