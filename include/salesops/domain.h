@@ -85,9 +85,11 @@ struct deal_create {
     int64_t manager_id; /* 0: none given */
     const char *external_id;
 };
+/* dist (may be NULL) tells what lead distribution did (attempted false: the deal had a manager). */
+struct dist_outcome;
 enum so_err domain_deal_create(struct db *db, struct arena *a, const struct so_auth *auth,
                                const struct deal_create *in, int64_t now, struct so_deal *out,
-                               struct so_error *err);
+                               struct dist_outcome *dist, struct so_error *err);
 struct deal_patch {
     bool set_name, set_price, set_stage, set_manager;
     const char *name;
@@ -164,6 +166,74 @@ enum so_err domain_amocrm_loss_read(struct db *db, struct arena *a, int64_t acco
  * API later. */
 enum so_err domain_amocrm_call_read(struct db *db, struct arena *a, int64_t account_id, int64_t call_id,
                                     const char *lead_id, const char *note_id, struct so_error *err);
+
+/* Lead distribution (see PRODUCT.md, Lead distribution). */
+#include "salesops/distribution.h"
+struct dist_state {
+    struct so_dist_settings settings;
+    struct working_hours hours;
+    struct dist_candidate *c; /* every manager, by id */
+    int n;
+    bool *eligible;
+    const char **reasons; /* NULL when eligible */
+    int eligible_count;
+};
+/* Every manager's eligibility now, with the settings (no lock). */
+enum so_err domain_dist_load(struct db *db, struct arena *a, int64_t account_id, const char *kind, int64_t now,
+                             struct dist_state *st, struct so_error *err);
+/* Chooses the next manager for a kind (lead | call) and moves its cursor, under the account's lock, inside the
+ * caller's transaction. *manager_id 0: nobody is eligible (nothing moved). */
+enum so_err domain_dist_choose(struct db *db, struct arena *a, int64_t account_id, const char *kind,
+                               int64_t now, int64_t *manager_id, const char **strategy, struct so_error *err);
+/* A deal created live is distributed when it has no manager or an amoCRM pool user: wants (before the deal is
+ * stored) says whether; after_create (once it is stored, in the same transaction) chooses, gives it the
+ * manager as its creator, logs and writes back, or puts it among the waiting deals. */
+struct dist_outcome {
+    bool attempted, assigned;
+    const char *reason; /* new_deal | pool_user */
+    const char *strategy;
+    int64_t original_manager_id;
+    int64_t manager_id; /* the chosen one */
+};
+enum so_err domain_dist_wants(struct db *db, struct arena *a, int64_t account_id, int64_t manager_id,
+                              struct dist_outcome *out, struct so_error *err);
+enum so_err domain_dist_after_create(struct db *db, struct arena *a, int64_t account_id, struct so_deal *deal,
+                                     struct dist_outcome *o, int64_t now, struct so_error *err);
+/* POST /distribution/next: its own transaction; ERR_NO_ELIGIBLE_MANAGER when nobody is. */
+enum so_err domain_dist_next(struct db *db, struct arena *a, int64_t account_id, const char *kind, int64_t now,
+                             int64_t *manager_id, int64_t *assignment_id, struct so_error *err);
+enum so_err domain_dist_settings_put(struct db *db, int64_t account_id, const struct so_dist_settings *s,
+                                     int64_t now, struct so_error *err);
+/* The scheduler: assigns the account's waiting deals, oldest first, while someone is eligible. */
+int domain_dist_assign_waiting(struct db *db, struct arena *a, int64_t account_id, int64_t now);
+/* Fills eligible and ineligible_reason of the managers for a reply. */
+enum so_err domain_managers_eligibility(struct db *db, struct arena *a, int64_t account_id, int64_t now,
+                                        struct so_manager *managers, int count, struct so_error *err);
+
+/* Focus mode (see PRODUCT.md, Focus mode). Commands check the key's rights: a manager key acts only on his
+ * own sessions (another's answers 404). */
+enum so_err domain_focus_filter_put(struct db *db, struct arena *a, int64_t account_id,
+                                    const struct so_focus_filter *f, int64_t now, struct so_error *err);
+/* body NULL: the saved filter; else the body replaces the saved filter. */
+enum so_err domain_focus_start(struct db *db, struct arena *a, const struct so_auth *auth, int64_t manager_id,
+                               const struct so_focus_filter *body, int64_t now, struct so_focus_session *out,
+                               struct so_error *err);
+enum so_err domain_focus_session_visible(struct db *db, struct arena *a, const struct so_auth *auth, int64_t id,
+                                         struct so_focus_session *out, struct so_error *err);
+enum so_err domain_focus_mark_done(struct db *db, struct arena *a, const struct so_auth *auth,
+                                   int64_t session_id, int64_t deal_id, int64_t now,
+                                   struct so_focus_session *out, struct so_error *err);
+enum so_err domain_focus_stop(struct db *db, struct arena *a, const struct so_auth *auth, int64_t session_id,
+                              int64_t now, struct so_focus_session *out, struct so_error *err);
+/* Inside the caller's transaction: the manager `actor` acted on the deal at `at` (stage change, close,
+ * completed task, call, note); actor 0 means the deal's responsible. */
+enum so_err domain_focus_activity(struct db *db, struct arena *a, int64_t account_id, int64_t deal_id,
+                                  int64_t actor, int64_t at, struct so_error *err);
+/* Inside the caller's transaction: the deal changed hands or was deleted. */
+enum so_err domain_focus_deal_left(struct db *db, struct arena *a, int64_t account_id, int64_t deal_id,
+                                   int64_t at, struct so_error *err);
+/* The scheduler: ends the sessions whose time is up; returns how many. */
+int domain_focus_timeouts(struct db *db, struct arena *a);
 
 /* Demo data for the README's walkthrough, relative to now (see API.md, Operations). */
 enum so_err domain_demo_load(struct db *db, int64_t account_id, int64_t now, struct so_error *err);

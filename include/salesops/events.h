@@ -48,6 +48,8 @@ struct so_event {
     bool if_changed; /* stage and responsible of a lead update apply only when they differ and are newer */
     bool details_pending; /* a call note whose duration and status the connector reads later */
     const char *actor;
+    /* set by ingest: a deal created live is distributed (webhooks, and /events within the last 24 hours) */
+    bool live;
 };
 
 /* Checks one event object strictly (types, enums, required and unknown fields). internal allows the fields

@@ -387,6 +387,92 @@ enum db_rc store_import_finish(struct db *db, int64_t account_id, int64_t *accep
 enum db_rc store_inbox_woken(struct db *db, struct arena *a, int64_t account_id, struct so_inbox_row **rows,
                              int *count);
 
+/* Lead distribution. Settings come with the account's defaults when never set, and with the local day and
+ * minute of `now` in the account's zone. */
+enum db_rc store_dist_settings_get(struct db *db, struct arena *a, int64_t account_id, int64_t now,
+                                   struct so_dist_settings *out);
+enum db_rc store_dist_settings_put(struct db *db, int64_t account_id, const struct so_dist_settings *s,
+                                   int64_t now);
+/* Serialises the choices of one kind (lead | call) in an account until the transaction ends. */
+enum db_rc store_dist_lock(struct db *db, int64_t account_id, const char *kind);
+/* Every manager of the account by id, with his focus state and the kind's current weight. */
+enum db_rc store_dist_candidates(struct db *db, struct arena *a, int64_t account_id, const char *kind,
+                                 struct dist_candidate **out, int *count);
+/* Stores the current weights of these candidates. */
+enum db_rc store_dist_cursor_save(struct db *db, int64_t account_id, const char *kind,
+                                  const struct dist_candidate *c, const bool *changed, int count);
+enum db_rc store_assignment_insert(struct db *db, int64_t account_id, const struct so_assignment *as,
+                                   int64_t *id);
+struct so_assignment_filter {
+    const char *kind;
+    int64_t manager_id;
+    int64_t deal_id;
+};
+enum db_rc store_assignment_list(struct db *db, struct arena *a, int64_t account_id,
+                                 const struct so_assignment_filter *f, const struct so_page *page,
+                                 struct so_assignment **items, int *count);
+/* Deals waiting for an eligible manager (reason new_deal | pool_user), oldest first. */
+enum db_rc store_dist_wait(struct db *db, int64_t account_id, int64_t deal_id, const char *reason,
+                           int64_t queued_at);
+enum db_rc store_dist_waiting_accounts(struct db *db, struct arena *a, int max, int64_t **ids, int *count);
+struct so_dist_waiting {
+    int64_t deal_id;
+    const char *reason;
+};
+enum db_rc store_dist_waiting_list(struct db *db, struct arena *a, int64_t account_id, int max,
+                                   struct so_dist_waiting **items, int *count);
+enum db_rc store_dist_waiting_done(struct db *db, int64_t account_id, int64_t deal_id);
+enum db_rc store_dist_waiting_count(struct db *db, int64_t account_id, int64_t *count);
+/* Gives a deal created in this transaction its first manager: as responsible from its creation on (change
+ * log, history) and as its creator. */
+enum db_rc store_deal_assign_new(struct db *db, int64_t account_id, int64_t deal_id, int64_t manager_id);
+/* The manager who counts as the deal's creator (the one distribution gave it to). */
+enum db_rc store_deal_set_creator(struct db *db, int64_t account_id, int64_t deal_id, int64_t manager_id);
+
+/* Focus mode */
+enum db_rc store_focus_filter_put(struct db *db, int64_t account_id, const struct so_focus_filter *f,
+                                  int64_t now);
+enum db_rc store_focus_filter_get(struct db *db, struct arena *a, int64_t account_id, int64_t manager_id,
+                                  struct so_focus_filter *out);
+/* Serialises focus starts in an account (the cap) until the transaction ends. */
+enum db_rc store_focus_lock(struct db *db, int64_t account_id);
+/* The manager's active session (DB_NONE when none) and the number of managers in focus in the account. */
+enum db_rc store_focus_state(struct db *db, int64_t account_id, int64_t manager_id, int64_t *active_session,
+                             int *in_focus);
+/* Starts a session with the filter and snapshots its queue; *total is the queue's length. */
+enum db_rc store_focus_start(struct db *db, int64_t account_id, const struct so_focus_filter *f, int64_t now,
+                             int64_t *session_id, int *total);
+/* A session with its items in queue order. */
+enum db_rc store_focus_session_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                                   bool for_update, struct so_focus_session *out);
+struct so_focus_session_filter {
+    int64_t manager_id;
+    const char *from_date, *to_date; /* YYYY-MM-DD in the account's zone, both inclusive; NULL: open */
+};
+/* Newest first: page->after_id is the last id seen (0: from the newest). */
+enum db_rc store_focus_session_list(struct db *db, struct arena *a, int64_t account_id,
+                                    const struct so_focus_session_filter *f, const struct so_page *page,
+                                    struct so_focus_session **items, int *count);
+/* Marks an item done at `at`; DB_NONE when the deal is not in the session's queue. */
+enum db_rc store_focus_mark_done(struct db *db, int64_t account_id, int64_t session_id, int64_t deal_id,
+                                 int64_t at);
+/* The manager acted on the deal at `at` (actor 0: the deal's responsible): his active sessions' items for it
+ * are done. Returns the sessions. */
+enum db_rc store_focus_activity(struct db *db, struct arena *a, int64_t account_id, int64_t deal_id,
+                                int64_t actor, int64_t at, int64_t **sessions, int *count);
+/* The deal is no longer the session manager's (or is deleted): it leaves his active queues. */
+enum db_rc store_focus_deal_left(struct db *db, struct arena *a, int64_t account_id, int64_t deal_id,
+                                 int64_t **sessions, int *count);
+/* Ends those of the sessions whose every item is done (queue_done, at `at`). */
+enum db_rc store_focus_settle(struct db *db, struct arena *a, int64_t account_id, const int64_t *sessions,
+                              int count, int64_t at, struct so_focus_end **ended, int *ended_count);
+/* Ends an active session (DB_NONE when it has ended already). */
+enum db_rc store_focus_end(struct db *db, int64_t account_id, int64_t session_id, const char *reason,
+                           int64_t at);
+/* Ends up to max sessions (of any account) whose time is up, at their ends_by. */
+enum db_rc store_focus_timeouts(struct db *db, struct arena *a, int max, struct so_focus_end **ended,
+                                int *count);
+
 /* Idempotency keys: begin claims (key, method, path) for this request. */
 enum idem_state { IDEM_NEW, IDEM_REPLAY, IDEM_CONFLICT };
 enum db_rc store_idem_begin(struct db *db, struct arena *a, int64_t account_id, int64_t key_id,

@@ -45,6 +45,9 @@ struct so_manager {
     bool pool_user;
     bool in_focus;
     int64_t created_at;
+    /* computed for replies (see domain_managers_eligibility) */
+    bool eligible;
+    const char *ineligible_reason;
 };
 
 enum stage_kind { STAGE_OPEN, STAGE_WON, STAGE_LOST };
@@ -143,6 +146,77 @@ struct so_call {
     int duration_s;
     bool answered;
     int64_t created_at;
+};
+
+/* Lead distribution */
+struct so_dist_settings {
+    const char *strategy;      /* weighted | round_robin */
+    const char *working_hours; /* JSON text, NULL when none */
+    int max_in_focus;          /* -1: no cap */
+    int local_dow;             /* the account's local day (0 = Monday) and minute of the day at the time asked */
+    int local_minute;
+};
+
+/* One manager as distribution sees him. */
+struct dist_candidate {
+    int64_t manager_id;
+    const char *name;
+    const char *role;
+    bool active, enabled, pool_user, in_focus;
+    int weight;
+    int64_t current; /* the smooth round robin's current weight for the kind at hand */
+};
+
+struct so_assignment {
+    int64_t id;
+    const char *kind; /* lead | call */
+    int64_t deal_id;
+    int64_t manager_id;
+    const char *reason; /* new_deal | pool_user | awaited | next */
+    const char *strategy;
+    int64_t at;
+};
+
+/* Focus mode */
+struct so_focus_filter {
+    int64_t manager_id;
+    int64_t pipeline_id;
+    int64_t *stage_ids;
+    int stage_count;
+    const char *order; /* oldest | price_desc | overdue_first */
+    int limit;         /* 0: the whole queue */
+    int max_minutes;
+    int64_t updated_at;
+};
+
+struct so_focus_item {
+    int64_t deal_id;
+    int64_t done_at;
+};
+
+struct so_focus_session {
+    int64_t id;
+    int64_t manager_id;
+    int64_t pipeline_id;
+    int64_t *stage_ids;
+    int stage_count;
+    const char *order;
+    int limit;
+    int64_t started_at;
+    int64_t ends_by;
+    int64_t ended_at;
+    const char *end_reason; /* NULL while active */
+    struct so_focus_item *items;
+    int item_count;
+    int done;
+};
+
+/* A session that ended, for the log. */
+struct so_focus_end {
+    int64_t account_id;
+    int64_t session_id;
+    int64_t manager_id;
+    const char *reason;
 };
 
 /* A page of a list: up to limit items after the cursor, ordered by id. */

@@ -49,10 +49,7 @@ void handle_api_key_list(struct so_req *req)
 void handle_api_key_delete(struct so_req *req)
 {
     int64_t id;
-    if (!parse_positive_id(req->params[0], &id)) {
-        reply_error(req, ERR_NOT_FOUND, "no API key %s", req->params[0]);
-        return;
-    }
+    if (!path_plain_id(req, 0, "API key", &id)) return;
     enum db_rc rc = store_api_key_delete(req->db, req->auth.account_id, id, req->now);
     if (rc != DB_OK)
         reply_db(req, rc, "API key", id);

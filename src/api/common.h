@@ -19,10 +19,15 @@
 /* Path parameter idx as an id; "ext:<external_id>" is looked up for kinds that have one. Replies 404 and
  * returns false when there is no such object in the key's account. */
 bool path_id(struct so_req *req, int idx, enum so_kind kind, int64_t *id);
+/* Path parameter idx as a plain id, for objects without an external id (404 otherwise). */
+bool path_plain_id(struct so_req *req, int idx, const char *what, int64_t *id);
 /* Query parameters: absent leaves *out as it is; a bad value replies 422 and returns false. */
 bool query_id(struct so_req *req, const char *name, int64_t *out);
 bool query_time(struct so_req *req, const char *name, int64_t *out);
 bool query_enum(struct so_req *req, const char *name, const char *const *choices, const char **out);
+/* from and to: dates YYYY-MM-DD in the account's zone, both inclusive, to >= from, at most 400 days; each
+ * may be absent unless required. */
+bool query_period(struct so_req *req, bool required, const char **from, const char **to);
 /* limit (1..500, default 50) and cursor. */
 bool query_page(struct so_req *req, struct so_page *page);
 /* A manager key lists only his own objects: narrows *manager_id to him, or replies an empty page (and returns
@@ -58,5 +63,9 @@ json_t *render_history_row(const struct so_history_row *h);
 json_t *render_note(const struct so_note *n);
 json_t *render_task(const struct so_task *t, int64_t now);
 json_t *render_call(const struct so_call *c);
+json_t *render_assignment(const struct so_assignment *x);
+json_t *render_focus_filter(const struct so_focus_filter *f);
+json_t *render_focus_session(const struct so_focus_session *s);
+json_t *json_id_array(const int64_t *ids, int count);
 
 #endif

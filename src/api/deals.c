@@ -31,10 +31,17 @@ void handle_deal_create(struct so_req *req)
                              .manager_id = v[MANAGER_ID].is_null ? 0 : v[MANAGER_ID].i,
                              .external_id = v[EXTERNAL_ID].s};
     struct so_deal d;
-    if (domain_deal_create(req->db, req->arena, &req->auth, &in, req->now, &d, &req->err) != SO_OK)
+    struct dist_outcome dist = {0};
+    if (domain_deal_create(req->db, req->arena, &req->auth, &in, req->now, &d, &dist, &req->err) != SO_OK) {
         reply_err(req);
-    else
-        reply_deal(req, 201, &d);
+        return;
+    }
+    json_t *body = render_deal(&d);
+    if (dist.attempted)
+        json_object_set_new(body, "distribution",
+                            json_pack("{s:b, s:o}", "assigned", dist.assigned, "reason",
+                                      json_str_or_null(dist.assigned ? NULL : "no_eligible_manager")));
+    reply_json_steal(req, 201, body);
 }
 
 static json_t *render_deal_item(const void *p)

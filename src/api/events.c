@@ -212,10 +212,7 @@ void handle_inbox_list(struct so_req *req)
 void handle_inbox_retry(struct so_req *req)
 {
     int64_t id;
-    if (!parse_positive_id(req->params[0], &id)) {
-        reply_error(req, ERR_NOT_FOUND, "no inbox row %s", req->params[0]);
-        return;
-    }
+    if (!path_plain_id(req, 0, "inbox row", &id)) return;
     struct so_inbox_row row;
     enum db_rc rc = store_inbox_get(req->db, req->arena, req->auth.account_id, id, &row);
     if (rc != DB_OK) {

@@ -47,5 +47,18 @@ void handle_inbox_retry(struct so_req *req);
 void handle_webhook_amocrm(struct so_req *req);
 void handle_integration_get(struct so_req *req);
 void handle_integration_put(struct so_req *req);
+void handle_distribution_get(struct so_req *req);
+void handle_distribution_settings_get(struct so_req *req);
+void handle_distribution_settings_put(struct so_req *req);
+void handle_distribution_next(struct so_req *req);
+void handle_assignment_list(struct so_req *req);
+void handle_focus_filter_put(struct so_req *req);
+void handle_focus_filter_get(struct so_req *req);
+void handle_focus_start(struct so_req *req);
+void handle_focus_active_get(struct so_req *req);
+void handle_focus_session_get(struct so_req *req);
+void handle_focus_session_list(struct so_req *req);
+void handle_focus_item_done(struct so_req *req);
+void handle_focus_stop(struct so_req *req);
 
 #endif

@@ -48,6 +48,9 @@ static void reply_manager(struct so_req *req, int status, int64_t id)
     enum db_rc rc = store_manager_get(req->db, req->arena, req->auth.account_id, id, &m);
     if (rc != DB_OK)
         reply_db(req, rc, "manager", id);
+    else if (domain_managers_eligibility(req->db, req->arena, req->auth.account_id, req->now, &m, 1,
+                                         &req->err) != SO_OK)
+        reply_err(req);
     else
         reply_json_steal(req, status, render_manager(&m));
 }
@@ -80,6 +83,9 @@ void handle_manager_list(struct so_req *req)
     enum db_rc rc = store_manager_list(req->db, req->arena, req->auth.account_id, &page, &items, &count);
     if (rc != DB_OK)
         reply_db(req, rc, "managers", 0);
+    else if (domain_managers_eligibility(req->db, req->arena, req->auth.account_id, req->now, items, count,
+                                         &req->err) != SO_OK)
+        reply_err(req);
     else
         reply_items(req, items, count, sizeof *items, render_manager_item, &page);
 }

@@ -21,6 +21,13 @@ bool path_id(struct so_req *req, int idx, enum so_kind kind, int64_t *id)
     return false;
 }
 
+bool path_plain_id(struct so_req *req, int idx, const char *what, int64_t *id)
+{
+    if (parse_positive_id(req->params[idx], id)) return true;
+    reply_error(req, ERR_NOT_FOUND, "no %s %s", what, req->params[idx]);
+    return false;
+}
+
 bool query_id(struct so_req *req, const char *name, int64_t *out)
 {
     const char *v = so_req_query(req, name);
@@ -53,6 +60,29 @@ bool query_enum(struct so_req *req, const char *name, const char *const *choices
     so_field_error(&req->err, name, "unknown value '%.40s'", v);
     reply_err(req);
     return false;
+}
+
+#define PERIOD_MAX_DAYS 400
+
+bool query_period(struct so_req *req, bool required, const char **from, const char **to)
+{
+    const char *f = so_req_query(req, "from"), *t = so_req_query(req, "to");
+    int64_t fd = 0, td = 0;
+    bool ok = true;
+    if (f != NULL && !so_parse_date(f, &fd)) ok = !so_field_error(&req->err, "from", "must be a date YYYY-MM-DD");
+    if (t != NULL && !so_parse_date(t, &td)) ok = !so_field_error(&req->err, "to", "must be a date YYYY-MM-DD");
+    if (required && f == NULL) ok = !so_field_error(&req->err, "from", "is required");
+    if (required && t == NULL) ok = !so_field_error(&req->err, "to", "is required");
+    if (ok && f != NULL && t != NULL && td < fd) ok = !so_field_error(&req->err, "to", "must not be before from");
+    if (ok && f != NULL && t != NULL && td - fd + 1 > PERIOD_MAX_DAYS)
+        ok = !so_field_error(&req->err, "to", "a period is at most %d days", PERIOD_MAX_DAYS);
+    if (!ok) {
+        reply_err(req);
+        return false;
+    }
+    *from = f;
+    *to = t;
+    return true;
 }
 
 /* Cursors are opaque to clients: "<id>" or "<at>.<id>" in base64url. */

@@ -35,13 +35,11 @@ json_t *render_api_key(const struct so_api_key *k)
 
 json_t *render_manager(const struct so_manager *m)
 {
-    bool eligible = strcmp(m->role, "manager") == 0 && m->active && m->distribution_enabled &&
-                    !m->pool_user && !m->in_focus;
     return json_pack("{s:I, s:o, s:s, s:o, s:s, s:b, s:b, s:i, s:b, s:b, s:b, s:o}", "id", (json_int_t)m->id,
                      "external_id", json_str_or_null(m->external_id), "name", m->name, "email",
                      json_str_or_null(m->email), "role", m->role, "active", m->active, "distribution_enabled",
                      m->distribution_enabled, "weight", m->weight, "needs_setup", m->needs_setup, "in_focus",
-                     m->in_focus, "eligible", eligible, "created_at", json_time(m->created_at));
+                     m->in_focus, "eligible", m->eligible, "created_at", json_time(m->created_at));
 }
 
 json_t *render_stage(const struct so_stage *s)
@@ -112,4 +110,47 @@ json_t *render_call(const struct so_call *c)
                      json_id(c->deal_id), "direction", c->direction, "started_at", json_time(c->started_at),
                      "duration_s", c->duration_s, "answered", c->answered, "created_at",
                      json_time(c->created_at));
+}
+
+json_t *json_id_array(const int64_t *ids, int count)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < count; i++)
+        json_array_append_new(a, json_integer((json_int_t)ids[i]));
+    return a;
+}
+
+json_t *render_assignment(const struct so_assignment *x)
+{
+    return json_pack("{s:I, s:s, s:o, s:I, s:s, s:s, s:o}", "id", (json_int_t)x->id, "kind", x->kind, "deal_id",
+                     json_id(x->deal_id), "manager_id", (json_int_t)x->manager_id, "reason", x->reason,
+                     "strategy", x->strategy, "at", json_time(x->at));
+}
+
+static json_t *limit_json(int limit)
+{
+    return limit > 0 ? json_integer(limit) : json_null();
+}
+
+json_t *render_focus_filter(const struct so_focus_filter *f)
+{
+    return json_pack("{s:I, s:I, s:o, s:s, s:o, s:i, s:o}", "manager_id", (json_int_t)f->manager_id,
+                     "pipeline_id", (json_int_t)f->pipeline_id, "stage_ids",
+                     json_id_array(f->stage_ids, f->stage_count), "order", f->order, "limit",
+                     limit_json(f->limit), "max_minutes", f->max_minutes, "updated_at", json_time(f->updated_at));
+}
+
+json_t *render_focus_session(const struct so_focus_session *s)
+{
+    json_t *items = json_array();
+    for (int i = 0; i < s->item_count; i++)
+        json_array_append_new(items, json_pack("{s:I, s:o}", "deal_id", (json_int_t)s->items[i].deal_id,
+                                               "done_at", json_time(s->items[i].done_at)));
+    return json_pack("{s:I, s:I, s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:i, s:i}", "id",
+                     (json_int_t)s->id, "manager_id", (json_int_t)s->manager_id, "pipeline_id",
+                     (json_int_t)s->pipeline_id, "stage_ids", json_id_array(s->stage_ids, s->stage_count),
+                     "order", s->order, "limit", limit_json(s->limit), "started_at", json_time(s->started_at),
+                     "ends_by", json_time(s->ends_by), "ended_at", json_time(s->ended_at), "state",
+                     s->ended_at ? "ended" : "active", "end_reason", json_str_or_null(s->end_reason), "items",
+                     items, "done", s->done, "total", s->item_count);
 }

@@ -65,6 +65,10 @@ enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id
     }
     if (rc == DB_OK) rc = store_deal_rebuild(db, account_id, row.deal_id, rebuild_from);
     if (rc != DB_OK) return fail_db(rc, err);
+    enum so_err e;
+    if (chg->deal_id != 0 && chg->set_manager &&
+        (e = domain_focus_deal_left(db, a, account_id, row.deal_id, chg->at, err)) != SO_OK)
+        return e;
     if (out == NULL) return SO_OK;
     rc = store_deal_get(db, a, account_id, row.deal_id, false, out);
     if (rc == DB_NONE) { /* a deleted deal changes too, but is not shown */
@@ -136,6 +140,7 @@ struct deal_cmd_ctx {
     const char *text;
     struct so_deal *out;
     struct so_note *note;
+    struct dist_outcome *dist;
     struct so_error *err;
 };
 
@@ -144,6 +149,9 @@ static enum so_err apply_and_write_back(struct db *db, struct deal_cmd_ctx *c, c
                                         const struct deal_change *chg)
 {
     enum so_err e = domain_deal_apply(db, c->a, c->auth->account_id, chg, c->out, c->err);
+    if (e == SO_OK && chg->set_stage)
+        e = domain_focus_activity(db, c->a, c->auth->account_id, before->id, domain_rest_actor(c->auth), c->now,
+                                  c->err);
     if (e != SO_OK) return e;
     return domain_outbox_deal(db, c->a, c->auth->account_id, before, c->out, c->err);
 }
@@ -181,7 +189,15 @@ static enum so_err run_create(struct db *db, struct deal_cmd_ctx *c)
                               .stage_id = stage_id,
                               .set_manager = manager_id != 0,
                               .manager_id = manager_id};
-    return domain_deal_apply(db, c->a, auth->account_id, &chg, c->out, err);
+    /* a manager key's own deal is his without distribution */
+    struct dist_outcome dist = {0};
+    if (auth->role != ROLE_MANAGER &&
+        (e = domain_dist_wants(db, c->a, auth->account_id, manager_id, &dist, err)) != SO_OK)
+        return e;
+    if ((e = domain_deal_apply(db, c->a, auth->account_id, &chg, c->out, err)) != SO_OK) return e;
+    e = domain_dist_after_create(db, c->a, auth->account_id, c->out, &dist, c->now, err);
+    if (c->dist != NULL) *c->dist = dist;
+    return e;
 }
 
 static enum so_err run_patch(struct db *db, struct deal_cmd_ctx *c, const struct so_deal *d)
@@ -277,7 +293,9 @@ static enum so_err run_note(struct db *db, struct deal_cmd_ctx *c, const struct 
     enum db_rc rc = store_note_insert(db, c->auth->account_id, &n, &n.id);
     if (rc != DB_OK) return fail_db(rc, c->err);
     *c->note = n;
-    return domain_outbox_note_add(db, c->a, c->auth->account_id, &n, c->err);
+    enum so_err e =
+        domain_focus_activity(db, c->a, c->auth->account_id, d->id, domain_rest_actor(c->auth), c->now, c->err);
+    return e == SO_OK ? domain_outbox_note_add(db, c->a, c->auth->account_id, &n, c->err) : e;
 }
 
 static enum db_rc deal_cmd_tx(struct db *db, void *p)
@@ -321,10 +339,16 @@ static enum so_err run(struct db *db, struct deal_cmd_ctx *c)
 
 enum so_err domain_deal_create(struct db *db, struct arena *a, const struct so_auth *auth,
                                const struct deal_create *in, int64_t now, struct so_deal *out,
-                               struct so_error *err)
+                               struct dist_outcome *dist, struct so_error *err)
 {
-    struct deal_cmd_ctx c = {
-        .cmd = CMD_CREATE, .a = a, .auth = auth, .now = now, .create = in, .out = out, .err = err};
+    struct deal_cmd_ctx c = {.cmd = CMD_CREATE,
+                             .a = a,
+                             .auth = auth,
+                             .now = now,
+                             .create = in,
+                             .out = out,
+                             .dist = dist,
+                             .err = err};
     return run(db, &c);
 }
 

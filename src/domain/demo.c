@@ -41,7 +41,7 @@ static enum db_rc demo_setup(struct db *db, struct demo_ctx *c)
                                .role = people[i].role,
                                .active = true,
                                .distribution_enabled = strcmp(people[i].role, "manager") == 0,
-                               .weight = 1};
+                               .weight = i == 1 ? 2 : 1}; /* Petrov takes two leads to the others' one */
         rc = store_manager_insert(db, c->account_id, &m, c->now - 35 * 86400,
                                   i < 3 ? &c->managers[i] : &c->head);
     }
@@ -161,7 +161,15 @@ static enum db_rc demo_tx(struct db *db, void *p)
     if (rc != DB_OK) return rc;
     for (int n = 0; n < 24; n++)
         if (demo_deal(db, c, n) != SO_OK) return domain_tx_outcome(c->err->code, c->err);
-    return DB_OK;
+    /* Ivanova's focus filter: her deals at "proposal sent" and "closing", the most valuable first */
+    int64_t focus_stages[] = {c->stages[3], c->stages[4]};
+    struct so_focus_filter f = {.manager_id = c->managers[0],
+                                .pipeline_id = c->pipeline,
+                                .stage_ids = focus_stages,
+                                .stage_count = 2,
+                                .order = "price_desc",
+                                .max_minutes = 90};
+    return store_focus_filter_put(db, c->account_id, &f, c->now);
 }
 
 enum so_err domain_demo_load(struct db *db, int64_t account_id, int64_t now, struct so_error *err)

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "internal.h"
+#include "salesops/timeutil.h"
 #include "salesops/events.h"
 #include "salesops/validate.h"
 
@@ -336,6 +337,16 @@ static enum so_err find_task(struct apply_ctx *c, const char *ext, struct so_tas
     return rc == DB_OK ? SO_OK : db_fail(c, rc);
 }
 
+/* Who acted, for focus mode: the mapped amoCRM actor, else the given manager (of a call or note), else 0 (the
+ * deal's responsible). */
+static int64_t event_actor(struct apply_ctx *c, int64_t given)
+{
+    int64_t id;
+    if (c->ev->actor && store_id_by_external(c->db, c->account_id, KIND_MANAGER, c->ev->actor, &id) == DB_OK)
+        return id;
+    return given;
+}
+
 static enum so_err apply_manager(struct apply_ctx *c)
 {
     const struct so_event *ev = c->ev;
@@ -394,7 +405,15 @@ static enum so_err apply_deal_created(struct apply_ctx *c)
                               .set_manager = manager_id != 0,
                               .manager_id = manager_id,
                               .loss_reason_id = loss_reason_id};
-    return domain_deal_apply(c->db, c->a, c->account_id, &chg, NULL, c->err);
+    struct dist_outcome dist = {0};
+    if (ev->live && stage.kind == STAGE_OPEN &&
+        (e = domain_dist_wants(c->db, c->a, c->account_id, manager_id, &dist, c->err)) != SO_OK)
+        return e;
+    struct so_deal created;
+    e = domain_deal_apply(c->db, c->a, c->account_id, &chg, dist.attempted ? &created : NULL, c->err);
+    if (e == SO_OK && dist.attempted)
+        e = domain_dist_after_create(c->db, c->a, c->account_id, &created, &dist, so_now(), c->err);
+    return e;
 }
 
 static enum so_err apply_deal_change(struct apply_ctx *c)
@@ -458,12 +477,17 @@ static enum so_err apply_deal_change(struct apply_ctx *c)
     case EV_DEAL_RESTORED: {
         enum db_rc rc =
             store_deal_set_deleted(c->db, c->account_id, deal.id, ev->type == EV_DEAL_DELETED, ev->at);
-        return rc == DB_OK ? SO_OK : db_fail(c, rc);
+        if (rc != DB_OK) return db_fail(c, rc);
+        return ev->type == EV_DEAL_DELETED ? domain_focus_deal_left(c->db, c->a, c->account_id, deal.id, ev->at, c->err)
+                                           : SO_OK;
     }
     default:
         break;
     }
-    return domain_deal_apply(c->db, c->a, c->account_id, &chg, NULL, c->err);
+    e = domain_deal_apply(c->db, c->a, c->account_id, &chg, NULL, c->err);
+    if (e == SO_OK && chg.set_stage)
+        e = domain_focus_activity(c->db, c->a, c->account_id, deal.id, event_actor(c, 0), ev->at, c->err);
+    return e;
 }
 
 static enum so_err apply_task_created(struct apply_ctx *c)
@@ -528,6 +552,9 @@ static enum so_err apply_task_change(struct apply_ctx *c)
     }
     case EV_TASK_COMPLETED:
         rc = store_task_set_completed(c->db, c->account_id, t.id, ev->result, ev->at);
+        if (rc == DB_OK)
+            return domain_focus_activity(c->db, c->a, c->account_id, t.deal_id, event_actor(c, 0), ev->at,
+                                         c->err);
         break;
     case EV_TASK_DELETED:
         rc = store_task_set_deleted(c->db, c->account_id, t.id, ev->at);
@@ -556,6 +583,10 @@ static enum so_err apply_call(struct apply_ctx *c)
     if ((e = ensure_manager(c, ev->manager, &call.manager_id)) != SO_OK) return e;
     enum db_rc rc = store_call_upsert(c->db, c->account_id, &call, &call.id);
     if (rc != DB_OK) return db_fail(c, rc);
+    if (call.deal_id != 0 &&
+        (e = domain_focus_activity(c->db, c->a, c->account_id, call.deal_id, event_actor(c, call.manager_id),
+                                   ev->at, c->err)) != SO_OK)
+        return e;
     /* a call note without its duration and status: the connector reads them */
     if (ev->details_pending && ev->from_amocrm && ev->deal)
         return domain_amocrm_call_read(c->db, c->a, c->account_id, call.id, ev->deal, ev->call, c->err);
@@ -581,7 +612,8 @@ static enum so_err apply_note(struct apply_ctx *c)
     if (rc == DB_OK) rc = store_note_set_external(c->db, c->account_id, inflight, ev->note);
     if (rc != DB_OK && rc != DB_NONE) return db_fail(c, rc);
     rc = store_note_upsert(c->db, c->account_id, &n, &n.id);
-    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    if (rc != DB_OK) return db_fail(c, rc);
+    return domain_focus_activity(c->db, c->a, c->account_id, deal.id, event_actor(c, n.manager_id), ev->at, c->err);
 }
 
 enum so_err event_apply(struct db *db, struct arena *a, int64_t account_id, const struct so_event *ev,

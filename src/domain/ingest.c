@@ -3,6 +3,7 @@
 #include <string.h>
 #include "internal.h"
 #include "salesops/ingest.h"
+#include "salesops/timeutil.h"
 
 static int by_apply_order(const void *x, const void *y)
 {
@@ -39,6 +40,16 @@ static enum so_err wake(struct db *db, struct arena *a, int64_t account_id, cons
 }
 
 static const char *const outcome_state[] = {"applied", "waiting", "ignored"};
+
+#define LIVE_WINDOW_S (24 * 3600)
+
+/* Distribution applies to deals created live: amoCRM webhooks, and events dated within the last 24 hours;
+ * never a history import. */
+static bool is_live(const char *source, const struct so_event *ev)
+{
+    if (strcmp(source, "import") == 0) return false;
+    return ev->from_amocrm || ev->at >= so_now() - LIVE_WINDOW_S;
+}
 
 /* One event in a savepoint: a failure of its own parks it as failed; a lost database or a serialization
  * conflict fails the whole transaction (which the caller may run again). */
@@ -95,6 +106,7 @@ static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t ac
         json_decref(body);
         return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
     }
+    ev.live = is_live(row->source, &ev);
     e = apply_stored(db, a, account_id, row->id, &ev, depth, err);
     json_decref(body);
     return e;
@@ -129,6 +141,7 @@ enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, con
         it->duplicate = rc == DB_NONE;
         if (rc == DB_NONE) continue;
         if (rc != DB_OK) return domain_db_error(rc, err);
+        it->ev.live = is_live(source, &it->ev);
         enum so_err e = apply_stored(db, a, account_id, id, &it->ev, 0, err);
         if (e != SO_OK) return e;
     }

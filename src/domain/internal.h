@@ -11,4 +11,10 @@ enum so_err domain_check_manager(struct db *db, struct arena *a, const struct so
  */
 enum db_rc domain_tx_outcome(enum so_err e, struct so_error *err);
 
+/* The actor of a REST action for focus mode: the manager bound to the key, else 0 (the deal's responsible). */
+static inline int64_t domain_rest_actor(const struct so_auth *auth)
+{
+    return auth->role == ROLE_MANAGER ? auth->manager_id : 0;
+}
+
 #endif

@@ -114,8 +114,10 @@ static enum so_err run_finish(struct db *db, struct task_ctx *c, struct so_task 
     }
     enum db_rc rc = store_task_update(db, c->auth->account_id, t, c->now);
     if (rc != DB_OK) return domain_db_error(rc, c->err);
-    return c->cmd == TASK_COMPLETE ? domain_outbox_task_complete(db, c->a, c->auth->account_id, t, c->err)
-                                   : SO_OK;
+    if (c->cmd != TASK_COMPLETE) return SO_OK;
+    enum so_err e = domain_focus_activity(db, c->a, c->auth->account_id, t->deal_id, domain_rest_actor(c->auth),
+                                          c->now, c->err);
+    return e == SO_OK ? domain_outbox_task_complete(db, c->a, c->auth->account_id, t, c->err) : e;
 }
 
 static enum so_err run_call(struct db *db, struct task_ctx *c)
@@ -130,7 +132,9 @@ static enum so_err run_call(struct db *db, struct task_ctx *c)
     enum db_rc rc = store_call_insert(db, c->auth->account_id, &call, &call.id);
     if (rc != DB_OK) return domain_db_error(rc, c->err);
     *c->call_out = call;
-    return SO_OK;
+    if (call.deal_id == 0) return SO_OK;
+    return domain_focus_activity(db, c->a, c->auth->account_id, call.deal_id, domain_rest_actor(c->auth), c->now,
+                                 c->err);
 }
 
 static enum db_rc task_tx(struct db *db, void *p)

@@ -16,4 +16,9 @@ int job_amocrm_loss_reads(struct db *db);
 int job_amocrm_call_reads(struct db *db);
 int job_amocrm_outbox(struct db *db);
 
+/* Focus sessions whose time is up end (timeout); returns how many. */
+int job_focus_timeouts(struct db *db);
+/* Deals waiting for an eligible manager are assigned, oldest first; returns how many. */
+int job_assign_waiting(struct db *db);
+
 #endif

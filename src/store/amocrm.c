@@ -8,33 +8,9 @@
     "account_id, subdomain, base_url, pool_user_ids::text, " EPOCH("connected_at") ", " EPOCH(               \
         "last_sync_at") ", sync_error"
 
-/* "{1,2,3}" from ids */
-static char *id_array(struct arena *a, const int64_t *ids, int count)
-{
-    char *out = arena_alloc(a, (size_t)count * 21 + 3);
-    if (out == NULL) return NULL;
-    size_t n = 0;
-    out[n++] = '{';
-    for (int i = 0; i < count; i++)
-        n += (size_t)sprintf(out + n, "%s%lld", i ? "," : "", (long long)ids[i]);
-    out[n++] = '}';
-    out[n] = '\0';
-    return out;
-}
-
 static void parse_id_array(struct arena *a, const char *text, struct so_integration *out)
 {
-    out->pool_count = 0;
-    out->pool_user_ids = NULL;
-    size_t len = strlen(text);
-    out->pool_user_ids = arena_alloc(a, sizeof(int64_t) * (len / 2 + 1));
-    if (out->pool_user_ids == NULL) return;
-    for (const char *p = text; *p;) {
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end != p) out->pool_user_ids[out->pool_count++] = v;
-        p = *end ? end + 1 : end;
-    }
+    out->pool_count = db_parse_id_array(a, text, &out->pool_user_ids);
 }
 
 DB_STMT(
@@ -89,7 +65,7 @@ enum db_rc store_integration_put(struct db *db, int64_t account_id, const char *
     dbp_str(&p, subdomain);
     dbp_str(&p, base_url);
     dbp_str(&p, access_token);
-    dbp_str(&p, id_array(&a, pool_user_ids, pool_count));
+    dbp_str(&p, db_id_array(&a, pool_user_ids, pool_count));
     enum db_rc rc = db_run(db, &stmt_integration_put, &p);
     arena_release(&a);
     return rc;
@@ -211,7 +187,7 @@ enum db_rc store_sync_pool_users(struct db *db, int64_t account_id, const int64_
     struct arena a = {0};
     struct db_params p = {0};
     dbp_int(&p, account_id);
-    dbp_str(&p, id_array(&a, ids, count));
+    dbp_str(&p, db_id_array(&a, ids, count));
     enum db_rc rc = db_run(db, &stmt_sync_pool_users, &p);
     arena_release(&a);
     return rc;

@@ -355,3 +355,37 @@ enum db_rc db_wait_notify(struct db *db, int timeout_ms)
     }
     return got ? DB_OK : DB_NONE;
 }
+
+char *db_id_array(struct arena *a, const int64_t *ids, int count)
+{
+    char *out = arena_alloc(a, (size_t)count * 21 + 3);
+    if (out == NULL) return NULL;
+    size_t n = 0;
+    out[n++] = '{';
+    for (int i = 0; i < count; i++)
+        n += (size_t)sprintf(out + n, "%s%lld", i ? "," : "", (long long)ids[i]);
+    out[n++] = '}';
+    out[n] = '\0';
+    return out;
+}
+
+int db_parse_id_array(struct arena *a, const char *text, int64_t **ids)
+{
+    int count = 0;
+    size_t len = strlen(text);
+    *ids = arena_alloc(a, sizeof(int64_t) * (len / 2 + 1));
+    if (*ids == NULL) return 0;
+    for (const char *p = text; *p;) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end != p) (*ids)[count++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return count;
+}
+
+void db_fill_i64(struct arena *a, const PGresult *r, int row, void *item)
+{
+    (void)a;
+    *(int64_t *)item = db_i64(r, row, 0);
+}

@@ -54,6 +54,12 @@ enum db_rc db_one(struct db *db, struct arena *a, struct db_stmt *stmt, const st
 /* Page parameters: limit + 1 rows are fetched so the caller can tell whether there is a next page. */
 void dbp_page(struct db_params *p, const struct so_page *page);
 
+/* A db_row_fn for a single int8 column into an int64_t item. */
+void db_fill_i64(struct arena *a, const PGresult *r, int row, void *item);
+/* "{1,2,3}" from ids (an int8[] literal), in the arena; and back. */
+char *db_id_array(struct arena *a, const int64_t *ids, int count);
+int db_parse_id_array(struct arena *a, const char *text, int64_t **ids);
+
 /* Times: columns are read as epoch seconds with this expression in SQL. */
 #define EPOCH(col) "floor(extract(epoch from " col "))::int8"
 

@@ -2,7 +2,8 @@
 
 #define MANAGER_COLUMNS                                                                                      \
     "id, external_id, name, email, role, active, distribution_enabled, weight, needs_setup, "                \
-    "pool_user, " EPOCH("created_at")
+    "pool_user, " EPOCH("created_at") ", EXISTS (SELECT 1 FROM focus_sessions f WHERE f.account_id = "      \
+    "managers.account_id AND f.manager_id = managers.id AND f.ended_at IS NULL)"
 
 DB_STMT(
     stmt_manager_insert,
@@ -55,7 +56,7 @@ static void fill_manager(struct arena *a, const PGresult *r, int row, void *item
     m->needs_setup = db_bool(r, row, 8);
     m->pool_user = db_bool(r, row, 9);
     m->created_at = db_i64(r, row, 10);
-    m->in_focus = false; /* focus sessions arrive with focus mode */
+    m->in_focus = db_bool(r, row, 11);
 }
 
 enum db_rc store_manager_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,

@@ -39,7 +39,7 @@ python3 - "$ROOT/README.md" "$port" >"$TMP/walkthrough.sh" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 print("set -euo pipefail")
-for heading in ("## Walkthrough", "## CRM data in"):
+for heading in ("## Walkthrough", "## CRM data in", "## Lead distribution and focus mode"):
     section = text[text.index(heading):]
     block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
     print(block.replace("127.0.0.1:8080", "127.0.0.1:" + sys.argv[2]))
@@ -65,6 +65,12 @@ expect "three events accepted" '"accepted":3,"duplicates":0,"rejected":\[\]'
 expect "the late event landed in its place" '"2026-11-03T12:00:00Z"\]'
 expect "the webhook body was accepted" '"status":"accepted"'
 expect "nothing failed in the inbox" '{"items":\[\],"next_cursor":null}'
+expect "the heaviest weight gets the first lead" '"manager_id":2,"distribution":{"assigned":true,"reason":null}'
+expect "the head of sales is never eligible" '\[4,false,"not_a_manager"\]'
+expect "a call has its own cursor" '{"manager_id":2,"kind":"call","assignment_id":2}'
+expect "a manager in focus is out of distribution" '"eligible":false,"reason":"in_focus"'
+expect "a marked item is done" '{"state":"active","done":1,"total":'
+expect "a stopped session has ended" '{"state":"ended","end_reason":"stopped"}'
 if grep -q '"code":"internal_error"\|"code":"not_found"\|"code":"unauthorized"' "$TMP/out"; then
     failed=$((failed + 1)); echo "FAIL an unexpected error in the output"; grep '"code"' "$TMP/out" | head -5
 else

@@ -29,7 +29,7 @@ TestSuite(roles, .init = setup, .fini = teardown);
 
 /* Objects of the world's account the matrix fills path parameters with. */
 struct ids {
-    int64_t deal, task, call, key, inbox;
+    int64_t deal, task, call, key, inbox, focus_session;
 };
 
 static int64_t created_id(struct th_resp *r, const char *what)
@@ -40,8 +40,8 @@ static int64_t created_id(struct th_resp *r, const char *what)
     return id;
 }
 
-/* A deal of manager1 (with a marker name the foreign-key check looks for), a task on it, a call, and a spare
- * API key (the admin's DELETE may remove it). */
+/* A deal of manager1 (with a marker name the foreign-key check looks for), a task on it, a call, a spare API
+ * key (the admin's DELETE may remove it), and manager1 in focus on that deal. */
 static struct ids make_ids(void)
 {
     struct ids ids;
@@ -77,6 +77,15 @@ static struct ids make_ids(void)
         json_integer_value(json_object_get(json_array_get(json_object_get(r.json, "items"), 0), "id"));
     cr_assert(ids.inbox > 0, "no waiting inbox row: %s", r.body);
     th_resp_free(&r);
+    char path[96];
+    snprintf(path, sizeof path, V1 "/managers/%lld/focus-filter", (long long)w.manager1);
+    r = th_put(key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld]}", (long long)w.pipeline_id,
+               (long long)w.stages[0]);
+    cr_assert_eq(r.status, 200, "focus filter: %s", r.body);
+    th_resp_free(&r);
+    snprintf(path, sizeof path, V1 "/managers/%lld/focus", (long long)w.manager1);
+    r = th_post(key, path, "%s", "");
+    ids.focus_session = created_id(&r, "focus session");
     return ids;
 }
 
@@ -96,6 +105,7 @@ static int64_t id_for(const char *collection, size_t clen, const char *param, si
     if (IS(collection, clen, "loss-reasons")) return w.loss_reason;
     if (IS(collection, clen, "api-keys")) return ids->key;
     if (IS(collection, clen, "inbox")) return ids->inbox;
+    if (IS(collection, clen, "focus-sessions")) return ids->focus_session;
 #undef IS
     cr_assert_fail("no id for path parameter {%.*s} after /%.*s: extend id_for()", (int)plen, param,
                    (int)clen, collection);

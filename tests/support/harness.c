@@ -275,6 +275,15 @@ struct th_resp th_patch(const char *key, const char *path, const char *body_fmt,
     return r;
 }
 
+struct th_resp th_put(const char *key, const char *path, const char *body_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, body_fmt);
+    struct th_resp r = vrequest("PUT", key, path, body_fmt, ap);
+    va_end(ap);
+    return r;
+}
+
 void th_resp_free(struct th_resp *r)
 {
     free(r->body);
@@ -312,6 +321,26 @@ int64_t th_count_rows(const char *table, int64_t account_id)
     PGresult *r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
     cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
     int64_t n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+int64_t th_sql_int(const char *sql_fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    va_start(ap, sql_fmt);
+    vsnprintf(sql, sizeof sql, sql_fmt, ap);
+    va_end(ap);
+    PGconn *c = PQconnectdb(conninfo);
+    cr_assert(PQstatus(c) == CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    cr_assert(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    int64_t n = st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
+                    ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+                    : 0;
     PQclear(r);
     PQfinish(c);
     return n;

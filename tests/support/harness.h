@@ -47,6 +47,8 @@ struct th_resp th_post(const char *key, const char *path, const char *body_fmt, 
     __attribute__((format(printf, 3, 4)));
 struct th_resp th_patch(const char *key, const char *path, const char *body_fmt, ...)
     __attribute__((format(printf, 3, 4)));
+struct th_resp th_put(const char *key, const char *path, const char *body_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void th_resp_free(struct th_resp *r);
 
 /* Field helpers on a response's JSON object. */
@@ -56,6 +58,9 @@ const char *th_str(const struct th_resp *r, const char *field);
 const char *th_code(const struct th_resp *r);
 /* Counts rows of a table for an account directly in the database (to check that nothing was stored). */
 int64_t th_count_rows(const char *table, int64_t account_id);
+/* Runs one SQL statement in the suite's database (tests that move time, such as a session's end); returns the
+ * first column of the first row as an integer (0 when none). */
+int64_t th_sql_int(const char *sql_fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Setup used by the HTTP suites: creates the server and an account with a pipeline, two managers, a head
  * and a loss reason. */

@@ -1,0 +1,28 @@
+/* Scheduler jobs of distribution and focus: end the focus sessions whose time is up, and give waiting deals
+ * to managers who became eligible. Both are safe with any number of instances: a timeout is one UPDATE over
+ * rows claimed with SKIP LOCKED, and waiting deals are assigned under the account's distribution lock. */
+#include "jobs.h"
+#include "salesops/domain.h"
+#include "salesops/timeutil.h"
+
+int job_focus_timeouts(struct db *db)
+{
+    struct arena a = {0};
+    int n = domain_focus_timeouts(db, &a);
+    arena_release(&a);
+    return n;
+}
+
+int job_assign_waiting(struct db *db)
+{
+    struct arena a = {0};
+    int64_t *accounts;
+    int count, assigned = 0;
+    if (store_dist_waiting_accounts(db, &a, 50, &accounts, &count) == DB_OK) {
+        int64_t now = so_now();
+        for (int i = 0; i < count; i++)
+            assigned += domain_dist_assign_waiting(db, &a, accounts[i], now);
+    }
+    arena_release(&a);
+    return assigned;
+}
