@@ -20,6 +20,8 @@ void handle_readyz(struct so_req *req)
         return;
     }
     enum db_rc rc = store_migrations_current(db);
+    if (rc == DB_UNAVAILABLE && (db = db_thread(req->cfg->database_url)) != NULL)
+        rc = store_migrations_current(db); /* this thread's connection predated an outage: one fresh try */
     if (rc == DB_OK)
         reply_json_steal(req, 200, json_pack("{s:s}", "status", "ready"));
     else if (rc == DB_NONE)
