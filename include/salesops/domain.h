@@ -12,6 +12,8 @@
 
 /* Maps a store outcome to an error (503 for a lost database, 409 for a duplicate external id, else 500). */
 enum so_err domain_db_error(enum db_rc rc, struct so_error *err);
+/* What a transaction callback returns for a command's outcome: retry, unavailable, or abort with the error. */
+enum db_rc domain_tx_outcome(enum so_err e, struct so_error *err);
 
 /* Accounts and keys */
 struct account_created {
@@ -234,6 +236,71 @@ enum so_err domain_focus_deal_left(struct db *db, struct arena *a, int64_t accou
                                    int64_t at, struct so_error *err);
 /* The scheduler: ends the sessions whose time is up; returns how many. */
 int domain_focus_timeouts(struct db *db, struct arena *a);
+
+/* Rejection control (see PRODUCT.md, Rejection control). */
+enum so_err domain_rejection_rule_put(struct db *db, struct arena *a, int64_t account_id,
+                                      const struct so_rejection_rule *r, int64_t now, struct so_error *err);
+/* Inside the caller's transaction: the deal's history has a status lost row at lost_at; when it is a move into
+ * lost it is judged (once) and, when it qualifies, reviewed. */
+enum so_err domain_rejection_after_loss(struct db *db, struct arena *a, int64_t account_id, int64_t deal_id,
+                                        int64_t lost_at, int64_t now, struct so_error *err);
+/* The scheduler: reviews for judged losses that lack theirs (after a crash), up to max; returns how many. */
+int domain_rejection_sweep(struct db *db, struct arena *a, int max);
+struct review_decision {
+    const char *decision; /* return | confirm */
+    const char *note;
+    int64_t manager_id;       /* return: 0 = the one who lost it */
+    int64_t stage_id;         /* return: 0 = the stage it was lost from */
+    int64_t follow_up_due_at; /* return: 0 = 24 h after the decision */
+};
+/* Its own transaction: 404, 409 already_decided, 409 deal_not_lost, 422 for a return without a note. */
+enum so_err domain_review_decide(struct db *db, struct arena *a, const struct so_auth *auth, int64_t review_id,
+                                 const struct review_decision *in, int64_t now, struct so_review *out,
+                                 struct so_error *err);
+
+/* Analytics (see PRODUCT.md, Definitions). */
+struct so_period {
+    const char *from_date, *to_date; /* YYYY-MM-DD in the account's zone, both inclusive */
+    int64_t start, end;              /* [start, end) */
+    int64_t as_of;                   /* end - 1 s, or now if that is in the future */
+};
+enum so_err domain_period(struct db *db, int64_t account_id, const char *from_date, const char *to_date,
+                          int64_t now, struct so_period *out, struct so_error *err);
+/* The connection analytics read from: the replica of read_url once it has replayed the primary's current
+ * position (waiting up to 1 s), else the primary. */
+struct db *domain_read_db(struct db *primary, const char *read_url);
+/* num / den rounded half away from zero to 4 decimals, in ten-thousandths; false when den is 0 (null). */
+bool domain_ratio4(int64_t num, int64_t den, int64_t *q);
+/* An average in whole seconds, rounded half up; false when n is 0 (null). */
+bool domain_avg_s(int64_t total, int64_t n, int64_t *avg);
+
+/* The manager figures of API.md in their order, as values: counts, money and seconds as themselves, ratios
+ * in ten-thousandths; present false for null. */
+#define KPI_FIGURES 16
+enum kpi_kind { KPI_COUNT, KPI_MONEY, KPI_SECONDS, KPI_RATIO };
+struct kpi_figure {
+    const char *name;
+    enum kpi_kind kind;
+};
+extern const struct kpi_figure kpi_figures[KPI_FIGURES];
+int kpi_figure_index(const char *name); /* -1 when unknown */
+struct kpi_values {
+    bool present[KPI_FIGURES];
+    int64_t v[KPI_FIGURES];
+};
+void domain_kpi_values(const struct so_kpi_row *k, struct kpi_values *out);
+/* The value as a JSON-able number (a ratio as a fraction). */
+double kpi_number(int figure, int64_t v);
+/* ok | warn | bad against the target, or NULL (no target, or no value). */
+const char *domain_verdict(const struct so_target *t, int figure, const struct kpi_values *v);
+/* |delta| >= the target's warn_within (exactly, in the figure's units). */
+bool domain_change_notable(const struct so_target *t, int figure, int64_t delta);
+/* "Иванова Анна: 14 сделок без задач, на 6 больше, чем неделей ранее" */
+void domain_finding_text(const char *manager_name, int figure, bool has_value, int64_t value, bool has_delta,
+                         int64_t delta, char *buf, size_t len);
+/* Replaces the account's whole set of targets. */
+enum so_err domain_targets_put(struct db *db, int64_t account_id, const struct so_target *items, int count,
+                               int64_t now, struct so_error *err);
 
 /* Demo data for the README's walkthrough, relative to now (see API.md, Operations). */
 enum so_err domain_demo_load(struct db *db, int64_t account_id, int64_t now, struct so_error *err);

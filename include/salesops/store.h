@@ -28,7 +28,9 @@ void db_close(struct db *db);
 /* The calling thread's own connection, opened on first use and reopened after the server went away.
  * NULL when the database cannot be reached now. Closed when the thread exits. */
 struct db *db_thread(const char *conninfo);
-/* Closes the calling thread's connection now (used by threads that are about to end). */
+/* The calling thread's connection to the read replica (DATABASE_READ_URL), kept like db_thread's. */
+struct db *db_thread_read(const char *conninfo);
+/* Closes the calling thread's connections now (used by threads that are about to end). */
 void db_thread_release(void);
 bool db_is_alive(struct db *db);
 
@@ -472,6 +474,101 @@ enum db_rc store_focus_end(struct db *db, int64_t account_id, int64_t session_id
 /* Ends up to max sessions (of any account) whose time is up, at their ends_by. */
 enum db_rc store_focus_timeouts(struct db *db, struct arena *a, int max, struct so_focus_end **ended,
                                 int *count);
+
+/* Rejection control */
+/* The account's rule (the defaults when never set). */
+enum db_rc store_rejection_rule_get(struct db *db, struct arena *a, int64_t account_id,
+                                    struct so_rejection_rule *out);
+/* Stores the rule; a switch from off to on sets enabled_since to now. */
+enum db_rc store_rejection_rule_put(struct db *db, int64_t account_id, const struct so_rejection_rule *r,
+                                    int64_t now);
+/* Judges the deal's move into lost at lost_at (once; see salesops_rejection_judge). *ordinal: the move's
+ * ordinal within its second when a review is due and does not exist yet, else 0. */
+enum db_rc store_rejection_judge(struct db *db, int64_t account_id, int64_t deal_id, int64_t lost_at,
+                                 int *ordinal);
+/* Judges every move into lost of the deals an import touched (inside the import's transaction). */
+enum db_rc store_rejection_judge_import(struct db *db, int64_t account_id);
+enum db_rc store_rejection_loss_get(struct db *db, int64_t account_id, int64_t deal_id, int64_t lost_at,
+                                    int ordinal, struct so_loss *out);
+/* Claims up to max judged losses due a review that lack it (of any account), locked until the transaction
+ * ends; account_ids[i] is the account of losses[i]. */
+enum db_rc store_rejection_sweep_claim(struct db *db, struct arena *a, int max, int64_t **account_ids,
+                                       struct so_loss **losses, int *count);
+/* DB_NONE when the loss has its review already. */
+enum db_rc store_review_insert(struct db *db, int64_t account_id, const struct so_loss *loss, int64_t now,
+                               int64_t *id);
+enum db_rc store_review_set_task(struct db *db, int64_t account_id, int64_t review_id, int64_t task_id);
+/* Reviews of deleted deals are not found. */
+enum db_rc store_review_get(struct db *db, struct arena *a, int64_t account_id, int64_t id, bool for_update,
+                            struct so_review *out);
+struct so_review_filter {
+    const char *state;
+    int64_t manager_id; /* lost_by_manager_id */
+    const char *from_date, *to_date; /* lost_at in the period, in the account's zone */
+};
+enum db_rc store_review_list(struct db *db, struct arena *a, int64_t account_id, const struct so_review_filter *f,
+                             const struct so_page *page, struct so_review **items, int *count);
+enum db_rc store_review_decide(struct db *db, int64_t account_id, const struct so_review *r);
+struct so_rejection_stats {
+    int64_t reviews, pending, decided, returned, recovered, recovered_revenue;
+    const char *return_share;      /* numeric text, NULL when nothing is decided */
+    const char *median_decision_s; /* NULL when nothing is decided */
+};
+struct so_rejection_manager_stats {
+    int64_t manager_id;
+    int64_t reviewed, returned, recovered;
+};
+enum db_rc store_rejection_stats(struct db *db, struct arena *a, int64_t account_id, const char *from_date,
+                                 const char *to_date, struct so_rejection_stats *out,
+                                 struct so_rejection_manager_stats **by_manager, int *manager_count);
+
+/* Analytics (see migrations/0009_analytics.sql). */
+/* The primary's current WAL position (text), and whether a replica has replayed up to it (a primary always
+ * has). */
+enum db_rc store_wal_position(struct db *db, char *lsn, size_t len);
+enum db_rc store_replayed(struct db *db, const char *lsn, bool *done);
+/* The instants of a period of dates in the account's zone: [from 00:00, to + 1 00:00). */
+enum db_rc store_period_bounds(struct db *db, int64_t account_id, const char *from_date, const char *to_date,
+                               int64_t *start, int64_t *end);
+struct so_kpi_row {
+    int64_t manager_id;
+    const char *name;
+    int64_t talk_time_s, outgoing_calls, deals_created, won, won_revenue, lost, deals_without_tasks,
+        deals_with_overdue_tasks, tasks_due, tasks_on_time, overdue_total_s, late_tasks;
+};
+/* One row per manager in reports, by id. */
+enum db_rc store_kpis(struct db *db, struct arena *a, int64_t account_id, int64_t start, int64_t end,
+                      int64_t as_of, struct so_kpi_row **rows, int *count);
+struct so_summary_totals {
+    int64_t created, won, won_revenue, lost;
+};
+enum db_rc store_summary(struct db *db, int64_t account_id, int64_t start, int64_t end,
+                         struct so_summary_totals *out);
+struct so_funnel_stage {
+    int64_t stage_id;
+    const char *name;
+    int position;
+    int64_t entered, advanced, lost, in_stage;
+};
+struct so_funnel_reason {
+    int64_t stage_id;
+    int64_t loss_reason_id; /* 0: unknown */
+    const char *name;
+    int64_t count;
+};
+/* The pipeline's open stages in order with their counts; the lost deals by reason (per stage, count
+ * descending, then reason id, unknown last); the pipeline's totals. */
+enum db_rc store_funnel(struct db *db, struct arena *a, int64_t account_id, int64_t pipeline_id, int64_t start,
+                        int64_t end, int64_t as_of, struct so_funnel_stage **stages, int *stage_count,
+                        struct so_funnel_reason **reasons, int *reason_count, struct so_summary_totals *totals);
+
+/* The account's checklist targets, by figure name; put replaces the whole set. */
+enum db_rc store_targets_get(struct db *db, struct arena *a, int64_t account_id, struct so_target **items,
+                             int *count);
+enum db_rc store_targets_put(struct db *db, int64_t account_id, const struct so_target *items, int count,
+                             int64_t now);
+/* Today's date in the account's zone (YYYY-MM-DD). */
+enum db_rc store_local_today(struct db *db, int64_t account_id, char *buf, size_t len);
 
 /* Idempotency keys: begin claims (key, method, path) for this request. */
 enum idem_state { IDEM_NEW, IDEM_REPLAY, IDEM_CONFLICT };

@@ -10,6 +10,9 @@ int64_t so_now(void);
 bool so_parse_time(const char *s, int64_t *out);
 /* YYYY-MM-DD into its proleptic day number (days since 1970-01-01). */
 bool so_parse_date(const char *s, int64_t *days);
+/* A day number as YYYY-MM-DD (buf at least 11 bytes), and its ISO weekday (1 = Monday .. 7 = Sunday). */
+void so_format_date(int64_t days, char *buf, size_t len);
+int so_iso_weekday(int64_t days);
 /* YYYY-MM-DDTHH:MM:SSZ, buf at least 21 bytes. */
 void so_format_time(int64_t t, char *buf, size_t len);
 

@@ -219,6 +219,54 @@ struct so_focus_end {
     const char *reason;
 };
 
+/* Rejection control */
+struct so_rejection_rule {
+    bool enabled;
+    bool any_reason;
+    int64_t *loss_reason_ids;
+    int loss_reason_count;
+    int64_t reviewer_id;
+    int due_hours;
+    double target_return_share; /* at most 4 decimals */
+    double sample_share;
+    int64_t enabled_since;
+    int64_t updated_at;
+};
+
+/* A move into lost as it was judged. */
+struct so_loss {
+    int64_t deal_id;
+    int64_t lost_at;
+    int ordinal; /* among the deal's moves into lost within that second */
+    int64_t lost_by_manager_id;
+    int64_t loss_reason_id;
+    int64_t from_stage_id;
+};
+
+struct so_review {
+    int64_t id;
+    int64_t deal_id;
+    int64_t task_id;
+    int64_t lost_by_manager_id;
+    int64_t loss_reason_id;
+    int64_t from_stage_id;
+    int64_t lost_at;
+    const char *state; /* pending | returned | confirmed */
+    int64_t decided_at;
+    const char *note;
+    int64_t returned_to_id;
+    int64_t follow_up_task_id;
+    int64_t created_at;
+};
+
+/* A checklist target for one figure. */
+struct so_target {
+    const char *figure;
+    double target;
+    const char *direction; /* min | max */
+    double warn_within;
+};
+
 /* A page of a list: up to limit items after the cursor, ordered by id. */
 struct so_page {
     int limit;

@@ -60,5 +60,17 @@ void handle_focus_session_get(struct so_req *req);
 void handle_focus_session_list(struct so_req *req);
 void handle_focus_item_done(struct so_req *req);
 void handle_focus_stop(struct so_req *req);
+void handle_rejection_settings_get(struct so_req *req);
+void handle_rejection_settings_put(struct so_req *req);
+void handle_review_list(struct so_req *req);
+void handle_review_get(struct so_req *req);
+void handle_review_decision(struct so_req *req);
+void handle_rejection_stats(struct so_req *req);
+void handle_analytics_managers(struct so_req *req);
+void handle_analytics_summary(struct so_req *req);
+void handle_analytics_funnel(struct so_req *req);
+void handle_analytics_checklist(struct so_req *req);
+void handle_targets_get(struct so_req *req);
+void handle_targets_put(struct so_req *req);
 
 #endif

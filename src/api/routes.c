@@ -40,6 +40,20 @@ const struct so_route so_api_routes[] = {
     {"POST", V1 "/distribution/next", A | H, J, handle_distribution_next},
     {"GET", V1 "/distribution/assignments", A | H | R, 0, handle_assignment_list},
 
+    {"GET", V1 "/rejection-control/settings", A | H | R, 0, handle_rejection_settings_get},
+    {"PUT", V1 "/rejection-control/settings", A | H, J, handle_rejection_settings_put},
+    {"GET", V1 "/rejection-control/reviews", A | H | R, 0, handle_review_list},
+    {"GET", V1 "/rejection-control/reviews/{id}", A | H | R, 0, handle_review_get},
+    {"POST", V1 "/rejection-control/reviews/{id}/decision", A | H, J, handle_review_decision},
+    {"GET", V1 "/rejection-control/stats", A | H | R, 0, handle_rejection_stats},
+
+    {"GET", V1 "/analytics/managers", A | H | R, 0, handle_analytics_managers},
+    {"GET", V1 "/analytics/summary", A | H | R, 0, handle_analytics_summary},
+    {"GET", V1 "/analytics/funnel", A | H | R, 0, handle_analytics_funnel},
+    {"GET", V1 "/analytics/checklist", A | H | R, 0, handle_analytics_checklist},
+    {"GET", V1 "/analytics/targets", A | H | R, 0, handle_targets_get},
+    {"PUT", V1 "/analytics/targets", A | H, J, handle_targets_put},
+
     {"POST", V1 "/pipelines", A | H, J, handle_pipeline_create},
     {"GET", V1 "/pipelines", A | H | M | R, 0, handle_pipeline_list},
     {"GET", V1 "/pipelines/{id}", A | H | M | R, 0, handle_pipeline_get},

@@ -97,3 +97,17 @@ void so_format_time(int64_t t, char *buf, size_t len)
     gmtime_r(&tt, &tm);
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+void so_format_date(int64_t days, char *buf, size_t len)
+{
+    time_t tt = (time_t)(days * 86400);
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%d", &tm);
+}
+
+int so_iso_weekday(int64_t days)
+{
+    int64_t d = (days + 3) % 7; /* 1970-01-01 was a Thursday */
+    return (int)(d < 0 ? d + 7 : d) + 1;
+}

@@ -255,7 +255,9 @@ static enum so_err run_close(struct db *db, struct deal_cmd_ctx *c, const struct
                               .set_stage = true,
                               .stage_id = s.id,
                               .loss_reason_id = c->loss_reason_id};
-    return apply_and_write_back(db, c, d, &chg);
+    enum so_err e = apply_and_write_back(db, c, d, &chg);
+    if (e != SO_OK || c->outcome != DEAL_LOST) return e;
+    return domain_rejection_after_loss(db, c->a, c->auth->account_id, d->id, c->now, c->now, c->err);
 }
 
 static enum so_err run_reopen(struct db *db, struct deal_cmd_ctx *c, const struct so_deal *d)

@@ -117,6 +117,8 @@ static enum so_err demo_deal(struct db *db, struct demo_ctx *c, int n)
                                     .stage_id = c->stages[won ? 5 : 6],
                                     .loss_reason_id = won ? 0 : c->reasons[n % 3]};
         e = domain_deal_apply(db, &c->arena, c->account_id, &close, &d, c->err);
+        if (e == SO_OK && !won)
+            e = domain_rejection_after_loss(db, &c->arena, c->account_id, d.id, at, at, c->err);
     }
     if (e != SO_OK) return e;
     /* a task on most deals: some done on time, some late, some still open and overdue */
@@ -158,6 +160,17 @@ static enum db_rc demo_tx(struct db *db, void *p)
     so_error_clear(c->err);
     c->seed = 20260901u;
     enum db_rc rc = demo_setup(db, c);
+    /* rejection control since before the demo's history: losses for "too expensive" and "bought elsewhere"
+     * are reviewed by the head of sales */
+    int64_t reviewed_reasons[] = {c->reasons[0], c->reasons[2]};
+    struct so_rejection_rule rule = {.enabled = true,
+                                     .loss_reason_ids = reviewed_reasons,
+                                     .loss_reason_count = 2,
+                                     .reviewer_id = c->head,
+                                     .due_hours = 24,
+                                     .target_return_share = 0.1,
+                                     .sample_share = 1};
+    if (rc == DB_OK) rc = store_rejection_rule_put(db, c->account_id, &rule, c->now - 35 * 86400);
     if (rc != DB_OK) return rc;
     for (int n = 0; n < 24; n++)
         if (demo_deal(db, c, n) != SO_OK) return domain_tx_outcome(c->err->code, c->err);
@@ -169,7 +182,15 @@ static enum db_rc demo_tx(struct db *db, void *p)
                                 .stage_count = 2,
                                 .order = "price_desc",
                                 .max_minutes = 90};
-    return store_focus_filter_put(db, c->account_id, &f, c->now);
+    rc = store_focus_filter_put(db, c->account_id, &f, c->now);
+    /* the head of sales' weekly targets for the checklist */
+    static const struct so_target targets[] = {
+        {"deals_without_tasks", 3, "max", 1},
+        {"on_time_share", 0.8, "min", 0.1},
+        {"outgoing_calls", 10, "min", 3},
+    };
+    if (rc == DB_OK) rc = store_targets_put(db, c->account_id, targets, 3, c->now);
+    return rc;
 }
 
 enum so_err domain_demo_load(struct db *db, int64_t account_id, int64_t now, struct so_error *err)

@@ -410,9 +410,12 @@ static enum so_err apply_deal_created(struct apply_ctx *c)
         (e = domain_dist_wants(c->db, c->a, c->account_id, manager_id, &dist, c->err)) != SO_OK)
         return e;
     struct so_deal created;
-    e = domain_deal_apply(c->db, c->a, c->account_id, &chg, dist.attempted ? &created : NULL, c->err);
+    bool lost = stage.kind == STAGE_LOST;
+    e = domain_deal_apply(c->db, c->a, c->account_id, &chg, dist.attempted || lost ? &created : NULL, c->err);
     if (e == SO_OK && dist.attempted)
         e = domain_dist_after_create(c->db, c->a, c->account_id, &created, &dist, so_now(), c->err);
+    if (e == SO_OK && lost) /* created lost: a move into lost too */
+        e = domain_rejection_after_loss(c->db, c->a, c->account_id, created.id, ev->at, so_now(), c->err);
     return e;
 }
 
@@ -425,6 +428,7 @@ static enum so_err apply_deal_change(struct apply_ctx *c)
     if (e != SO_OK) return e;
     if (!found) return wait_for(c, "deal", ev->deal);
     struct deal_change chg = {.deal_id = deal.id, .at = ev->at};
+    bool into_lost = false, reason_pending = false;
     switch (ev->type) {
     case EV_DEAL_UPDATED:
         chg.set_name = ev->has_name;
@@ -440,6 +444,7 @@ static enum so_err apply_deal_change(struct apply_ctx *c)
             if (ev->stage && stage.id != deal.stage_id) {
                 chg.set_stage = true;
                 chg.stage_id = stage.id;
+                into_lost = stage.kind == STAGE_LOST;
             }
             int64_t manager_id = 0;
             if (ev->manager && (e = ensure_manager(c, ev->manager, &manager_id)) != SO_OK) return e;
@@ -456,15 +461,15 @@ static enum so_err apply_deal_change(struct apply_ctx *c)
         if ((e = ensure_stage(c, pipeline_id, ev->stage, &stage)) != SO_OK) return e;
         chg.set_stage = true;
         chg.stage_id = stage.id;
+        into_lost = stage.kind == STAGE_LOST;
         if (ev->loss_reason && stage.kind == STAGE_LOST &&
             (e = ensure_loss_reason(c, ev->loss_reason, &chg.loss_reason_id)) != SO_OK)
             return e;
         /* amoCRM's webhooks never carry the loss reason: the connector reads it (with an integration) */
         if (ev->from_amocrm && stage.kind == STAGE_LOST && ev->loss_reason == NULL &&
             stage.id != deal.stage_id) {
-            bool pending;
-            if ((e = domain_amocrm_loss_read(c->db, c->a, c->account_id, deal.id, ev->deal, ev->at, &pending,
-                                             c->err)) != SO_OK)
+            if ((e = domain_amocrm_loss_read(c->db, c->a, c->account_id, deal.id, ev->deal, ev->at,
+                                             &reason_pending, c->err)) != SO_OK)
                 return e;
         }
         break;
@@ -487,6 +492,9 @@ static enum so_err apply_deal_change(struct apply_ctx *c)
     e = domain_deal_apply(c->db, c->a, c->account_id, &chg, NULL, c->err);
     if (e == SO_OK && chg.set_stage)
         e = domain_focus_activity(c->db, c->a, c->account_id, deal.id, event_actor(c, 0), ev->at, c->err);
+    /* a loss is judged now, or (a webhook loss whose reason the connector reads) once its reason is read */
+    if (e == SO_OK && into_lost && !reason_pending)
+        e = domain_rejection_after_loss(c->db, c->a, c->account_id, deal.id, ev->at, so_now(), c->err);
     return e;
 }
 

@@ -162,8 +162,11 @@ enum so_err domain_import(struct db *db, int64_t account_id, FILE *in, struct im
         struct woken_ctx c = {&a, account_id, err, 0};
         rc = db_tx(db, apply_woken, &c);
         stats->woken = c.applied;
-        arena_release(&a);
         if (rc != DB_OK) e = domain_db_error(rc, err);
+        /* the imported losses that qualify for rejection control get their reviews and tasks now */
+        while (e == SO_OK && domain_rejection_sweep(db, &a, 1000) == 1000) {
+        }
+        arena_release(&a);
     }
     stats->seconds = seconds_since(&t0);
     return e;

@@ -7,9 +7,6 @@
  */
 enum so_err domain_check_manager(struct db *db, struct arena *a, const struct so_auth *auth,
                                  const char *field, int64_t manager_id, struct so_error *err);
-/* What a transaction callback returns for a command's outcome: retry, unavailable, or abort with the error.
- */
-enum db_rc domain_tx_outcome(enum so_err e, struct so_error *err);
 
 /* The actor of a REST action for focus mode: the manager bound to the key, else 0 (the deal's responsible). */
 static inline int64_t domain_rest_actor(const struct so_auth *auth)

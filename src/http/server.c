@@ -19,6 +19,10 @@
 #include "salesops/timeutil.h"
 #include "salesops/validate.h"
 
+/* Replies: ratios have at most 4 decimals, so 15 significant digits print them exactly (0.1, not
+ * 0.10000000000000001). */
+#define SO_JSON_REPLY_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+
 #define JSON_MAX_DEPTH 32
 
 struct so_server {
@@ -206,7 +210,7 @@ static void run_handler(struct so_req *req, const struct so_route *route)
         store_idem_abandon(req->db, req->auth.account_id, req->auth.key_id, req->method, req->path, idem);
         return;
     }
-    char *text = req->reply ? json_dumps(req->reply, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *text = req->reply ? json_dumps(req->reply, SO_JSON_REPLY_FLAGS) : NULL;
     store_idem_finish(req->db, req->auth.account_id, req->auth.key_id, req->method, req->path, idem,
                       req->status, text);
     free(text);
@@ -298,7 +302,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *connection, struct conn
         req->reply_text = NULL;
         type = req->reply_type;
     } else if (req->reply != NULL) {
-        text = json_dumps(req->reply, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        text = json_dumps(req->reply, SO_JSON_REPLY_FLAGS);
         len = text ? strlen(text) : 0;
         if (req->status >= 400) type = "application/problem+json; charset=utf-8";
     } else {

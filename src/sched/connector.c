@@ -8,6 +8,7 @@
 #include "salesops/amocrm_client.h"
 #include "salesops/domain.h"
 #include "salesops/log.h"
+#include "salesops/timeutil.h"
 
 #define MAX_ATTEMPTS 8
 #define OUTBOX_BATCH 10
@@ -161,9 +162,36 @@ static enum db_rc apply_loss_reason(struct db *db, void *p)
                               .set_loss_reason = true,
                               .loss_reason_id = reason};
     enum so_err e = domain_deal_apply(db, &a, c->read->account_id, &chg, NULL, &c->err);
+    if (e == SO_OK) /* the loss waited for its reason to be judged */
+        e = domain_rejection_after_loss(db, &a, c->read->account_id, c->read->deal_id, c->read->lost_at, so_now(),
+                                        &c->err);
     arena_release(&a);
     if (e == SO_OK) rc = store_loss_read_finish(db, c->read, "done", 0, NULL);
     return e == SO_OK ? rc : e == ERR_DB_UNAVAILABLE ? DB_UNAVAILABLE : DB_ERROR;
+}
+
+struct judge_ctx {
+    const struct so_loss_read *read;
+    struct so_error err;
+};
+
+static enum db_rc judge_tx(struct db *db, void *p)
+{
+    struct judge_ctx *c = p;
+    so_error_clear(&c->err);
+    struct arena a = {0};
+    enum so_err e = domain_rejection_after_loss(db, &a, c->read->account_id, c->read->deal_id, c->read->lost_at,
+                                                so_now(), &c->err);
+    arena_release(&a);
+    return domain_tx_outcome(e, &c->err);
+}
+
+/* A loss whose reason could not be read is judged without one (it qualifies only under "any"). */
+static void judge_without_reason(struct db *db, const struct so_loss_read *read)
+{
+    struct judge_ctx c = {.read = read};
+    db_tx(db, judge_tx, &c);
+    so_error_clear(&c.err);
 }
 
 int job_amocrm_loss_reads(struct db *db)
@@ -177,6 +205,7 @@ int job_amocrm_loss_reads(struct db *db)
     }
     if (store_integration_conn(db, &a, read.account_id, &integ) != DB_OK) {
         store_loss_read_finish(db, &read, "dead", 0, "the amoCRM integration is gone");
+        judge_without_reason(db, &read);
         arena_release(&a);
         return 1;
     }
@@ -195,6 +224,7 @@ int job_amocrm_loss_reads(struct db *db)
         bool again = out == AMO_RETRY && read.attempts + 1 < MAX_ATTEMPTS;
         store_loss_read_finish(db, &read, again ? "pending" : "dead",
                                backoff_seconds(read.attempts, res.retry_after_s), res.error);
+        if (!again) judge_without_reason(db, &read);
     }
     so_error_clear(&c.err);
     arena_release(&a);

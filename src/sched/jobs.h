@@ -21,4 +21,7 @@ int job_focus_timeouts(struct db *db);
 /* Deals waiting for an eligible manager are assigned, oldest first; returns how many. */
 int job_assign_waiting(struct db *db);
 
+/* Reviews for judged losses that lack theirs (after a crash); returns how many. */
+int job_rejection_sweep(struct db *db);
+
 #endif

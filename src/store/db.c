@@ -60,7 +60,9 @@ bool db_is_alive(struct db *db)
     return db != NULL && !db->broken && PQstatus(db->conn) == CONNECTION_OK;
 }
 
-static pthread_key_t thread_key;
+/* Each thread has its own connection to the primary and, for analytics with DATABASE_READ_URL, one to the
+ * replica. */
+static pthread_key_t thread_key, read_key;
 static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
 
 static void thread_db_free(void *p)
@@ -70,35 +72,49 @@ static void thread_db_free(void *p)
 static void thread_key_make(void)
 {
     pthread_key_create(&thread_key, thread_db_free);
+    pthread_key_create(&read_key, thread_db_free);
 }
 
-struct db *db_thread(const char *conninfo)
+static struct db *thread_conn(pthread_key_t key, const char *conninfo, const char *what)
 {
-    pthread_once(&thread_key_once, thread_key_make);
-    struct db *db = pthread_getspecific(thread_key);
+    struct db *db = pthread_getspecific(key);
     if (db != NULL && db_is_alive(db)) return db;
     if (db != NULL) {
         db_close(db);
-        pthread_setspecific(thread_key, NULL);
+        pthread_setspecific(key, NULL);
     }
     char err[256];
     db = db_open(conninfo, err, sizeof err);
     if (db == NULL) {
         char *nl = strchr(err, '\n');
         if (nl != NULL) *nl = '\0';
-        log_msg(LOG_WARN, "database unreachable: %s", err);
+        log_msg(LOG_WARN, "%s unreachable: %s", what, err);
         return NULL;
     }
-    pthread_setspecific(thread_key, db);
+    pthread_setspecific(key, db);
     return db;
+}
+
+struct db *db_thread(const char *conninfo)
+{
+    pthread_once(&thread_key_once, thread_key_make);
+    return thread_conn(thread_key, conninfo, "database");
+}
+
+struct db *db_thread_read(const char *conninfo)
+{
+    pthread_once(&thread_key_once, thread_key_make);
+    return thread_conn(read_key, conninfo, "read replica");
 }
 
 void db_thread_release(void)
 {
     pthread_once(&thread_key_once, thread_key_make);
-    struct db *db = pthread_getspecific(thread_key);
-    db_close(db);
-    pthread_setspecific(thread_key, NULL);
+    pthread_key_t keys[] = {thread_key, read_key};
+    for (int i = 0; i < 2; i++) {
+        db_close(pthread_getspecific(keys[i]));
+        pthread_setspecific(keys[i], NULL);
+    }
 }
 
 void dbp_int(struct db_params *p, int64_t v)
@@ -114,6 +130,13 @@ void dbp_id(struct db_params *p, int64_t v)
         p->values[p->count++] = NULL;
     else
         dbp_int(p, v);
+}
+
+void dbp_fixed4(struct db_params *p, double v)
+{
+    snprintf(p->buf[p->count], sizeof p->buf[0], "%.4f", v);
+    p->values[p->count] = p->buf[p->count];
+    p->count++;
 }
 
 void dbp_str(struct db_params *p, const char *s)

@@ -25,6 +25,7 @@ void dbp_int(struct db_params *p, int64_t v);
 /* 0 becomes NULL: ids and times use 0 for "none". */
 void dbp_id(struct db_params *p, int64_t v);
 void dbp_str(struct db_params *p, const char *s); /* NULL stays NULL */
+void dbp_fixed4(struct db_params *p, double v);   /* a number with 4 decimals, for numeric columns */
 void dbp_bool(struct db_params *p, bool v);
 void dbp_bytes_hex(struct db_params *p, const uint8_t *bytes, size_t len); /* as a bytea literal */
 

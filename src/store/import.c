@@ -51,6 +51,9 @@ enum db_rc store_import_finish(struct db *db, int64_t account_id, int64_t *accep
         }
         PQclear(r);
     }
+    /* moves into lost the import brought are judged by rejection control like any other */
+    if (rc == DB_OK && (rc = store_rejection_judge_import(db, account_id)) != DB_OK && err[0] == '\0')
+        snprintf(err, errlen, "judging the imported losses failed");
     if (rc == DB_OK)
         rc = db_simple(db, "COMMIT");
     else

@@ -39,7 +39,7 @@ python3 - "$ROOT/README.md" "$port" >"$TMP/walkthrough.sh" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 print("set -euo pipefail")
-for heading in ("## Walkthrough", "## CRM data in", "## Lead distribution and focus mode"):
+for heading in ("## Walkthrough", "## CRM data in", "## Lead distribution and focus mode", "## Rejection control", "## Analytics"):
     section = text[text.index(heading):]
     block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
     print(block.replace("127.0.0.1:8080", "127.0.0.1:" + sys.argv[2]))
@@ -71,6 +71,14 @@ expect "a call has its own cursor" '{"manager_id":2,"kind":"call","assignment_id
 expect "a manager in focus is out of distribution" '"eligible":false,"reason":"in_focus"'
 expect "a marked item is done" '{"state":"active","done":1,"total":'
 expect "a stopped session has ended" '{"state":"ended","end_reason":"stopped"}'
+expect "rejection control is on in the demo" '"enabled":true,"loss_reason_ids":\[1,3\]'
+expect "a review returned to its manager" '{"state":"returned","returned_to_manager_id":[0-9]*,"follow_up_task_id":[0-9]*}'
+expect "the team's KPIs" '{"deals_created":2[0-9],"won":[0-9]*,"conversion":'
+expect "the account's summary" '{"created":2[0-9],"won":'
+expect "the worst stages of the funnel" '\[{"stage_id":[0-9]*,"name":"[^"]*","lost":[1-9]'
+expect "the demo's targets" '"deals_without_tasks":{"target":3'
+expect "findings in plain words" 'чем неделей ранее'
+expect "the return counts in the stats" '"decided":1,"returned":1,"return_share":1,"target_return_share":0.1}'
 if grep -q '"code":"internal_error"\|"code":"not_found"\|"code":"unauthorized"' "$TMP/out"; then
     failed=$((failed + 1)); echo "FAIL an unexpected error in the output"; grep '"code"' "$TMP/out" | head -5
 else

@@ -29,7 +29,7 @@ TestSuite(roles, .init = setup, .fini = teardown);
 
 /* Objects of the world's account the matrix fills path parameters with. */
 struct ids {
-    int64_t deal, task, call, key, inbox, focus_session;
+    int64_t deal, task, call, key, inbox, focus_session, review;
 };
 
 static int64_t created_id(struct th_resp *r, const char *what)
@@ -41,7 +41,8 @@ static int64_t created_id(struct th_resp *r, const char *what)
 }
 
 /* A deal of manager1 (with a marker name the foreign-key check looks for), a task on it, a call, a spare API
- * key (the admin's DELETE may remove it), and manager1 in focus on that deal. */
+ * key (the admin's DELETE may remove it), manager1 in focus on that deal, and a rejection review of another
+ * deal's loss. */
 static struct ids make_ids(void)
 {
     struct ids ids;
@@ -86,6 +87,21 @@ static struct ids make_ids(void)
     snprintf(path, sizeof path, V1 "/managers/%lld/focus", (long long)w.manager1);
     r = th_post(key, path, "%s", "");
     ids.focus_session = created_id(&r, "focus session");
+    r = th_put(key, V1 "/rejection-control/settings", "{\"enabled\":true,\"loss_reason_ids\":\"any\","
+               "\"reviewer_id\":%lld}", (long long)w.head);
+    cr_assert_eq(r.status, 200, "rejection control: %s", r.body);
+    th_resp_free(&r);
+    r = th_post(key, V1 "/deals", "{\"name\":\"leak-probe-lost\",\"price\":1,\"pipeline_id\":%lld,"
+                "\"manager_id\":%lld}", (long long)w.pipeline_id, (long long)w.manager2);
+    int64_t lost = created_id(&r, "deal to lose");
+    snprintf(path, sizeof path, V1 "/deals/%lld/close", (long long)lost);
+    r = th_post(key, path, "{\"outcome\":\"lost\"}");
+    cr_assert_eq(r.status, 200, "close: %s", r.body);
+    th_resp_free(&r);
+    r = th_get(key, V1 "/rejection-control/reviews?state=pending");
+    ids.review = json_integer_value(json_object_get(json_array_get(json_object_get(r.json, "items"), 0), "id"));
+    cr_assert(ids.review > 0, "no review: %s", r.body);
+    th_resp_free(&r);
     return ids;
 }
 
@@ -106,6 +122,7 @@ static int64_t id_for(const char *collection, size_t clen, const char *param, si
     if (IS(collection, clen, "api-keys")) return ids->key;
     if (IS(collection, clen, "inbox")) return ids->inbox;
     if (IS(collection, clen, "focus-sessions")) return ids->focus_session;
+    if (IS(collection, clen, "reviews")) return ids->review;
 #undef IS
     cr_assert_fail("no id for path parameter {%.*s} after /%.*s: extend id_for()", (int)plen, param,
                    (int)clen, collection);

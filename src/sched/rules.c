@@ -1,5 +1,5 @@
-/* Scheduler jobs of distribution and focus: end the focus sessions whose time is up, and give waiting deals
- * to managers who became eligible. Both are safe with any number of instances: a timeout is one UPDATE over
+/* Scheduler jobs of distribution, focus and rejection control: end the focus sessions whose time is up, give
+ * waiting deals to managers who became eligible, and repair judged losses that lack their review. Both are safe with any number of instances: a timeout is one UPDATE over
  * rows claimed with SKIP LOCKED, and waiting deals are assigned under the account's distribution lock. */
 #include "jobs.h"
 #include "salesops/domain.h"
@@ -25,4 +25,12 @@ int job_assign_waiting(struct db *db)
     }
     arena_release(&a);
     return assigned;
+}
+
+int job_rejection_sweep(struct db *db)
+{
+    struct arena a = {0};
+    int n = domain_rejection_sweep(db, &a, 20);
+    arena_release(&a);
+    return n;
 }
