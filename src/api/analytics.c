@@ -206,7 +206,9 @@ static void analytics_funnel(struct so_req *req)
                                                     json_ratio(s->lost, s->entered)));
     }
     json_t *body = json_pack("{s:I}", "pipeline_id", (json_int_t)pipeline_id);
-    json_object_update(body, period_json(&p));
+    json_t *period_fields = period_json(&p);
+    json_object_update(body, period_fields);
+    json_decref(period_fields);
     json_object_set_new(body, "created", json_integer(t.created));
     json_object_set_new(body, "won", json_integer(t.won));
     json_object_set_new(body, "lost", json_integer(t.lost));

@@ -966,3 +966,82 @@ Test(import, import_never_writes_to_the_crm)
                          acct.id, 0),
                  1);
 }
+
+/* Rejection control: an import judges its moves into lost as per-event apply does. A loss before the rule was
+ * switched on is not reviewed; a loss after it is, once; a deal lost, returned to a stage and lost again in
+ * the file gets two reviews, each with its rejection_control task for the head. */
+static void enable_rejection_control(const struct th_account *acct)
+{
+    struct th_resp r = th_post(acct->admin_key, "/api/v1/managers", "{\"name\":\"Head\",\"role\":\"head\"}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t head = th_int(&r, "id");
+    th_resp_free(&r);
+    r = th_put(acct->admin_key, "/api/v1/rejection-control/settings",
+               "{\"enabled\":true,\"loss_reason_ids\":\"any\",\"reviewer_id\":%lld}", (long long)head);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+}
+
+Test(import, losses_are_reviewed_as_per_event_apply_would)
+{
+    struct th_account imported, posted;
+    th_account_new(&imported);
+    th_account_new(&posted);
+    seed(imported.admin_key);
+    seed(posted.admin_key);
+    enable_rejection_control(&imported);
+    enable_rejection_control(&posted);
+    time_t now = time(NULL);
+    char at[8][32];
+    const long offsets[8] = {-10 * 86400, -9 * 86400, 2, 3, 2, 3, 4, 5}; /* after the rule: a few s ahead */
+    for (int i = 0; i < 8; i++) {
+        time_t t = now + offsets[i];
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(at[i], sizeof at[i], "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    struct text file = {0};
+    text_addf(&file,
+              "{\"id\":\"r1\",\"type\":\"deal.created\",\"at\":\"%s\",\"data\":{\"deal\":\"OLD\",\"name\":\"Old\","
+              "\"price\":1,\"pipeline\":\"P1\",\"stage\":\"s1\",\"manager\":\"m1\"}}\n"
+              "{\"id\":\"r2\",\"type\":\"deal.stage_changed\",\"at\":\"%s\",\"data\":{\"deal\":\"OLD\",\"stage\":"
+              "\"lost\"}}\n"
+              "{\"id\":\"r3\",\"type\":\"deal.created\",\"at\":\"%s\",\"data\":{\"deal\":\"NEW\",\"name\":\"New\","
+              "\"price\":1,\"pipeline\":\"P1\",\"stage\":\"s1\",\"manager\":\"m1\"}}\n"
+              "{\"id\":\"r4\",\"type\":\"deal.stage_changed\",\"at\":\"%s\",\"data\":{\"deal\":\"NEW\",\"stage\":"
+              "\"lost\"}}\n"
+              "{\"id\":\"r5\",\"type\":\"deal.created\",\"at\":\"%s\",\"data\":{\"deal\":\"TWICE\",\"name\":\"T\","
+              "\"price\":1,\"pipeline\":\"P1\",\"stage\":\"s1\",\"manager\":\"m2\"}}\n"
+              "{\"id\":\"r6\",\"type\":\"deal.stage_changed\",\"at\":\"%s\",\"data\":{\"deal\":\"TWICE\",\"stage\":"
+              "\"lost\"}}\n"
+              "{\"id\":\"r7\",\"type\":\"deal.stage_changed\",\"at\":\"%s\",\"data\":{\"deal\":\"TWICE\",\"stage\":"
+              "\"s2\"}}\n"
+              "{\"id\":\"r8\",\"type\":\"deal.stage_changed\",\"at\":\"%s\",\"data\":{\"deal\":\"TWICE\",\"stage\":"
+              "\"lost\"}}\n",
+              at[0], at[1], at[2], at[3], at[4], at[5], at[6], at[7]);
+    struct import_stats st = import_text(imported.id, file.data);
+    cr_assert_eq(st.accepted, 8);
+    struct th_resp r = post_ndjson(posted.admin_key, file.data);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(th_int(&r, "accepted"), 8, "%s", r.body);
+    th_resp_free(&r);
+    free(file.data);
+    const struct th_account *both[] = {&imported, &posted};
+    for (int k = 0; k < 2; k++) {
+        int64_t id = both[k]->id;
+        const char *which = k == 0 ? "import" : "POST /events";
+        const char *per_deal = "SELECT count(*) FROM rejection_reviews v JOIN deals d ON d.account_id = v.account_id"
+                               " AND d.id = v.deal_id WHERE v.account_id = $1 AND d.external_id = ";
+        char sql[512];
+        snprintf(sql, sizeof sql, "%s'OLD'", per_deal);
+        cr_assert_eq(sql_int(sql, id, 0), 0, "%s: a loss before the rule was switched on is reviewed", which);
+        snprintf(sql, sizeof sql, "%s'NEW'", per_deal);
+        cr_assert_eq(sql_int(sql, id, 0), 1, "%s: the loss after the switch", which);
+        snprintf(sql, sizeof sql, "%s'TWICE'", per_deal);
+        cr_assert_eq(sql_int(sql, id, 0), 2, "%s: lost, back, lost again", which);
+        cr_assert_eq(sql_int("SELECT count(*) FROM tasks WHERE account_id = $1 AND type = 'rejection_control'", id, 0),
+                     3, "%s: one task per review", which);
+        cr_assert_eq(sql_int("SELECT count(*) FROM rejection_losses WHERE account_id = $1", id, 0), 4,
+                     "%s: every move into lost is judged once", which);
+    }
+}

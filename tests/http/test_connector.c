@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "fake_amocrm.h"
 #include "harness.h"
+#include "salesops/timeutil.h"
 #include "amocrm_samples.h"
 
 /* the sample bodies by their story names */
@@ -710,6 +711,77 @@ Test(connector, loss_reason_is_read_for_a_lead_lost_by_webhook)
     /* what came from amoCRM is not written back to it */
     cr_assert_eq(count_requests("PATCH", "/api/v4/leads/40310001"), 0, "the fake got:%s", requests_text());
     cr_assert_eq(outbox_rows("true"), 0, "webhook changes were queued for amoCRM");
+}
+
+/* A loss from amoCRM is judged by rejection control once its reason has been read: the review's task for the
+ * head of sales is then written to amoCRM on the lead. */
+Test(connector, a_webhook_loss_is_reviewed_once_its_reason_is_read)
+{
+    connect_and_sync();
+    fake_amo_set_lead(fa, 40310001, 6101001, 143, 8800002);
+    fake_amo_set_lead_loss_reason(fa, 40310001, 9001);
+    int64_t head = manager_id("8800010"), reason = loss_reason_id("9001");
+    struct th_resp r = th_patch(tacct.admin_key, "/api/v1/managers/ext:8800010", "{\"role\":\"head\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    /* only the reason amoCRM gives qualifies: the webhook itself carries none */
+    r = th_put(tacct.admin_key, "/api/v1/rejection-control/settings",
+               "{\"enabled\":true,\"loss_reason_ids\":[%lld],\"reviewer_id\":%lld,\"due_hours\":48}",
+               (long long)reason, (long long)head);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    r = post_webhook(tacct.webhook_token, LEADS_ADD);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld AND external_id = '40310001'",
+                        (long long)tacct.id) == 1,
+             "leads_add was not applied");
+    fake_amo_clear_requests(fa);
+    /* a loss now: the rule reviews only losses since it was switched on */
+    char now_text[32];
+    snprintf(now_text, sizeof now_text, "%lld", (long long)time(NULL));
+    char *lost_now = replace_all(LEADS_STATUS_LOST, "1662184800", now_text); /* updated_at and last_modified */
+    r = post_webhook(tacct.webhook_token, lost_now);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(th_count_rows("rejection_reviews", tacct.id) == 1, "no review after the reason was read; the fake got:%s",
+             requests_text());
+    r = th_get(tacct.admin_key, "/api/v1/rejection-control/reviews");
+    json_t *review = json_array_get(json_object_get(r.json, "items"), 0);
+    cr_assert_eq(json_integer_value(json_object_get(review, "loss_reason_id")), reason, "%s", r.body);
+    cr_assert_eq(json_integer_value(json_object_get(review, "lost_by_manager_id")), manager_id("8800001"), "%s",
+                 r.body);
+    int64_t task = json_integer_value(json_object_get(review, "task_id"));
+    const char *lost_at = json_string_value(json_object_get(review, "lost_at"));
+    int64_t lost;
+    cr_assert(so_parse_time(lost_at, &lost), "%s", r.body);
+    th_resp_free(&r);
+    r = th_get(tacct.admin_key, "/api/v1/tasks/%lld", (long long)task);
+    cr_assert_str_eq(th_str(&r, "type"), "rejection_control", "%s", r.body);
+    cr_assert_eq(th_int(&r, "manager_id"), head, "%s", r.body);
+    th_resp_free(&r);
+    json_t *item;
+    WAIT_FOR((item = find_item_with("POST", "/api/v4/tasks", "entity_id")) != NULL,
+             "the review's task was not written to amoCRM; the fake got:%s", requests_text());
+    cr_assert_eq(jint(item, "entity_id"), 40310001);
+    cr_assert_eq(jint(item, "responsible_user_id"), 8800010, "the task is the head's");
+    cr_assert_eq(jint(item, "complete_till"), lost + 48 * 3600, "due 48 hours after the loss");
+    cr_assert(strncmp(json_string_value(json_object_get(item, "text")), "Контроль отказа", strlen("Контроль отказа")) ==
+                  0,
+              "text: %s", json_string_value(json_object_get(item, "text")));
+    json_decref(item);
+    /* the same webhook again (after the duplicate window) judges nothing anew */
+    th_sql_int("DELETE FROM webhook_seen WHERE account_id = %lld", (long long)tacct.id);
+    r = post_webhook(tacct.webhook_token, lost_now);
+    free(lost_now);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(th_sql_int("SELECT count(*) FROM inbox WHERE account_id = %lld AND source = 'amocrm' AND state = "
+                        "'pending'",
+                        (long long)tacct.id) == 0,
+             "the repeated body was not applied");
+    nap_ms(1500);
+    cr_assert_eq(th_count_rows("rejection_reviews", tacct.id), 1, "a second review for the same loss");
 }
 
 /* ---- 4. the outbox: REST changes written back ---- */
