@@ -32,7 +32,7 @@ if [ "$SECONDS_PER" -lt 1 ]; then
 fi
 
 # shellcheck disable=SC2206 # a list of words
-HARNESSES=(${FUZZ_HARNESSES:-fuzz_form fuzz_events fuzz_body fuzz_router})
+HARNESSES=(${FUZZ_HARNESSES:-fuzz_form fuzz_events fuzz_body fuzz_router fuzz_dates})
 BUILD=build-fuzz
 BIN="$BUILD/fuzz"
 ARTIFACTS="$BUILD/artifacts"

@@ -17,6 +17,12 @@ struct so_config {
     size_t max_body_bytes;
     size_t max_events_body_bytes;
     int db_timeout_ms;
+    int statement_timeout_ms;
+    int connection_timeout_s;
+    int per_ip_connections;
+    int shutdown_grace_s;
+    int rate_limit_per_s;
+    int rate_limit_burst;
 };
 
 /* Defaults, then environment, then --flags from argv (recognised flags are removed from argv).

@@ -85,6 +85,8 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
 int server_port(const struct so_server *srv);
 /* Marks the server as shutting down: /readyz answers 503 from now on. */
 void server_begin_shutdown(struct so_server *srv);
+/* Stops accepting connections and waits up to grace_s for the requests in flight; true when they all ended. */
+bool server_drain(struct so_server *srv, int grace_s);
 void server_stop(struct so_server *srv);
 
 #endif

@@ -25,6 +25,8 @@ struct db;
 /* Opens a connection (short connect timeout, so a dead server never hangs a request). NULL on failure. */
 struct db *db_open(const char *conninfo, char *err, size_t errlen);
 void db_close(struct db *db);
+/* The statement_timeout of connections opened from now on, in ms (0: none; default 60 s). */
+void db_set_statement_timeout(int ms);
 /* The calling thread's own connection, opened on first use and reopened after the server went away.
  * NULL when the database cannot be reached now. Closed when the thread exits. */
 struct db *db_thread(const char *conninfo);

@@ -85,6 +85,7 @@ static int cmd_serve(const struct so_config *cfg)
         db_close(db);
         if (rc != 0) return rc;
     }
+    db_set_statement_timeout(cfg->statement_timeout_ms);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -109,9 +110,12 @@ static int cmd_serve(const struct so_config *cfg)
     int sig = 0;
     sigwait(&set, &sig);
     log_msg(LOG_INFO, "signal %d: shutting down", sig);
-    server_begin_shutdown(srv);
+    server_begin_shutdown(srv); /* /readyz turns 503 first */
+    bool drained = server_drain(srv, cfg->shutdown_grace_s);
+    if (!drained) log_msg(LOG_WARN, "requests still in flight after %d s: closing them", cfg->shutdown_grace_s);
     server_stop(srv);
-    sched_stop(sched);
+    sched_stop(sched); /* each scheduler thread ends its transaction: nothing stays leased */
+    log_msg(LOG_INFO, "stopped");
     return 0;
 }
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include "salesops/config.h"
 
-enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_SIZE, OPT_LISTEN };
+enum opt_type { OPT_STRING, OPT_INT, OPT_COUNT, OPT_BOOL, OPT_SIZE, OPT_LISTEN };
 
 struct opt {
     const char *flag;
@@ -39,6 +39,18 @@ static const struct opt options[] = {
      "largest JSON request body (413 beyond)"},
     {"--max-events-body-bytes", "SALESOPS_MAX_EVENTS_BODY_BYTES", OPT_SIZE, "16777216",
      FIELD(max_events_body_bytes), "largest POST /events body (413 beyond)"},
+    {"--statement-timeout-ms", "SALESOPS_STATEMENT_TIMEOUT_MS", OPT_COUNT, "30000", FIELD(statement_timeout_ms),
+     "longest SQL statement of `serve` before PostgreSQL cancels it (0: none)"},
+    {"--connection-timeout-s", "SALESOPS_CONNECTION_TIMEOUT_S", OPT_INT, "15", FIELD(connection_timeout_s),
+     "idle or slow HTTP connections are closed after this many seconds"},
+    {"--per-ip-connections", "SALESOPS_PER_IP_CONNECTIONS", OPT_COUNT, "256", FIELD(per_ip_connections),
+     "most concurrent HTTP connections from one IP address (0: no limit)"},
+    {"--shutdown-grace-s", "SALESOPS_SHUTDOWN_GRACE_S", OPT_INT, "10", FIELD(shutdown_grace_s),
+     "on SIGTERM, how long in-flight requests may take to finish"},
+    {"--rate-limit", "SALESOPS_RATE_LIMIT", OPT_COUNT, "0", FIELD(rate_limit_per_s),
+     "requests per second per API key, then 429 with Retry-After (0: off)"},
+    {"--rate-limit-burst", "SALESOPS_RATE_LIMIT_BURST", OPT_COUNT, "0", FIELD(rate_limit_burst),
+     "requests a key may make at once before the rate applies (0: twice the rate)"},
 };
 #define OPTION_COUNT (sizeof options / sizeof options[0])
 
@@ -54,10 +66,12 @@ static int set_option(struct so_config *cfg, const struct opt *o, const char *va
         }
         strcpy(dst, value);
         return 0;
-    case OPT_INT: {
+    case OPT_INT:
+    case OPT_COUNT: {
+        long max = o->type == OPT_INT ? 1024 : 100000000;
         long v = strtol(value, &end, 10);
-        if (*value == '\0' || *end != '\0' || v < 0 || v > 1024) {
-            snprintf(err, errlen, "%s: expected a whole number from 0 to 1024, got '%s'", o->env, value);
+        if (*value == '\0' || *end != '\0' || v < 0 || v > max) {
+            snprintf(err, errlen, "%s: expected a whole number from 0 to %ld, got '%s'", o->env, max, value);
             return -1;
         }
         *(int *)dst = (int)v;

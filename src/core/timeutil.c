@@ -95,7 +95,9 @@ void so_format_time(int64_t t, char *buf, size_t len)
     time_t tt = (time_t)t;
     struct tm tm;
     gmtime_r(&tt, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* four digits for every year (strftime's %Y writes 26 for the year 26) */
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec);
 }
 
 void so_format_date(int64_t days, char *buf, size_t len)
@@ -103,7 +105,7 @@ void so_format_date(int64_t days, char *buf, size_t len)
     time_t tt = (time_t)(days * 86400);
     struct tm tm;
     gmtime_r(&tt, &tm);
-    strftime(buf, len, "%Y-%m-%d", &tm);
+    snprintf(buf, len, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
 int so_iso_weekday(int64_t days)

@@ -5,7 +5,9 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +27,61 @@
 
 #define JSON_MAX_DEPTH 32
 
+/* Per-key rate limiting: a token bucket per API key, in this instance (so N instances allow N times the rate).
+ * Slots are picked by key id; a key that lands on a slot another key holds takes it over with a full bucket. */
+#define RATE_SLOTS 4096
+#define RATE_LOCKS 64
+struct rate_slot {
+    int64_t key_id;
+    double tokens;
+    int64_t last_ms;
+};
+
 struct so_server {
     struct MHD_Daemon *daemon;
     const struct so_config *cfg;
     const struct so_route *routes;
     size_t route_count;
     atomic_bool shutting_down;
+    atomic_int in_flight; /* requests begun and not completed */
     int port;
+    struct rate_slot rate[RATE_SLOTS];
+    pthread_mutex_t rate_lock[RATE_LOCKS];
 };
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Takes one token from the key's bucket; false (and the seconds until one is back) when it is empty. */
+static bool rate_allow(struct so_server *srv, int64_t key_id, int *retry_after_s)
+{
+    double rate = srv->cfg->rate_limit_per_s;
+    double burst = srv->cfg->rate_limit_burst > 0 ? srv->cfg->rate_limit_burst : 2 * rate;
+    size_t i = (size_t)((uint64_t)key_id * 2654435761u % RATE_SLOTS);
+    pthread_mutex_t *lock = &srv->rate_lock[i % RATE_LOCKS];
+    int64_t now = monotonic_ms();
+    pthread_mutex_lock(lock);
+    struct rate_slot *b = &srv->rate[i];
+    if (b->key_id != key_id) *b = (struct rate_slot){key_id, burst, now};
+    b->tokens += (double)(now - b->last_ms) / 1000 * rate;
+    if (b->tokens > burst) b->tokens = burst;
+    b->last_ms = now;
+    bool ok = b->tokens >= 1;
+    if (ok) b->tokens -= 1;
+    double wait = ok ? 0 : (1 - b->tokens) / rate;
+    pthread_mutex_unlock(lock);
+    *retry_after_s = (int)wait + 1;
+    return ok;
+}
 
 struct conn_ctx {
     struct so_req req;
+    struct so_server *srv;
+    int retry_after_s; /* for a 429 */
     struct arena arena;
     struct MHD_Connection *connection;
     char *body;
@@ -259,6 +305,11 @@ static void handle(struct so_server *srv, struct conn_ctx *c)
                         req->method, route->pattern);
             return;
         }
+        if (srv->cfg->rate_limit_per_s > 0 && !rate_allow(srv, req->auth.key_id, &c->retry_after_s)) {
+            reply_error(req, ERR_RATE_LIMITED, "more than %d requests a second with this key: retry in %d s",
+                        srv->cfg->rate_limit_per_s, c->retry_after_s);
+            return;
+        }
     }
     if (c->too_large) {
         reply_error(req, ERR_PAYLOAD_TOO_LARGE, "the body is larger than %zu bytes", c->limit);
@@ -317,7 +368,13 @@ static enum MHD_Result send_reply(struct MHD_Connection *connection, struct conn
     if (len > 0 || req->status != 204) MHD_add_response_header(resp, "Content-Type", type);
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     if (req->status == 405 && c->allow != NULL) MHD_add_response_header(resp, "Allow", c->allow);
-    if (req->status == 429) MHD_add_response_header(resp, "Retry-After", "1");
+    if (req->status == 429) {
+        char retry[16];
+        snprintf(retry, sizeof retry, "%d", c->retry_after_s > 0 ? c->retry_after_s : 1);
+        MHD_add_response_header(resp, "Retry-After", retry);
+    }
+    /* shutting down: no more requests on this connection */
+    if (atomic_load(&c->srv->shutting_down)) MHD_add_response_header(resp, "Connection", "close");
     access_log(c);
     enum MHD_Result r = MHD_queue_response(connection, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
@@ -336,6 +393,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (c == NULL) return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &c->started);
         c->connection = connection;
+        c->srv = srv;
+        atomic_fetch_add(&srv->in_flight, 1);
         c->req.arena = &c->arena;
         c->req.cfg = srv->cfg;
         c->req.method = method;
@@ -395,6 +454,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     (void)toe;
     struct conn_ctx *c = *con_cls;
     if (c == NULL) return;
+    atomic_fetch_sub(&c->srv->in_flight, 1);
     json_decref(c->req.body);
     json_decref(c->req.reply);
     json_decref(c->req.err.errors);
@@ -428,12 +488,17 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
     srv->cfg = cfg;
     srv->routes = routes;
     srv->route_count = route_count;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    for (int i = 0; i < RATE_LOCKS; i++)
+        pthread_mutex_init(&srv->rate_lock[i], NULL);
+    /* ITC: a graceful shutdown stops accepting (MHD_quiesce_daemon) and lets requests in flight finish */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->connection_timeout_s > 0 ? cfg->connection_timeout_s : 15),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(cfg->per_ip_connections > 0 ? cfg->per_ip_connections : 0),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (srv->daemon == NULL) {
@@ -453,7 +518,19 @@ int server_port(const struct so_server *srv)
 
 void server_begin_shutdown(struct so_server *srv)
 {
-    atomic_store(&srv->shutting_down, true);
+    atomic_store(&srv->shutting_down, true); /* /readyz answers 503 from now on */
+}
+
+bool server_drain(struct so_server *srv, int grace_s)
+{
+    MHD_socket listener = MHD_quiesce_daemon(srv->daemon); /* no new connections */
+    if (listener != MHD_INVALID_SOCKET) close(listener);
+    int64_t deadline = monotonic_ms() + (int64_t)grace_s * 1000;
+    while (atomic_load(&srv->in_flight) > 0 && monotonic_ms() < deadline) {
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return atomic_load(&srv->in_flight) == 0;
 }
 
 void server_stop(struct so_server *srv)
@@ -461,5 +538,7 @@ void server_stop(struct so_server *srv)
     if (srv == NULL) return;
     atomic_store(&srv->shutting_down, true);
     MHD_stop_daemon(srv->daemon);
+    for (int i = 0; i < RATE_LOCKS; i++)
+        pthread_mutex_destroy(&srv->rate_lock[i]);
     free(srv);
 }

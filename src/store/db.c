@@ -15,6 +15,9 @@ struct db {
 
 static atomic_int next_slot = 0;
 
+/* The longest statement of connections opened from now on, in ms (0: none). */
+static atomic_int statement_timeout_ms = 60000;
+
 struct db *db_open(const char *conninfo, char *err, size_t errlen)
 {
     const char *keys[] = {"dbname",
@@ -38,9 +41,17 @@ struct db *db_open(const char *conninfo, char *err, size_t errlen)
         return NULL;
     }
     db->conn = conn;
-    PGresult *r = PQexec(conn, "SET TIME ZONE 'UTC'; SET statement_timeout = '60s'");
+    char set[96];
+    snprintf(set, sizeof set, "SET TIME ZONE 'UTC'; SET statement_timeout = %d",
+             atomic_load(&statement_timeout_ms));
+    PGresult *r = PQexec(conn, set);
     PQclear(r);
     return db;
+}
+
+void db_set_statement_timeout(int ms)
+{
+    atomic_store(&statement_timeout_ms, ms < 0 ? 0 : ms);
 }
 
 void db_close(struct db *db)
@@ -185,6 +196,10 @@ static enum db_rc classify(struct db *db, PGresult *r, const char *what)
     if (state != NULL) {
         if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) return DB_RETRY;
         if (strcmp(state, "23505") == 0) return DB_UNIQUE;
+        if (strcmp(state, "57014") == 0) { /* statement_timeout: one heavy call must not hold the database */
+            log_event_steal(LOG_WARN, "statement timed out", json_pack("{s:s}", "statement", what));
+            return DB_ERROR;
+        }
         /* admin shutdown, crash shutdown, cannot connect now: the server is going away */
         if (strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0) {
             db->broken = true;

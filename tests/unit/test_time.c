@@ -201,6 +201,20 @@ Test(format_time, offset_input_formats_back_in_utc)
     cr_expect_str_eq(buf, "2026-01-31T14:30:00Z");
 }
 
+Test(format_time, writes_four_digit_years)
+{
+    /* found by fuzz_dates: strftime's %Y wrote "26" for the year 26, which did not parse back */
+    int64_t t;
+    cr_assert(so_parse_time("0026-11-27T09:30:00z", &t));
+    char buf[32];
+    so_format_time(t, buf, sizeof buf);
+    cr_assert_str_eq(buf, "0026-11-27T09:30:00Z");
+    int64_t days;
+    cr_assert(so_parse_date("0999-01-02", &days));
+    so_format_date(days, buf, sizeof buf);
+    cr_assert_str_eq(buf, "0999-01-02");
+}
+
 Test(format_time, round_trips_through_parse)
 {
     static const long long times[] = {
