@@ -160,6 +160,11 @@ else
         stage_fail "tests" "$sanitizer_reports sanitizer report(s) in $testlog"
     elif grep -q 'No tests defined' "$test_out"; then
         stage_fail "tests" "no tests defined"
+    elif secrets=$(grep -c -E 'sok_[A-Za-z0-9_-]{16,}|whk_[A-Za-z0-9_-]{16,}|fake-amo-token' "$testlog") \
+        && [ "$secrets" -gt 0 ]; then
+        # the servers of the run log at info: an API key, a webhook token or the amoCRM token must never show
+        grep -n -o -E '.{0,80}(sok_|whk_|fake-amo-token).{0,20}' "$testlog" | head -5
+        stage_fail "tests" "$secrets log line(s) with a secret in $testlog"
     else
         stage_pass "tests"
     fi

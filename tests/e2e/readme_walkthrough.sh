@@ -2,25 +2,11 @@
 # End to end: the README's curl walkthrough, run as printed against a server with the demo account.
 # Usage: tests/e2e/readme_walkthrough.sh BINARY    (prints "N passed, M failed"; exit 1 on any failure)
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
-BIN=$(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")
+# shellcheck source=tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+e2e_init "$1" salesops-readme
 
-TMP=$(mktemp -d /tmp/salesops-readme.XXXXXX)
-[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$TMP"
-SERVE_PID=""
-cleanup() {
-    [ -z "$SERVE_PID" ] || { kill -TERM "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null || true; }
-    pg_stop >/dev/null 2>&1 || true
-    [ -n "${KEEP_TMP:-}" ] || rm -rf -- "$TMP"
-}
-trap cleanup EXIT
-
-pg_start "$TMP/pgdata" --no-fsync >/dev/null
-pg_create_db readme >/dev/null
-export DATABASE_URL; DATABASE_URL=$(pg_url readme)
-"$BIN" migrate 2>/dev/null
+e2e_database readme
 created=$("$BIN" account create --name "Демо: Отдел продаж")
 account_id=$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["account_id"])')
 "$BIN" demo --account "$account_id"
@@ -29,13 +15,12 @@ printf '%s' "$created" | python3 -c 'import json,sys; sys.stdout.write(json.load
     >"$TMP/project/.salesops/demo-admin.key"
 printf '%s' "$created" | python3 -c 'import json,sys; sys.stdout.write(json.load(sys.stdin)["webhook_token"])' \
     >"$TMP/project/.salesops/demo-webhook.token"
-port=$(free_port)
-SALESOPS_LISTEN=127.0.0.1:$port "$BIN" serve >"$TMP/serve.log" 2>&1 &
-SERVE_PID=$!
-for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+start_serve 1
+wait_healthy 1 >/dev/null
+port=${base[1]##*:}
 
 # The first sh block under "## Walkthrough", with the port of this server.
-python3 - "$ROOT/README.md" "$port" >"$TMP/walkthrough.sh" <<'PY'
+python3 - "$E2E_ROOT/README.md" "$port" >"$TMP/walkthrough.sh" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 print("set -euo pipefail")
@@ -44,7 +29,6 @@ for heading in ("## Walkthrough", "## CRM data in", "## Lead distribution and fo
     block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
     print(block.replace("127.0.0.1:8080", "127.0.0.1:" + sys.argv[2]))
 PY
-passed=0 failed=0
 expect() { # name, pattern
     if grep -q -- "$2" "$TMP/out"; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1 (no '$2' in the output)"; fi
 }
@@ -84,5 +68,4 @@ if grep -q '"code":"internal_error"\|"code":"not_found"\|"code":"unauthorized"' 
 else
     passed=$((passed + 1)); echo "ok   no unexpected errors"
 fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

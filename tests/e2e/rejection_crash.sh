@@ -14,10 +14,9 @@
 # Usage: tests/e2e/rejection_crash.sh BINARY    (prints "N passed, M failed"; exit 1 on any failure)
 # KEEP_TMP=1 keeps the temporary directory (server logs) for a look afterwards.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
-BIN=$(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")
+# shellcheck source=tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+e2e_init "$1" salesops-rejection
 
 CRASH_DEALS=300
 SWEEP_DEALS=200
@@ -25,70 +24,12 @@ CRASH_BASE=70000000 # the deals' (amoCRM lead) ids: 70000000..70000300, and 7100
 SWEEP_BASE=71000000
 AMO_PIPELINE=6109999 # a new amoCRM pipeline: its placeholder gets amoCRM's 142/143 as won/lost
 
-TMP=$(mktemp -d /tmp/salesops-rejection.XXXXXX)
-[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$TMP"
-SERVE_PIDS=()
-# shellcheck disable=SC2317  # invoked by trap
-cleanup() {
-    local pid
-    for pid in "${SERVE_PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${SERVE_PIDS[@]}"; do
-        stop_pid "$pid" salesops # waits up to 10 s, then SIGKILL
-    done
-    pg_stop >/dev/null 2>&1 || true
-    if [ -n "${KEEP_TMP:-}" ]; then echo "kept $TMP"; else rm -rf -- "$TMP"; fi
-}
-trap cleanup EXIT
-
-passed=0 failed=0
-check() { # name, expected, actual
-    if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1: expected $2, got $3"; fi
-}
-
 # ------------------------------------------------------------------------------------------ database
-pg_start "$TMP/pgdata" --no-fsync >/dev/null
-pg_create_db e2e >/dev/null
-export DATABASE_URL; DATABASE_URL=$(pg_url e2e)
-"$BIN" migrate 2>/dev/null
+e2e_database e2e
 mapfile -t acct < <("$BIN" account create --name "E2E rejection" | account_fields)
 account=${acct[0]} key=${acct[1]} token=${acct[2]}
-q() { # q SQL: the result rows, unaligned, fields separated by "|"; the error instead when it fails
-    pg_psql e2e -tA -c "$1" 2>&1 || true
-}
-num() { # num VALUE: VALUE if it is an id, else 0 (so that the SQL of later checks stays valid)
-    if [[ $1 =~ ^[0-9]+$ ]]; then echo "$1"; else echo 0; fi
-}
+SERVE_ENV=(SALESOPS_THREADS=4 SALESOPS_MIGRATE_ON_START=false)
 
-# start_serve N: one `serve` on a free port, logs in $TMP/serveN.err; appends its pid and sets base[N]
-declare -A base
-start_serve() {
-    local n=$1 port
-    port=$(free_port)
-    SALESOPS_LISTEN=127.0.0.1:$port SALESOPS_THREADS=4 SALESOPS_MIGRATE_ON_START=false "$BIN" serve \
-        >>"$TMP/serve$n.out" 2>>"$TMP/serve$n.err" &
-    SERVE_PIDS+=($!)
-    base[$n]=http://127.0.0.1:$port
-}
-wait_healthy() { # wait_healthy N: prints the /healthz status after waiting up to 10 s
-    local _
-    for _ in $(seq 1 100); do curl -sf -o /dev/null "${base[$1]}/healthz" && break; sleep 0.1; done
-    curl -s -o /dev/null -w '%{http_code}' "${base[$1]}/healthz" || true
-}
-# api N METHOD PATH [BODY]: prints the status code; the reply body is in $TMP/body
-api() {
-    local args=(-s -o "$TMP/body" -w '%{http_code}' --max-time 30 -X "$2" -H "Authorization: Bearer $key")
-    [ $# -lt 4 ] || args+=(-H 'Content-Type: application/json' --data-binary "$4")
-    curl "${args[@]}" "${base[$1]}$3" || true # curl prints 000 when there is no answer
-}
-jq_body() { # jq_body EXPR: a Python expression over the last reply body `b` (json), printed
-    python3 -c 'import json, sys
-b = json.load(open(sys.argv[1]))
-v = eval(sys.argv[2])
-print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "$TMP/body" "$1" 2>/dev/null \
-        || echo "(no such field in: $(head -c 300 "$TMP/body"))"
-}
 # events N FILE: posts the JSON array in FILE to /events; prints "status accepted duplicates rejected"
 events() {
     curl -s -o "$TMP/body" -w '%{http_code}' --max-time 60 -X POST -H "Authorization: Bearer $key" \
@@ -278,13 +219,6 @@ check "no loss left due a review" 0 "$(q "SELECT count(*) FROM rejection_losses 
 sweep_lines() { grep -c 'rejection review made by the sweep' "$TMP/serve$1.err" 2>/dev/null || true; }
 log "\"rejection review made by the sweep\" lines: instance 1 $(sweep_lines 3), instance 2 $(sweep_lines 4)"
 for n in 0 1; do
-    check "instance $((n + 1)) still running at the end" 0 "$(kill -0 "${SERVE_PIDS[n]}" 2>/dev/null; echo $?)"
+    check "instance $((n + 1)) still running at the end" 0 "$(alive "${SERVE_PIDS[n]}")"
 done
-if [ "$failed" -gt 0 ]; then
-    for n in 1 2 3 4; do
-        echo "--- serve $n stderr, all but info lines (last 20):"
-        grep -v '"level":"info"' "$TMP/serve$n.err" 2>/dev/null | tail -n 20 || true
-    done
-fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

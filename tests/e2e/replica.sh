@@ -14,40 +14,21 @@
 # Usage: tests/e2e/replica.sh BINARY    (prints "N passed, M failed"; exit 1 on any failure)
 # KEEP_TMP=1 keeps the temporary directory (server and PostgreSQL logs) for a look afterwards.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
-BIN=$(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")
+# shellcheck source=tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+e2e_init "$1" salesops-replica
 unset DATABASE_READ_URL
 
-TMP=$(mktemp -d /tmp/salesops-replica.XXXXXX)
-[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$TMP"
 REPLICA_DIR="$TMP/replica"
 REPLICA_SOCK="$TMP/replsock"
 REPLICA_PORT=""
 REPLICA_STARTED=0
-SERVE_PIDS=()
-# shellcheck disable=SC2317  # invoked by trap
-cleanup() {
-    local pid
-    for pid in "${SERVE_PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${SERVE_PIDS[@]}"; do
-        stop_pid "$pid" salesops # waits up to 10 s, then SIGKILL
-    done
+# shellcheck disable=SC2317  # invoked by e2e_cleanup, after the servers stop and before the primary does
+e2e_cleanup_hook() {
     if [ "$REPLICA_STARTED" = 1 ] && [ -f "$REPLICA_DIR/postmaster.pid" ]; then
         _pg_as "$PG_BIN/pg_ctl" -D "$REPLICA_DIR" -m fast -w -t 30 stop >/dev/null 2>&1 ||
             _pg_as "$PG_BIN/pg_ctl" -D "$REPLICA_DIR" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
     fi
-    pg_stop >/dev/null 2>&1 || true
-    if [ -n "${KEEP_TMP:-}" ]; then echo "kept $TMP"; else rm -rf -- "$TMP"; fi
-}
-trap cleanup EXIT
-
-passed=0 failed=0
-check() { # name, expected, actual
-    if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1: expected $2, got $3"; fi
 }
 
 # ------------------------------------------------------------------------------------------ the primary
@@ -87,9 +68,6 @@ REPLICA_URL="postgresql://postgres@/e2e?host=$REPLICA_SOCK&port=$REPLICA_PORT"
 rq() { # rq DB SQL: a query on the replica, unaligned; the error instead when it fails
     "$PG_BIN/psql" -X -q -tA "postgresql://postgres@/$1?host=$REPLICA_SOCK&port=$REPLICA_PORT" -c "$2" 2>&1 || true
 }
-q() { # q SQL: a query on the primary's e2e database
-    pg_psql e2e -tA -c "$1" 2>&1 || true
-}
 in_recovery=""
 for _ in $(seq 1 60); do
     in_recovery=$(rq postgres "SELECT pg_is_in_recovery()")
@@ -115,40 +93,18 @@ account=${acct[0]} key=${acct[1]}
 "$BIN" demo --account "$account"
 
 from=$(TZ=UTC date -d '-30 days' +%F) to=$(TZ=UTC date +%F)
-bases=() # [0] A: reads analytics from the replica; [1] B: primary only
-for n in 0 1; do
-    port=$(free_port)
-    if [ "$n" = 0 ]; then
-        DATABASE_READ_URL=$REPLICA_URL SALESOPS_LISTEN=127.0.0.1:$port SALESOPS_THREADS=2 SALESOPS_MIGRATE_ON_START=false \
-            "$BIN" serve >"$TMP/serve$n.out" 2>"$TMP/serve$n.err" &
-    else
-        SALESOPS_LISTEN=127.0.0.1:$port SALESOPS_THREADS=2 SALESOPS_MIGRATE_ON_START=false \
-            "$BIN" serve >"$TMP/serve$n.out" 2>"$TMP/serve$n.err" &
-    fi
-    SERVE_PIDS+=($!)
-    bases+=("http://127.0.0.1:$port")
-done
+# the compared figures need a fixed as_of (lateness of open tasks grows with it): periods that have ended
+past=$(TZ=UTC date -d yesterday +%F) last_sunday=$(TZ=UTC date -d 'last sunday' +%F)
+# server 0, A: reads analytics from the replica; server 1, B: primary only
+SERVE_ENV=(SALESOPS_THREADS=2 SALESOPS_MIGRATE_ON_START=false)
+start_serve 0 DATABASE_READ_URL="$REPLICA_URL"
+start_serve 1
 names=("A (DATABASE_READ_URL)" "B (primary only)")
 for n in 0 1; do
-    for _ in $(seq 1 100); do curl -sf -o /dev/null "${bases[n]}/healthz" && break; sleep 0.1; done
-    check "server ${names[n]} answers /healthz" 200 "$(curl -s -o /dev/null -w '%{http_code}' "${bases[n]}/healthz" || true)"
+    check "server ${names[n]} answers /healthz" 200 "$(wait_healthy "$n")"
 done
+API_MAX_TIME=10 # api N ...: the reply body is in $TMP/body and $TMP/body.N
 
-# api INSTANCE METHOD PATH [BODY]: prints the status code; the reply body is in $TMP/body (and $TMP/body.INSTANCE)
-api() {
-    local args=(-s -o "$TMP/body" -w '%{http_code}' --max-time 10 -X "$2" -H "Authorization: Bearer $key")
-    [ $# -lt 4 ] || args+=(-H 'Content-Type: application/json' --data-binary "$4")
-    curl "${args[@]}" "${bases[$1]}$3" || true # curl prints 000 when there is no answer
-    cp -- "$TMP/body" "$TMP/body.$1" 2>/dev/null || true
-}
-# jq_body EXPR [FILE]: a Python expression over a reply body `b` (json), printed
-jq_body() {
-    python3 -c 'import json, sys
-b = json.load(open(sys.argv[1]))
-v = eval(sys.argv[2])
-print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "${2:-$TMP/body}" "$1" 2>/dev/null \
-        || echo "(no such field in: $(head -c 300 "${2:-$TMP/body}"))"
-}
 # same_but_as_of FILE1 FILE2: "same" when the two JSON bodies are equal once every "as_of" key is removed
 # (compared as re-serialized in their own key order); else the first difference
 same_but_as_of() {
@@ -173,10 +129,10 @@ PY
 }
 
 routes=(
-    "/api/v1/analytics/managers?from=$from&to=$to"
-    "/api/v1/analytics/summary?from=$from&to=$to"
-    "/api/v1/analytics/funnel?pipeline_id=1&from=$from&to=$to"
-    "/api/v1/analytics/checklist?weeks=4"
+    "/api/v1/analytics/managers?from=$from&to=$past"
+    "/api/v1/analytics/summary?from=$from&to=$past"
+    "/api/v1/analytics/funnel?pipeline_id=1&from=$from&to=$past"
+    "/api/v1/analytics/checklist?weeks=4&end=$last_sunday"
 )
 # compare_all LABEL: each analytics route on A and on B, 200 and the same JSON but for as_of
 compare_all() {
@@ -227,13 +183,6 @@ check "replica down: A's summary still counts both deals" "200 $created0" \
 check "replica down: A: GET /deals 200" 200 "$(api 0 GET /api/v1/deals)"
 check "replica down: A: /readyz 200" 200 "$(api 0 GET /readyz)"
 for n in 0 1; do
-    check "server ${names[n]} still running at the end" 0 "$(kill -0 "${SERVE_PIDS[n]}" 2>/dev/null; echo $?)"
+    check "server ${names[n]} still running at the end" 0 "$(alive "${SERVE_PIDS[n]}")"
 done
-if [ "$failed" -gt 0 ]; then
-    for n in 0 1; do
-        echo "--- server ${names[n]} stderr, warnings and errors (last 20):"
-        grep -E '"level":"(warn|error)"' "$TMP/serve$n.err" | tail -n 20 || true
-    done
-fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

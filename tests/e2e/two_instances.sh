@@ -13,10 +13,9 @@
 # Usage: tests/e2e/two_instances.sh BINARY    (prints "N passed, M failed"; exit 1 on any failure)
 # KEEP_TMP=1 keeps the temporary directory (server logs, load results) for a look afterwards.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
-BIN=$(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")
+# shellcheck source=tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+e2e_init "$1" salesops-two
 
 LEADS=2000
 CLIENTS=16
@@ -25,69 +24,19 @@ ROTATION_WEIGHTS=(1 1 2 3)
 FOCUS_MANAGERS=2
 FOCUS_DEALS=3 # open deals of each focus manager (his focus queue)
 
-TMP=$(mktemp -d /tmp/salesops-two.XXXXXX)
-[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$TMP"
-SERVE_PIDS=()
-# shellcheck disable=SC2317  # invoked by trap
-cleanup() {
-    local pid
-    for pid in "${SERVE_PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${SERVE_PIDS[@]}"; do
-        stop_pid "$pid" salesops # waits up to 10 s, then SIGKILL
-    done
-    pg_stop >/dev/null 2>&1 || true
-    if [ -n "${KEEP_TMP:-}" ]; then echo "kept $TMP"; else rm -rf -- "$TMP"; fi
-}
-trap cleanup EXIT
-
-passed=0 failed=0
-check() { # name, expected, actual
-    if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1: expected $2, got $3"; fi
-}
-
 # ------------------------------------------------------------------------------- database and servers
-pg_start "$TMP/pgdata" --no-fsync >/dev/null
-pg_create_db e2e >/dev/null
-export DATABASE_URL; DATABASE_URL=$(pg_url e2e)
-"$BIN" migrate 2>/dev/null
+e2e_database e2e
 mapfile -t acct < <("$BIN" account create --name "E2E two instances" | account_fields)
 account=${acct[0]} key=${acct[1]}
-q() { # q SQL: the result rows, unaligned, fields separated by "|"; the error instead when it fails
-    pg_psql e2e -tA -c "$1" 2>&1 || true
-}
-num() { # num VALUE: VALUE if it is an id, else 0 (so that the SQL of later checks stays valid)
-    if [[ $1 =~ ^[0-9]+$ ]]; then echo "$1"; else echo 0; fi
-}
 
-bases=()
-for n in 1 2; do
-    port=$(free_port)
-    SALESOPS_LISTEN=127.0.0.1:$port SALESOPS_THREADS=4 SALESOPS_MIGRATE_ON_START=false "$BIN" serve \
-        >"$TMP/serve$n.out" 2>"$TMP/serve$n.err" &
-    SERVE_PIDS+=($!)
-    bases+=("http://127.0.0.1:$port")
+# instances 0 and 1 (logs in $TMP/serve0.err and serve1.err); `api 0 ...` asks instance 0
+SERVE_ENV=(SALESOPS_THREADS=4 SALESOPS_MIGRATE_ON_START=false)
+for n in 0 1; do
+    start_serve "$n"
 done
 for n in 0 1; do
-    for _ in $(seq 1 100); do curl -sf -o /dev/null "${bases[n]}/healthz" && break; sleep 0.1; done
-    check "instance $((n + 1)) answers /healthz" 200 "$(curl -s -o /dev/null -w '%{http_code}' "${bases[n]}/healthz" || true)"
+    check "instance $((n + 1)) answers /healthz" 200 "$(wait_healthy "$n")"
 done
-
-# api INSTANCE METHOD PATH [BODY]: prints the status code; the reply body is in $TMP/body
-api() {
-    local args=(-s -o "$TMP/body" -w '%{http_code}' --max-time 30 -X "$2" -H "Authorization: Bearer $key")
-    [ $# -lt 4 ] || args+=(-H 'Content-Type: application/json' --data-binary "$4")
-    curl "${args[@]}" "${bases[$1]}$3" || true # curl prints 000 when there is no answer
-}
-# jq_body EXPR: a Python expression over the last reply body `b` (json), printed
-jq_body() {
-    python3 -c 'import json, sys
-b = json.load(open(sys.argv[1]))
-v = eval(sys.argv[2])
-print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "$TMP/body" "$1" 2>/dev/null \
-        || echo "(no such field in: $(head -c 300 "$TMP/body"))"
-}
 
 # ------------------------------------------------------------------------------------------------ set-up
 check "pipeline created" 201 "$(api 0 POST /api/v1/pipelines '{"name":"E2E leads","stages":[
@@ -146,7 +95,7 @@ done
 # starting together. OUTFILE gets one line per request: i instance status deal_id manager_id assigned reason.
 # A summary goes to stderr.
 load() {
-    python3 - "$1" "$2" "$3" "$4" "$key" "$pipeline" "${bases[0]#http://}" "${bases[1]#http://}" <<'PY'
+    python3 - "$1" "$2" "$3" "$4" "$key" "$pipeline" "${base[0]#http://}" "${base[1]#http://}" <<'PY'
 import http.client, json, sys, threading, time
 prefix, count, clients, out, key, pipeline = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], \
     sys.argv[5], int(sys.argv[6])
@@ -217,7 +166,7 @@ check "every reply distribution.assigned true" "$LEADS" "$(awk '$6 == "True"' "$
 check "half the requests went to each instance" "$((LEADS / 2)) $((LEADS / 2))" \
     "$(awk '$2 == 1' "$TMP/leads.txt" | wc -l) $(awk '$2 == 2' "$TMP/leads.txt" | wc -l)"
 for n in 0 1; do
-    check "instance $((n + 1)) still running after the load" 0 "$(kill -0 "${SERVE_PIDS[n]}" 2>/dev/null; echo $?)"
+    check "instance $((n + 1)) still running after the load" 0 "$(alive "${SERVE_PIDS[n]}")"
 done
 
 # ------------------------------------------------------------------------------------- database checks
@@ -263,7 +212,7 @@ for i in "${!rotation[@]}"; do
 done
 
 # the REST listing of the assignments agrees with the table (paged, 500 a page, both instances)
-rest=$(python3 - "${bases[0]}" "${bases[1]}" "$key" "$TMP/rest.csv" <<'PY'
+rest=$(python3 - "${base[0]}" "${base[1]}" "$key" "$TMP/rest.csv" <<'PY'
 import json, sys, urllib.error, urllib.request
 bases, key, csv = sys.argv[1:3], sys.argv[3], sys.argv[4]
 items, cursor, page = [], None, 0
@@ -320,7 +269,7 @@ check "ended after ends_by" 2 "$(q "SELECT count(*) FROM focus_sessions
 # one "focus session ended" log line per session across both instances (give a late duplicate a second)
 sleep 1
 ended_lines() {
-    cat "$TMP/serve1.err" "$TMP/serve2.err" | python3 -c 'import json, sys
+    cat "$TMP/serve0.err" "$TMP/serve1.err" | python3 -c 'import json, sys
 for line in sys.stdin:
     if "focus session ended" not in line:
         continue
@@ -347,13 +296,6 @@ check "late leads: one new_deal assignment each" "$LATE_LEADS" "$(q "SELECT coun
         AND a.manager_id = d.manager_id) = 1")"
 
 for n in 0 1; do
-    check "instance $((n + 1)) still running at the end" 0 "$(kill -0 "${SERVE_PIDS[n]}" 2>/dev/null; echo $?)"
+    check "instance $((n + 1)) still running at the end" 0 "$(alive "${SERVE_PIDS[n]}")"
 done
-if [ "$failed" -gt 0 ]; then
-    for n in 1 2; do
-        echo "--- instance $n stderr, warnings and errors (last 20):"
-        grep -E '"level":"(warn|error)"' "$TMP/serve$n.err" | tail -n 20 || true
-    done
-fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

@@ -131,10 +131,7 @@ static void ev(const char *type, const char *at, const char *data_fmt, ...)
 static void ev(const char *type, const char *at, const char *data_fmt, ...)
 {
     char data[1024];
-    va_list ap;
-    va_start(ap, data_fmt);
-    vsnprintf(data, sizeof data, data_fmt, ap);
-    va_end(ap);
+    TH_VFORMAT(data, data_fmt);
     char one[1400];
     int n = snprintf(one, sizeof one, "%s{\"id\":\"e%d\",\"type\":\"%s\",\"at\":\"%s\",\"data\":{%s}}",
                      batch.count ? "," : "", ++batch.next_id, type, at, data);
@@ -157,55 +154,18 @@ static void send_batch(void)
     cr_assert(batch.count > 0);
     batch.buf[batch.len++] = ']';
     batch.buf[batch.len] = '\0';
-    struct th_resp r =
-        th_request("POST", V1 "/events", f.acct.admin_key, batch.buf, "application/json", NULL);
-    cr_assert_eq(r.status, 200, "events: %s\nbody: %s", r.body, batch.buf);
+    struct th_resp r = th_post_events(f.acct.admin_key, batch.buf);
     cr_assert_eq(th_int(&r, "accepted"), batch.count, "events: %s\nbody: %s", r.body, batch.buf);
-    cr_assert_eq(json_array_size(json_object_get(r.json, "rejected")), 0, "events: %s", r.body);
     th_resp_free(&r);
     batch.len = 0;
     batch.count = 0;
 }
 
-static int64_t inbox_rows(const char *state)
-{
-    struct th_resp r = th_get(f.acct.admin_key, V1 "/webhooks/inbox?state=%s&limit=500", state);
-    cr_assert_eq(r.status, 200, "inbox: %s", r.body);
-    int64_t n = (int64_t)json_array_size(json_object_get(r.json, "items"));
-    th_resp_free(&r);
-    return n;
-}
-
-/* Waits until nothing is pending or waiting in the inbox (everything received has been applied). */
+/* Waits until everything received has been applied, and none of it failed. */
 static void wait_applied(void)
 {
-    for (int i = 0; i < 200; i++) {
-        if (inbox_rows("pending") == 0 && inbox_rows("waiting") == 0) break;
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    cr_assert_eq(inbox_rows("pending"), 0, "events still pending");
-    cr_assert_eq(inbox_rows("waiting"), 0, "events still waiting");
-    cr_assert_eq(inbox_rows("failed"), 0, "events failed");
-}
-
-static int64_t id_by_ext(const char *kind, const char *ext)
-{
-    struct th_resp r = th_get(f.acct.admin_key, V1 "/%s/ext:%s", kind, ext);
-    cr_assert_eq(r.status, 200, "%s ext:%s: %s", kind, ext, r.body);
-    int64_t id = th_int(&r, "id");
-    th_resp_free(&r);
-    return id;
-}
-
-static int64_t new_loss_reason(const char *key, const char *name, const char *ext)
-{
-    struct th_resp r =
-        th_post(key, V1 "/loss-reasons", "{\"name\":\"%s\",\"external_id\":\"%s\"}", name, ext);
-    cr_assert_eq(r.status, 201, "loss reason: %s", r.body);
-    int64_t id = th_int(&r, "id");
-    th_resp_free(&r);
-    return id;
+    th_wait_applied(f.acct.admin_key, 10000);
+    cr_assert_eq(th_inbox_count(f.acct.admin_key, "failed"), 0, "events failed");
 }
 
 static void build_fixture(void)
@@ -243,8 +203,8 @@ static void build_fixture(void)
         f.q[i] =
             json_integer_value(json_object_get(json_array_get(json_object_get(r.json, "stages"), i), "id"));
     th_resp_free(&r);
-    f.r1 = new_loss_reason(key, "Дорого", "r1");
-    f.r2 = new_loss_reason(key, "Нет бюджета", "r2");
+    f.r1 = th_loss_reason_new(key, "Дорого", "r1");
+    f.r2 = th_loss_reason_new(key, "Нет бюджета", "r2");
     cr_assert_lt(f.r1, f.r2);
 
     /* managers, one request each so that ids ascend A < B < C < H < P */
@@ -261,11 +221,11 @@ static void build_fixture(void)
         send_batch();
     }
     wait_applied();
-    f.mA = id_by_ext("managers", "mA");
-    f.mB = id_by_ext("managers", "mB");
-    f.mC = id_by_ext("managers", "mC");
-    f.mH = id_by_ext("managers", "mH");
-    f.mP = id_by_ext("managers", "mP");
+    f.mA = th_id_by_ext(f.acct.admin_key, "managers", "mA");
+    f.mB = th_id_by_ext(f.acct.admin_key, "managers", "mB");
+    f.mC = th_id_by_ext(f.acct.admin_key, "managers", "mC");
+    f.mH = th_id_by_ext(f.acct.admin_key, "managers", "mH");
+    f.mP = th_id_by_ext(f.acct.admin_key, "managers", "mP");
     cr_assert(f.mA < f.mB && f.mB < f.mC && f.mC < f.mH && f.mH < f.mP);
     th_sql_int("UPDATE managers SET pool_user = true WHERE account_id = %lld AND external_id = 'mP'",
                LL(f.acct.id));
@@ -296,7 +256,7 @@ static void build_fixture(void)
 #undef DEAL
     send_batch();
     wait_applied();
-    f.mX = id_by_ext("managers", "mX");
+    f.mX = th_id_by_ext(f.acct.admin_key, "managers", "mX");
     cr_assert_gt(f.mX, f.mP);
 
     /* stage moves, responsible and price changes, deletion, C made inactive */
@@ -518,10 +478,7 @@ static json_t *get_ok(const char *key, const char *path_fmt, ...) __attribute__(
 static json_t *get_ok(const char *key, const char *path_fmt, ...)
 {
     char path[512];
-    va_list ap;
-    va_start(ap, path_fmt);
-    vsnprintf(path, sizeof path, path_fmt, ap);
-    va_end(ap);
+    TH_VFORMAT(path, path_fmt);
     struct th_resp r = th_request("GET", path, key, NULL, NULL, NULL);
     cr_assert_eq(r.status, 200, "GET %s: %ld %s", path, r.status, r.body);
     cr_assert(json_is_object(r.json), "GET %s: not a JSON object: %s", path, r.body);
@@ -531,22 +488,13 @@ static json_t *get_ok(const char *key, const char *path_fmt, ...)
     return j;
 }
 
-/* The whole reply, for failure messages (static buffer; truncated). */
-static const char *dump(json_t *j)
-{
-    static char text[16384];
-    char *s = json_dumps(j, JSON_COMPACT);
-    snprintf(text, sizeof text, "%s", s ? s : "(null)");
-    free(s);
-    return text;
-}
-
 static void expect_int(json_t *o, const char *field, int64_t want, const char *ctx, json_t *whole)
 {
     json_t *v = json_object_get(o, field);
-    cr_assert(json_is_integer(v), "%s: %s should be the integer %lld: %s", ctx, field, LL(want), dump(whole));
+    cr_assert(json_is_integer(v), "%s: %s should be the integer %lld: %s", ctx, field, LL(want),
+              th_dump(whole));
     cr_expect_eq(json_integer_value(v), want, "%s: %s = %lld, expected %lld\n  reply: %s", ctx, field,
-                 LL(json_integer_value(v)), LL(want), dump(whole));
+                 LL(json_integer_value(v)), LL(want), th_dump(whole));
 }
 
 /* want NULI: null */
@@ -555,7 +503,7 @@ static void expect_int_or_null(json_t *o, const char *field, int64_t want, const
     if (want == NULI) {
         json_t *v = json_object_get(o, field);
         cr_expect(json_is_null(v), "%s: %s should be null, is %s\n  reply: %s", ctx, field,
-                  v ? (json_is_integer(v) ? "a number" : "not null") : "missing", dump(whole));
+                  v ? (json_is_integer(v) ? "a number" : "not null") : "missing", th_dump(whole));
         if (json_is_integer(v))
             cr_expect(false, "%s: %s = %lld, expected null", ctx, field, LL(json_integer_value(v)));
     } else {
@@ -569,18 +517,18 @@ static void expect_ratio(json_t *o, const char *field, double want, const char *
     json_t *v = json_object_get(o, field);
     if (want < 0) {
         cr_expect(json_is_null(v), "%s: %s should be null, is %g\n  reply: %s", ctx, field,
-                  json_is_number(v) ? json_number_value(v) : -999.0, dump(whole));
+                  json_is_number(v) ? json_number_value(v) : -999.0, th_dump(whole));
         return;
     }
-    cr_assert(json_is_number(v), "%s: %s should be the number %.4f: %s", ctx, field, want, dump(whole));
+    cr_assert(json_is_number(v), "%s: %s should be the number %.4f: %s", ctx, field, want, th_dump(whole));
     cr_expect(fabs(json_number_value(v) - want) < 1e-9, "%s: %s = %.10g, expected %.4f\n  reply: %s", ctx,
-              field, json_number_value(v), want, dump(whole));
+              field, json_number_value(v), want, th_dump(whole));
 }
 
 static void expect_str(json_t *o, const char *field, const char *want, const char *ctx, json_t *whole)
 {
     const char *s = json_string_value(json_object_get(o, field));
-    cr_assert(s != NULL, "%s: %s should be the string \"%s\": %s", ctx, field, want, dump(whole));
+    cr_assert(s != NULL, "%s: %s should be the string \"%s\": %s", ctx, field, want, th_dump(whole));
     cr_expect_str_eq(s, want, "%s: %s = \"%s\", expected \"%s\"", ctx, field, s, want);
 }
 
@@ -602,7 +550,7 @@ struct kpi {
 
 static void expect_kpi(json_t *row, const struct kpi *k, const char *ctx, json_t *whole)
 {
-    cr_assert(json_is_object(row), "%s: no such row: %s", ctx, dump(whole));
+    cr_assert(json_is_object(row), "%s: no such row: %s", ctx, th_dump(whole));
     expect_int(row, "talk_time_s", k->talk_time_s, ctx, whole);
     expect_int(row, "outgoing_calls", k->outgoing_calls, ctx, whole);
     expect_int(row, "deals_created", k->deals_created, ctx, whole);
@@ -637,9 +585,9 @@ static void expect_managers(const char *from, const char *to, const char *as_of,
     json_t *j = get_ok(f.acct.admin_key, V1 "/analytics/managers?from=%s&to=%s", from, to);
     expect_period(j, from, to, as_of);
     json_t *ms = json_object_get(j, "managers");
-    cr_assert(json_is_array(ms), "managers is not an array: %s", dump(j));
+    cr_assert(json_is_array(ms), "managers is not an array: %s", th_dump(j));
     /* H (head) and P (pool user) are not rows; C (inactive) and X (placeholder) are */
-    cr_assert_eq(json_array_size(ms), 4, "%s..%s: rows should be A, B, C, X only: %s", from, to, dump(j));
+    cr_assert_eq(json_array_size(ms), 4, "%s..%s: rows should be A, B, C, X only: %s", from, to, th_dump(j));
     for (int i = 0; i < 4; i++) {
         json_t *row = json_array_get(ms, (size_t)i);
         char ctx[96];
@@ -653,7 +601,7 @@ static void expect_managers(const char *from, const char *to, const char *as_of,
     snprintf(ctx, sizeof ctx, "managers %s..%s team", from, to);
     expect_kpi(t, team, ctx, j);
     cr_expect(json_object_get(t, "manager_id") == NULL, "%s: the team row has no manager_id: %s", ctx,
-              dump(j));
+              th_dump(j));
     json_decref(j);
 }
 
@@ -681,8 +629,8 @@ static void expect_summary(const char *from, const char *to, const char *as_of, 
     snprintf(ctx, sizeof ctx, "summary %s..%s", from, to);
     expect_sum(j, account, false, ctx, j);
     json_t *bm = json_object_get(j, "by_manager");
-    cr_assert(json_is_array(bm), "%s: by_manager is not an array: %s", ctx, dump(j));
-    cr_assert_eq(json_array_size(bm), 4, "%s: by_manager should be A, B, C, X: %s", ctx, dump(j));
+    cr_assert(json_is_array(bm), "%s: by_manager is not an array: %s", ctx, th_dump(j));
+    cr_assert_eq(json_array_size(bm), 4, "%s: by_manager should be A, B, C, X: %s", ctx, th_dump(j));
     for (int i = 0; i < 4; i++) {
         json_t *row = json_array_get(bm, (size_t)i);
         snprintf(ctx, sizeof ctx, "summary %s..%s by_manager %d (%s)", from, to, i, row_label[i]);
@@ -736,9 +684,9 @@ static void expect_funnel_of(int64_t pipeline, const int64_t *ids, const char *c
     expect_int(j, "lost", lost, ctx, j);
     expect_ratio(j, "conversion", conversion, ctx, j);
     json_t *stages = json_object_get(j, "stages");
-    cr_assert(json_is_array(stages), "%s: stages: %s", ctx, dump(j));
+    cr_assert(json_is_array(stages), "%s: stages: %s", ctx, th_dump(j));
     /* the open stages only (won and lost are terminal), in position order */
-    cr_assert_eq(json_array_size(stages), (size_t)n, "%s: %d open stages expected: %s", ctx, n, dump(j));
+    cr_assert_eq(json_array_size(stages), (size_t)n, "%s: %d open stages expected: %s", ctx, n, th_dump(j));
     for (int i = 0; i < n; i++) {
         json_t *s = json_array_get(stages, (size_t)i);
         snprintf(ctx, sizeof ctx, "funnel %s..%s stage %s", from, to, names[i]);
@@ -751,16 +699,16 @@ static void expect_funnel_of(int64_t pipeline, const int64_t *ids, const char *c
         expect_ratio(s, "conversion", st[i].conversion, ctx, j);
         expect_ratio(s, "loss_share", st[i].loss_share, ctx, j);
         json_t *lr = json_object_get(s, "loss_reasons");
-        cr_assert(json_is_array(lr), "%s: loss_reasons: %s", ctx, dump(j));
+        cr_assert(json_is_array(lr), "%s: loss_reasons: %s", ctx, th_dump(j));
         cr_expect_eq(json_array_size(lr), (size_t)st[i].n_reasons, "%s: %d loss reasons expected: %s", ctx,
-                     st[i].n_reasons, dump(j));
+                     st[i].n_reasons, th_dump(j));
         for (int k = 0; k < st[i].n_reasons && (size_t)k < json_array_size(lr); k++) {
             json_t *x = json_array_get(lr, (size_t)k);
             char c2[160];
             snprintf(c2, sizeof c2, "%s loss_reasons[%d]", ctx, k);
             if (st[i].reasons[k].id == 0) {
                 cr_expect(json_is_null(json_object_get(x, "loss_reason_id")),
-                          "%s: the unknown reason (null) expected here: %s", c2, dump(j));
+                          "%s: the unknown reason (null) expected here: %s", c2, th_dump(j));
             } else {
                 expect_int(x, "loss_reason_id", st[i].reasons[k].id, c2, j);
                 expect_str(x, "name", reason_name(st[i].reasons[k].id), c2, j);
@@ -770,8 +718,8 @@ static void expect_funnel_of(int64_t pipeline, const int64_t *ids, const char *c
     }
     json_t *w = json_object_get(j, "worst_stages");
     snprintf(ctx, sizeof ctx, "funnel %s..%s worst_stages", from, to);
-    cr_assert(json_is_array(w), "%s: %s", ctx, dump(j));
-    cr_expect_eq(json_array_size(w), (size_t)n_worst, "%s: %d expected: %s", ctx, n_worst, dump(j));
+    cr_assert(json_is_array(w), "%s: %s", ctx, th_dump(j));
+    cr_expect_eq(json_array_size(w), (size_t)n_worst, "%s: %d expected: %s", ctx, n_worst, th_dump(j));
     for (int k = 0; k < n_worst && (size_t)k < json_array_size(w); k++) {
         json_t *x = json_array_get(w, (size_t)k);
         char c2[160];
@@ -804,46 +752,49 @@ Test(analytics, the_fixture_is_as_designed)
 {
     build_fixture();
     json_t *d = deal("D1");
-    cr_assert_str_eq(json_string_value(json_object_get(d, "status")), "won", "%s", dump(d));
-    cr_assert_eq(json_integer_value(json_object_get(d, "manager_id")), f.mB, "%s", dump(d));
-    cr_assert_eq(json_integer_value(json_object_get(d, "price")), 1500, "%s", dump(d));
+    cr_assert_str_eq(json_string_value(json_object_get(d, "status")), "won", "%s", th_dump(d));
+    cr_assert_eq(json_integer_value(json_object_get(d, "manager_id")), f.mB, "%s", th_dump(d));
+    cr_assert_eq(json_integer_value(json_object_get(d, "price")), 1500, "%s", th_dump(d));
     json_decref(d);
     d = deal("D3");
-    cr_assert_str_eq(json_string_value(json_object_get(d, "status")), "won", "%s", dump(d));
-    cr_assert_eq(json_integer_value(json_object_get(d, "price")), 3500, "%s", dump(d));
+    cr_assert_str_eq(json_string_value(json_object_get(d, "status")), "won", "%s", th_dump(d));
+    cr_assert_eq(json_integer_value(json_object_get(d, "price")), 3500, "%s", th_dump(d));
     int64_t d3 = json_integer_value(json_object_get(d, "id"));
     json_decref(d);
     /* D3's history: created in s1 at 3000, s2 at 12:00 and won at 14:00 both at the late price 3500 */
     json_t *h = get_ok(f.acct.admin_key, V1 "/deals/%lld/history", LL(d3));
     json_t *items = json_object_get(h, "items");
-    cr_assert_eq(json_array_size(items), 3, "%s", dump(h));
-    cr_assert_eq(json_integer_value(json_object_get(json_array_get(items, 0), "price")), 3000, "%s", dump(h));
+    cr_assert_eq(json_array_size(items), 3, "%s", th_dump(h));
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(items, 0), "price")), 3000, "%s",
+                 th_dump(h));
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(items, 1), "to_stage_id")), f.s[1], "%s",
-                 dump(h));
-    cr_assert_eq(json_integer_value(json_object_get(json_array_get(items, 1), "price")), 3500, "%s", dump(h));
+                 th_dump(h));
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(items, 1), "price")), 3500, "%s",
+                 th_dump(h));
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 2), "status")), "won", "%s",
-                     dump(h));
-    cr_assert_eq(json_integer_value(json_object_get(json_array_get(items, 2), "price")), 3500, "%s", dump(h));
+                     th_dump(h));
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(items, 2), "price")), 3500, "%s",
+                 th_dump(h));
     json_decref(h);
     d = deal("D11");
-    cr_assert_eq(json_integer_value(json_object_get(d, "pipeline_id")), f.p2, "%s", dump(d));
-    cr_assert_str_eq(json_string_value(json_object_get(d, "status")), "won", "%s", dump(d));
+    cr_assert_eq(json_integer_value(json_object_get(d, "pipeline_id")), f.p2, "%s", th_dump(d));
+    cr_assert_str_eq(json_string_value(json_object_get(d, "status")), "won", "%s", th_dump(d));
     json_decref(d);
     d = deal("E6");
-    cr_assert_eq(json_integer_value(json_object_get(d, "manager_id")), f.mB, "%s", dump(d));
+    cr_assert_eq(json_integer_value(json_object_get(d, "manager_id")), f.mB, "%s", th_dump(d));
     json_decref(d);
     d = deal("D12");
-    cr_assert_eq(json_integer_value(json_object_get(d, "manager_id")), f.mA, "%s", dump(d));
+    cr_assert_eq(json_integer_value(json_object_get(d, "manager_id")), f.mA, "%s", th_dump(d));
     json_decref(d);
     struct th_resp r = th_get(f.acct.admin_key, V1 "/deals/ext:D7");
     cr_assert_eq(r.status, 404, "D7 is deleted: %s", r.body);
     th_resp_free(&r);
     json_t *m = get_ok(f.acct.admin_key, V1 "/managers/%lld", LL(f.mX));
-    cr_assert(json_is_true(json_object_get(m, "needs_setup")), "mX is a placeholder: %s", dump(m));
-    cr_assert_str_eq(json_string_value(json_object_get(m, "role")), "manager", "%s", dump(m));
+    cr_assert(json_is_true(json_object_get(m, "needs_setup")), "mX is a placeholder: %s", th_dump(m));
+    cr_assert_str_eq(json_string_value(json_object_get(m, "role")), "manager", "%s", th_dump(m));
     json_decref(m);
     m = get_ok(f.acct.admin_key, V1 "/managers/%lld", LL(f.mC));
-    cr_assert(json_is_false(json_object_get(m, "active")), "C is inactive: %s", dump(m));
+    cr_assert(json_is_false(json_object_get(m, "active")), "C is inactive: %s", th_dump(m));
     json_decref(m);
     cr_assert_eq(
         th_sql_int("SELECT count(*) FROM managers WHERE account_id = %lld AND pool_user", LL(f.acct.id)), 1);
@@ -853,15 +804,16 @@ Test(analytics, the_fixture_is_as_designed)
     th_resp_free(&r);
     /* T4's due as now set, T8's responsible now */
     json_t *t = get_ok(f.acct.admin_key, V1 "/tasks/ext:T4");
-    cr_assert_str_eq(json_string_value(json_object_get(t, "due_at")), "2026-10-06T12:00:00Z", "%s", dump(t));
+    cr_assert_str_eq(json_string_value(json_object_get(t, "due_at")), "2026-10-06T12:00:00Z", "%s",
+                     th_dump(t));
     cr_assert_str_eq(json_string_value(json_object_get(t, "completed_at")), "2026-10-06T09:00:00Z", "%s",
-                     dump(t));
+                     th_dump(t));
     json_decref(t);
     t = get_ok(f.acct.admin_key, V1 "/tasks/ext:T8");
-    cr_assert_eq(json_integer_value(json_object_get(t, "manager_id")), f.mC, "%s", dump(t));
+    cr_assert_eq(json_integer_value(json_object_get(t, "manager_id")), f.mC, "%s", th_dump(t));
     json_decref(t);
     t = get_ok(f.acct.admin_key, V1 "/tasks/ext:T5");
-    cr_assert_str_eq(json_string_value(json_object_get(t, "state")), "deleted", "%s", dump(t));
+    cr_assert_str_eq(json_string_value(json_object_get(t, "state")), "deleted", "%s", th_dump(t));
     json_decref(t);
 }
 
@@ -1104,7 +1056,7 @@ Test(analytics, a_local_midnight_that_does_not_exist)
             get_ok(f.acct.admin_key, V1 "/analytics/managers?from=%s&to=%s", want[i].day, want[i].day);
         expect_period(j, want[i].day, want[i].day, want[i].as_of);
         json_t *ms = json_object_get(j, "managers");
-        cr_assert_eq(json_array_size(ms), 1, "%s", dump(j));
+        cr_assert_eq(json_array_size(ms), 1, "%s", th_dump(j));
         char ctx[64];
         snprintf(ctx, sizeof ctx, "managers %s", want[i].day);
         expect_int(json_array_get(ms, 0), "talk_time_s", want[i].talk, ctx, j);
@@ -1234,34 +1186,12 @@ Test(analytics, funnel_period_without_activity)
 
 /* ---- as_of of a period that is not over ---- */
 
-static int64_t parse_time(const char *s)
-{
-    cr_assert(s != NULL, "a time is missing");
-    struct tm tm = {0};
-    char z = 0;
-    cr_assert(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                     &tm.tm_min, &tm.tm_sec, &z) == 7 &&
-                  z == 'Z' && strlen(s) == 20,
-              "not a YYYY-MM-DDTHH:MM:SSZ time: %s", s);
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm);
-}
-
-static void utc_date(char out[16], int days)
-{
-    time_t t = time(NULL) + (time_t)days * 86400;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 16, "%Y-%m-%d", &tm);
-}
-
 Test(analytics, as_of_is_now_when_the_period_ends_in_the_future)
 {
     build_fixture();
     char from[16], to[16];
-    utc_date(from, -2);
-    utc_date(to, 2);
+    th_local_date(from, (int64_t)time(NULL), 0, -2);
+    th_local_date(to, (int64_t)time(NULL), 0, 2);
     const char *routes[] = {"managers", "summary", "funnel"};
     for (int i = 0; i < 3; i++) {
         int64_t before = (int64_t)time(NULL);
@@ -1269,9 +1199,9 @@ Test(analytics, as_of_is_now_when_the_period_ends_in_the_future)
                                     LL(f.p1), from, to)
                            : get_ok(f.readonly_key, V1 "/analytics/%s?from=%s&to=%s", routes[i], from, to);
         int64_t after = (int64_t)time(NULL);
-        int64_t as_of = parse_time(json_string_value(json_object_get(j, "as_of")));
+        int64_t as_of = th_parse_time(json_string_value(json_object_get(j, "as_of")));
         cr_expect(as_of >= before - 1 && as_of <= after + 1, "%s: as_of should be now: %s", routes[i],
-                  dump(j));
+                  th_dump(j));
         json_decref(j);
     }
 }
@@ -1414,7 +1344,7 @@ Test(analytics, roles_manager_403_readonly_and_head_200)
     /* the readonly key sees the same figures as the admin key */
     json_t *a = get_ok(f.acct.admin_key, "%s", paths[0]);
     json_t *b = get_ok(f.readonly_key, "%s", paths[0]);
-    cr_expect(json_equal(a, b), "readonly: %s", dump(b));
+    cr_expect(json_equal(a, b), "readonly: %s", th_dump(b));
     json_decref(a);
     json_decref(b);
 }

@@ -17,16 +17,10 @@ static struct th_world w;
 
 static void setup(void)
 {
-    th_server_start(TEST_SUITE);
-    th_world_new(&w);
+    th_world_start(TEST_SUITE, &w);
 }
 
-static void teardown(void)
-{
-    th_server_stop();
-}
-
-TestSuite(bad_input, .init = setup, .fini = teardown);
+TestSuite(bad_input, .init = setup, .fini = th_server_stop);
 
 /* ---------------------------------------------------------------------------------------------------------
  * Template variables and fixtures */

@@ -10,16 +10,10 @@ static struct th_world w;
 
 static void setup(void)
 {
-    th_server_start(TEST_SUITE);
-    th_world_new(&w);
+    th_world_start(TEST_SUITE, &w);
 }
 
-static void teardown(void)
-{
-    th_server_stop();
-}
-
-TestSuite(catalog, .init = setup, .fini = teardown);
+TestSuite(catalog, .init = setup, .fini = th_server_stop);
 
 /* th_world_new makes 3 managers, 1 pipeline, 1 loss reason and 5 API keys (admin + 4). */
 #define WORLD_MANAGERS     3

@@ -112,26 +112,13 @@ TestSuite(connector, .init = setup, .fini = teardown);
 #define DEADLINE_S  10.0
 #define BEARER      "Bearer " FAKE_AMO_TOKEN
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Polls cond every 100 ms until it holds; fails the test after DEADLINE_S seconds. */
 #define WAIT_FOR(cond, ...)                                                                                  \
     do {                                                                                                     \
-        double wait_end_ = now_s() + DEADLINE_S;                                                             \
+        double wait_end_ = th_mono_now() + DEADLINE_S;                                                       \
         while (!(cond)) {                                                                                    \
-            if (now_s() > wait_end_) cr_assert_fail(__VA_ARGS__);                                            \
-            nap_ms(100);                                                                                     \
+            if (th_mono_now() > wait_end_) cr_assert_fail(__VA_ARGS__);                                      \
+            th_sleep_ms(100);                                                                                \
         }                                                                                                    \
     } while (0)
 
@@ -521,12 +508,12 @@ Test(connector, connect_syncs_pipelines_loss_reasons_and_users)
     assert_no_token(&r, "the second PUT reply");
     th_resp_free(&r);
     bool renamed = false;
-    double end = now_s() + DEADLINE_S;
-    while (!renamed && now_s() < end) {
+    double end = th_mono_now() + DEADLINE_S;
+    while (!renamed && th_mono_now() < end) {
         r = manager_ext("8800002");
         renamed = strcmp(th_str(&r, "name"), "Петров Сергей Иванович") == 0;
         th_resp_free(&r);
-        if (!renamed) nap_ms(100);
+        if (!renamed) th_sleep_ms(100);
     }
     cr_assert(renamed, "the second sync did not rename user 8800002; the fake got:%s", requests_text());
     cr_assert(find_request("GET", "/api/v4/users") != NULL);
@@ -628,7 +615,7 @@ Test(connector, bad_input_and_roles)
     assert_422(body, "access_token");
 
     /* nothing was stored and nothing was asked of amoCRM */
-    nap_ms(1000);
+    th_sleep_ms(1000);
     r = integration();
     cr_assert(json_is_false(json_object_get(r.json, "connected")), "after refused PUTs: %s", r.body);
     th_resp_free(&r);
@@ -658,12 +645,12 @@ Test(connector, loss_reason_is_read_for_a_lead_lost_by_webhook)
     th_resp_free(&r);
     /* the add first: the loss applies to the deal it made */
     bool created = false;
-    double end = now_s() + DEADLINE_S;
-    while (!created && now_s() < end) {
+    double end = th_mono_now() + DEADLINE_S;
+    while (!created && th_mono_now() < end) {
         r = th_get(tacct.admin_key, "/api/v1/deals/ext:40310001");
         created = r.status == 200;
         th_resp_free(&r);
-        if (!created) nap_ms(100);
+        if (!created) th_sleep_ms(100);
     }
     cr_assert(created, "leads_add was not applied within %.0f s", DEADLINE_S);
     r = post_webhook(tacct.webhook_token, LEADS_STATUS_LOST);
@@ -675,14 +662,14 @@ Test(connector, loss_reason_is_read_for_a_lead_lost_by_webhook)
     int64_t lost_stage = stage_id(pl, "143");
     json_decref(pl);
     bool done = false;
-    end = now_s() + DEADLINE_S;
-    while (!done && now_s() < end) {
+    end = th_mono_now() + DEADLINE_S;
+    while (!done && th_mono_now() < end) {
         r = th_get(tacct.admin_key, "/api/v1/deals/ext:40310001");
         json_t *lr = json_object_get(r.json, "loss_reason_id");
         done = r.status == 200 && th_str(&r, "status") && strcmp(th_str(&r, "status"), "lost") == 0 &&
                json_is_integer(lr);
         th_resp_free(&r);
-        if (!done) nap_ms(100);
+        if (!done) th_sleep_ms(100);
     }
     r = th_get(tacct.admin_key, "/api/v1/deals/ext:40310001");
     cr_assert(done, "deal not lost with a reason within %.0f s: %s; the fake got:%s", DEADLINE_S, r.body,
@@ -780,7 +767,7 @@ Test(connector, a_webhook_loss_is_reviewed_once_its_reason_is_read)
                         "'pending'",
                         (long long)tacct.id) == 0,
              "the repeated body was not applied");
-    nap_ms(1500);
+    th_sleep_ms(1500);
     cr_assert_eq(th_count_rows("rejection_reviews", tacct.id), 1, "a second review for the same loss");
 }
 
@@ -842,13 +829,13 @@ Test(connector, rest_changes_are_written_back_to_amocrm)
     cr_assert_eq(jint(item, "responsible_user_id"), 8800002, "the task's manager is the deal's");
     json_decref(item);
     bool linked = false;
-    double end = now_s() + DEADLINE_S;
-    while (!linked && now_s() < end) {
+    double end = th_mono_now() + DEADLINE_S;
+    while (!linked && th_mono_now() < end) {
         r = th_get(tacct.admin_key, "/api/v1/tasks/%lld", (long long)task);
         const char *ext = th_str(&r, "external_id");
         linked = ext != NULL && strcmp(ext, "70000001") == 0;
         th_resp_free(&r);
-        if (!linked) nap_ms(100);
+        if (!linked) th_sleep_ms(100);
     }
     r = th_get(tacct.admin_key, "/api/v1/tasks/%lld", (long long)task);
     cr_assert(linked, "the task's external_id is not amoCRM's task id 70000001: %s", r.body);
@@ -915,10 +902,10 @@ Test(connector, retries_dead_letters_and_skipped_writes)
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
     WAIT_FOR(count_requests("PATCH", LEAD_PATH) >= 1, "no PATCH; the fake got:%s", requests_text());
-    double first = now_s();
+    double first = th_mono_now();
     WAIT_FOR(count_requests("PATCH", LEAD_PATH) >= 2, "no retry after the 429; the fake got:%s",
              requests_text());
-    double second = now_s();
+    double second = th_mono_now();
     cr_assert_geq(second - first, 0.8, "retried %.2f s after a 429 with Retry-After: 1", second - first);
     WAIT_FOR(outbox_count("pending") == 0, "still pending after the retry");
     cr_assert_eq(outbox_count("dead"), 0);
@@ -941,7 +928,7 @@ Test(connector, retries_dead_letters_and_skipped_writes)
     WAIT_FOR(outbox_count("dead") == 1, "the row refused with 401 is not dead; the fake got:%s",
              requests_text());
     cr_assert_eq(outbox_count("pending"), 0);
-    nap_ms(2500);
+    th_sleep_ms(2500);
     cr_assert_eq(count_requests("PATCH", LEAD_PATH), 1, "a 401 was retried; the fake got:%s",
                  requests_text());
     cr_assert_eq(outbox_count("dead"), 1);
@@ -956,7 +943,7 @@ Test(connector, retries_dead_letters_and_skipped_writes)
     WAIT_FOR(outbox_count("dead") == 2, "the row refused with 400 is not dead; the fake got:%s",
              requests_text());
     cr_assert_eq(outbox_count("pending"), 0);
-    nap_ms(2500);
+    th_sleep_ms(2500);
     cr_assert_eq(count_requests("PATCH", LEAD_PATH), 1, "a 400 was retried; the fake got:%s",
                  requests_text());
 
@@ -979,7 +966,7 @@ Test(connector, retries_dead_letters_and_skipped_writes)
     snprintf(where, sizeof where, "object_id = %lld AND kind LIKE 'lead_%%' AND state = 'skipped'",
              (long long)local);
     cr_assert_eq(outbox_rows(where), 2, "the two writes of a deal without an amoCRM id are not skipped");
-    nap_ms(2000);
+    th_sleep_ms(2000);
     cr_assert_eq(fake_amo_request_count(fa), 0, "the fake got:%s", requests_text());
     cr_assert_eq(outbox_count("pending"), 0);
     cr_assert_eq(outbox_count("dead"), 2);
@@ -1061,7 +1048,7 @@ Test(connector, an_account_without_integration_sends_nothing)
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
 
-    nap_ms(2000);
+    th_sleep_ms(2000);
     cr_assert_eq(fake_amo_request_count(fa), 0, "the fake got:%s", requests_text());
     cr_assert_eq(th_count_rows("outbox", tacct.id), 0, "writes were queued without an integration");
     r = integration();
@@ -1304,10 +1291,10 @@ Test(connector, writes_keep_to_seven_requests_a_second)
         cr_assert_eq(r.status, 201, "%s", r.body);
         th_resp_free(&r);
     }
-    double start = now_s();
+    double start = th_mono_now();
     WAIT_FOR(outbox_count("pending") == 0, "the notes were not all written; the fake got:%s",
              requests_text());
-    double took = now_s() - start;
+    double took = th_mono_now() - start;
     cr_assert_eq(outbox_count("dead"), 0);
     for (int64_t id = FAKE_AMO_FIRST_NOTE_ID; id < FAKE_AMO_FIRST_NOTE_ID + 15; id++) {
         json_t *note = fake_amo_note_copy(fa, id);

@@ -6,16 +6,10 @@ static struct th_world w;
 
 static void setup(void)
 {
-    th_server_start(TEST_SUITE);
-    th_world_new(&w);
+    th_world_start(TEST_SUITE, &w);
 }
 
-static void teardown(void)
-{
-    th_server_stop();
-}
-
-TestSuite(deals, .init = setup, .fini = teardown);
+TestSuite(deals, .init = setup, .fini = th_server_stop);
 
 static int64_t create_deal(const char *key, int64_t manager_id)
 {

@@ -12,16 +12,10 @@ static struct th_world w;
 
 static void setup(void)
 {
-    th_server_start(TEST_SUITE);
-    th_world_new(&w);
+    th_world_start(TEST_SUITE, &w);
 }
 
-static void teardown(void)
-{
-    th_server_stop();
-}
-
-TestSuite(distribution, .init = setup, .fini = teardown);
+TestSuite(distribution, .init = setup, .fini = th_server_stop);
 
 #define V1 "/api/v1"
 
@@ -29,15 +23,6 @@ static void put_settings(const char *body)
 {
     struct th_resp r = th_put(w.acct.admin_key, V1 "/distribution/settings", "%s", body);
     cr_assert_eq(r.status, 200, "settings %s: %s", body, r.body);
-    th_resp_free(&r);
-}
-
-static void patch_manager(int64_t id, const char *body)
-{
-    char path[64];
-    snprintf(path, sizeof path, V1 "/managers/%lld", (long long)id);
-    struct th_resp r = th_patch(w.acct.admin_key, path, "%s", body);
-    cr_assert_eq(r.status, 200, "patch manager %lld %s: %s", (long long)id, body, r.body);
     th_resp_free(&r);
 }
 
@@ -98,15 +83,6 @@ static json_t *get_distribution(void)
     return j;
 }
 
-static int64_t new_manager(const char *name)
-{
-    struct th_resp r = th_post(w.acct.admin_key, V1 "/managers", "{\"name\":\"%s\",\"role\":\"manager\"}", name);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    int64_t id = th_int(&r, "id");
-    th_resp_free(&r);
-    return id;
-}
-
 Test(distribution, settings_default_round_trip_and_reset)
 {
     struct th_resp r = th_get(w.readonly_key, V1 "/distribution/settings");
@@ -161,9 +137,11 @@ Test(distribution, bad_settings_are_422_and_change_nothing)
 
 Test(distribution, every_manager_has_a_reason_in_product_order)
 {
-    int64_t inactive = new_manager("Inactive"), disabled = new_manager("Disabled"), pool = new_manager("Pool");
-    patch_manager(inactive, "{\"active\":false,\"distribution_enabled\":false}");
-    patch_manager(disabled, "{\"distribution_enabled\":false}");
+    int64_t inactive = th_manager_new(w.acct.admin_key, "Inactive", "manager"),
+            disabled = th_manager_new(w.acct.admin_key, "Disabled", "manager"),
+            pool = th_manager_new(w.acct.admin_key, "Pool", "manager");
+    th_patch_manager(w.acct.admin_key, inactive, "{\"active\":false,\"distribution_enabled\":false}");
+    th_patch_manager(w.acct.admin_key, disabled, "{\"distribution_enabled\":false}");
     th_sql_int("UPDATE managers SET pool_user = true, active = false WHERE id = %lld", (long long)pool);
     json_t *d = get_distribution();
     cr_assert_str_eq(json_string_value(json_object_get(d, "strategy")), "weighted");
@@ -215,9 +193,9 @@ Test(distribution, equal_weights_rotate_by_id_and_the_head_never_gets_a_lead)
 
 Test(distribution, unequal_weights_give_exact_shares_over_1000_leads)
 {
-    int64_t third = new_manager("Third");
-    patch_manager(w.manager2, "{\"weight\":3}");
-    patch_manager(third, "{\"weight\":6}");
+    int64_t third = th_manager_new(w.acct.admin_key, "Third", "manager");
+    th_patch_manager(w.acct.admin_key, w.manager2, "{\"weight\":3}");
+    th_patch_manager(w.acct.admin_key, third, "{\"weight\":6}");
     int counts[3] = {0};
     for (int i = 0; i < 1000; i++) {
         int64_t m = new_lead(true);
@@ -279,8 +257,8 @@ Test(distribution, calls_have_their_own_cursor)
     r = th_post(w.manager1_key, V1 "/distribution/next", "{\"kind\":\"call\"}");
     cr_assert_eq(r.status, 403);
     th_resp_free(&r);
-    patch_manager(w.manager1, "{\"distribution_enabled\":false}");
-    patch_manager(w.manager2, "{\"active\":false}");
+    th_patch_manager(w.acct.admin_key, w.manager1, "{\"distribution_enabled\":false}");
+    th_patch_manager(w.acct.admin_key, w.manager2, "{\"active\":false}");
     r = th_post(w.acct.admin_key, V1 "/distribution/next", "{\"kind\":\"call\"}");
     cr_assert_eq(r.status, 409);
     cr_assert_str_eq(th_code(&r), "no_eligible_manager");
@@ -341,8 +319,8 @@ Test(distribution, working_hours_are_read_in_the_accounts_zone_and_across_midnig
 
 Test(distribution, a_deal_without_an_eligible_manager_waits_and_is_assigned_oldest_first)
 {
-    patch_manager(w.manager1, "{\"distribution_enabled\":false}");
-    patch_manager(w.manager2, "{\"distribution_enabled\":false}");
+    th_patch_manager(w.acct.admin_key, w.manager1, "{\"distribution_enabled\":false}");
+    th_patch_manager(w.acct.admin_key, w.manager2, "{\"distribution_enabled\":false}");
     cr_assert_eq(new_lead(false), 0);
     int64_t first = last_deal_id();
     cr_assert_eq(new_lead(false), 0);
@@ -351,15 +329,11 @@ Test(distribution, a_deal_without_an_eligible_manager_waits_and_is_assigned_olde
     cr_assert_eq(json_integer_value(json_object_get(d, "awaiting")), 2);
     json_decref(d);
     cr_assert_eq(th_count_rows("assignments", w.acct.id), 0);
-    patch_manager(w.manager2, "{\"distribution_enabled\":true}");
+    th_patch_manager(w.acct.admin_key, w.manager2, "{\"distribution_enabled\":true}");
     /* the scheduler assigns both within a second or two, without a request */
-    struct timespec pause = {0, 100 * 1000 * 1000};
-    int64_t assigned = 0;
-    for (int i = 0; i < 30 && assigned < 2; i++) {
-        nanosleep(&pause, NULL);
-        assigned = th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld AND manager_id = %lld",
-                              (long long)w.acct.id, (long long)w.manager2);
-    }
+    int64_t assigned =
+        th_wait_sql_int(2, 3000, "SELECT count(*) FROM deals WHERE account_id = %lld AND manager_id = %lld",
+                        (long long)w.acct.id, (long long)w.manager2);
     cr_assert_eq(assigned, 2, "waiting deals not assigned within 3 s");
     cr_assert_eq(th_sql_int("SELECT count(*) FROM assignments WHERE account_id = %lld AND reason = 'awaited' AND "
                             "manager_id = %lld",
@@ -385,10 +359,8 @@ Test(distribution, a_deal_without_an_eligible_manager_waits_and_is_assigned_olde
 
 static void post_events(const char *events)
 {
-    struct th_resp r = th_post(w.acct.admin_key, V1 "/events", "%s", events);
-    cr_assert_eq(r.status, 200, "%s", r.body);
+    struct th_resp r = th_post_events(w.acct.admin_key, events);
     cr_assert(th_int(&r, "accepted") >= 1, "%s", r.body);
-    cr_assert_eq(json_array_size(json_object_get(r.json, "rejected")), 0, "%s", r.body);
     th_resp_free(&r);
 }
 
@@ -401,13 +373,9 @@ static int64_t deal_manager(const char *ext)
 Test(distribution, live_events_are_distributed_history_is_not)
 {
     char now[32], old[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    t -= 25 * 3600;
-    gmtime_r(&t, &tm);
-    strftime(old, sizeof old, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    int64_t t = (int64_t)time(NULL);
+    th_format_time(t, now);
+    th_format_time(t - 25 * 3600, old);
     char body[1024];
     snprintf(body, sizeof body,
              "[{\"id\":\"e1\",\"type\":\"deal.created\",\"at\":\"%s\",\"data\":{\"deal\":\"live\",\"name\":\"L\","
@@ -450,27 +418,23 @@ Test(distribution, an_amocrm_lead_for_a_pool_user_is_distributed_and_written_bac
                               "\"pool_user_ids\":[8800001]}");
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
-    patch_manager(w.manager2, "{\"external_id\":\"8800002\"}");
+    th_patch_manager(w.acct.admin_key, w.manager2, "{\"external_id\":\"8800002\"}");
     r = th_post(w.acct.admin_key, V1 "/managers", "{\"name\":\"Pool\",\"role\":\"manager\",\"external_id\":\"8800001\","
                                                   "\"distribution_enabled\":false}");
     cr_assert_eq(r.status, 201);
     th_resp_free(&r);
     th_sql_int("UPDATE managers SET pool_user = true WHERE account_id = %lld AND external_id = '8800001'",
                (long long)w.acct.id);
-    patch_manager(w.manager1, "{\"distribution_enabled\":false}");
+    th_patch_manager(w.acct.admin_key, w.manager1, "{\"distribution_enabled\":false}");
     char path[128];
     snprintf(path, sizeof path, V1 "/webhooks/amocrm/%s", w.acct.webhook_token);
     r = th_request("POST", path, NULL, leads_add, "application/x-www-form-urlencoded", NULL);
     cr_assert_eq(r.status, 200);
     th_resp_free(&r);
-    struct timespec pause = {0, 100 * 1000 * 1000};
-    int64_t m = 0;
-    for (int i = 0; i < 50 && m == 0; i++) {
-        nanosleep(&pause, NULL);
-        m = th_sql_int("SELECT coalesce(max(manager_id), 0) FROM deals WHERE account_id = %lld AND external_id = "
-                       "'40310001'",
-                       (long long)w.acct.id);
-    }
+    int64_t m = th_wait_sql_int(w.manager2, 5000,
+                                "SELECT coalesce(max(manager_id), 0) FROM deals WHERE account_id = %lld AND "
+                                "external_id = '40310001'",
+                                (long long)w.acct.id);
     cr_assert_eq(m, w.manager2, "the lead went to the only eligible manager");
     cr_assert_eq(th_sql_int("SELECT count(*) FROM outbox WHERE account_id = %lld AND kind = 'lead_responsible' AND "
                             "payload::jsonb = '{\"lead_id\":\"40310001\",\"responsible_user_id\":\"8800002\"}'",

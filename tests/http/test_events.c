@@ -14,16 +14,10 @@ static struct th_world w;
 
 static void setup(void)
 {
-    th_server_start(TEST_SUITE);
-    th_world_new(&w);
+    th_world_start(TEST_SUITE, &w);
 }
 
-static void teardown(void)
-{
-    th_server_stop();
-}
-
-TestSuite(events, .init = setup, .fini = teardown);
+TestSuite(events, .init = setup, .fini = th_server_stop);
 
 #define EVENTS "/api/v1/events"
 
@@ -109,32 +103,6 @@ static void assert_rejected(const struct th_resp *r, size_t i, int index, const 
         cr_assert(names_field(msg, field), "rejected[%zu] should name %s: %s", i, field, r->body);
 }
 
-/* The id of /api/v1/<kind>/ext:<ext>. */
-static int64_t id_by_ext(const char *kind, const char *ext)
-{
-    struct th_resp r = th_get(w.acct.admin_key, "/api/v1/%s/ext:%s", kind, ext);
-    cr_assert_eq(r.status, 200, "%s ext:%s: %s", kind, ext, r.body);
-    int64_t id = th_int(&r, "id");
-    th_resp_free(&r);
-    return id;
-}
-
-/* GET path (printf) as JSON, asserting 200; the caller decrefs. */
-static json_t *get_json(const char *path_fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *get_json(const char *path_fmt, ...)
-{
-    char path[512];
-    va_list ap;
-    va_start(ap, path_fmt);
-    vsnprintf(path, sizeof path, path_fmt, ap);
-    va_end(ap);
-    struct th_resp r = th_request("GET", path, w.acct.admin_key, NULL, NULL, NULL);
-    cr_assert_eq(r.status, 200, "GET %s: %s", path, r.body);
-    json_t *j = json_incref(r.json);
-    th_resp_free(&r);
-    return j;
-}
-
 /* The item of a list with external_id ext (NULL if none); borrowed from list. */
 static json_t *item_by_ext(json_t *list, const char *ext)
 {
@@ -159,18 +127,6 @@ static json_t *item_by_id(json_t *list, int64_t id)
     return NULL;
 }
 
-static int64_t jint(json_t *o, const char *field)
-{
-    json_t *v = json_object_get(o, field);
-    cr_assert(json_is_integer(v), "%s is not an integer", field);
-    return json_integer_value(v);
-}
-
-static const char *jstr(json_t *o, const char *field)
-{
-    return json_string_value(json_object_get(o, field));
-}
-
 static bool jbool(json_t *o, const char *field)
 {
     json_t *v = json_object_get(o, field);
@@ -181,8 +137,8 @@ static bool jbool(json_t *o, const char *field)
 /* The inbox rows of a state (NULL: all), up to 500; the caller decrefs. */
 static json_t *inbox(const char *state)
 {
-    return state ? get_json("/api/v1/webhooks/inbox?state=%s&limit=500", state)
-                 : get_json("/api/v1/webhooks/inbox?limit=500");
+    return state ? th_get_json(w.acct.admin_key, "/api/v1/webhooks/inbox?state=%s&limit=500", state)
+                 : th_get_json(w.acct.admin_key, "/api/v1/webhooks/inbox?limit=500");
 }
 
 static json_t *inbox_row(json_t *list, const char *event_id)
@@ -191,7 +147,7 @@ static json_t *inbox_row(json_t *list, const char *event_id)
     json_t *it;
     json_array_foreach(json_object_get(list, "items"), i, it)
     {
-        const char *e = jstr(it, "event_id");
+        const char *e = th_jstr(it, "event_id");
         if (e != NULL && strcmp(e, event_id) == 0) return it;
     }
     return NULL;
@@ -205,7 +161,7 @@ static int64_t inbox_count(void)
 /* A deal's fields that must not depend on the order events came in (all but id and external_id). */
 static json_t *deal_state(int64_t id)
 {
-    json_t *d = get_json("/api/v1/deals/%lld", (long long)id);
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/%lld", (long long)id);
     json_object_del(d, "id");
     json_object_del(d, "external_id");
     return d;
@@ -214,7 +170,7 @@ static json_t *deal_state(int64_t id)
 /* A deal's history rows without their own ids. */
 static json_t *deal_history(int64_t id)
 {
-    json_t *h = get_json("/api/v1/deals/%lld/history", (long long)id);
+    json_t *h = th_get_json(w.acct.admin_key, "/api/v1/deals/%lld/history", (long long)id);
     json_t *rows = json_incref(json_object_get(h, "items"));
     json_decref(h);
     cr_assert(json_is_array(rows));
@@ -239,9 +195,9 @@ static void assert_history_row(json_t *rows, size_t i, int64_t from, int64_t to,
         cr_assert(json_is_null(f), "row %zu from_stage_id should be null: %s", i, dump);
     else
         cr_assert_eq(json_integer_value(f), from, "row %zu from_stage_id: %s", i, dump);
-    cr_assert_eq(jint(row, "to_stage_id"), to, "row %zu to_stage_id: %s", i, dump);
-    cr_assert_str_eq(jstr(row, "status"), status, "row %zu status: %s", i, dump);
-    cr_assert_str_eq(jstr(row, "at"), at, "row %zu at: %s", i, dump);
+    cr_assert_eq(th_jint(row, "to_stage_id"), to, "row %zu to_stage_id: %s", i, dump);
+    cr_assert_str_eq(th_jstr(row, "status"), status, "row %zu status: %s", i, dump);
+    cr_assert_str_eq(th_jstr(row, "at"), at, "row %zu at: %s", i, dump);
     json_t *m = json_object_get(row, "manager_id");
     if (manager == 0)
         cr_assert(json_is_null(m), "row %zu manager_id should be null: %s", i, dump);
@@ -252,7 +208,7 @@ static void assert_history_row(json_t *rows, size_t i, int64_t from, int64_t to,
         cr_assert(json_is_null(lr), "row %zu loss_reason_id should be null: %s", i, dump);
     else
         cr_assert_eq(json_integer_value(lr), loss_reason, "row %zu loss_reason_id: %s", i, dump);
-    cr_assert_eq(jint(row, "price"), price, "row %zu price: %s", i, dump);
+    cr_assert_eq(th_jint(row, "price"), price, "row %zu price: %s", i, dump);
     free(dump);
 }
 
@@ -277,32 +233,32 @@ Test(events, json_array_is_stored_and_applied_before_the_reply)
     assert_counts(&r, 2, 0, 0);
     th_resp_free(&r);
 
-    int64_t m10 = id_by_ext("managers", "m10");
-    json_t *m = get_json("/api/v1/managers/%lld", (long long)m10);
-    cr_assert_str_eq(jstr(m, "name"), "Кузнецова Мария");
-    cr_assert_str_eq(jstr(m, "role"), "manager");
+    int64_t m10 = th_id_by_ext(w.acct.admin_key, "managers", "m10");
+    json_t *m = th_get_json(w.acct.admin_key, "/api/v1/managers/%lld", (long long)m10);
+    cr_assert_str_eq(th_jstr(m, "name"), "Кузнецова Мария");
+    cr_assert_str_eq(th_jstr(m, "role"), "manager");
     cr_assert(jbool(m, "active"));
     cr_assert(!jbool(m, "needs_setup"));
     json_decref(m);
 
-    json_t *d = get_json("/api/v1/deals/ext:D1");
-    cr_assert_str_eq(jstr(d, "external_id"), "D1");
-    cr_assert_str_eq(jstr(d, "name"), "Окна");
-    cr_assert_eq(jint(d, "price"), 99000);
-    cr_assert_eq(jint(d, "pipeline_id"), w.pipeline_id);
-    cr_assert_eq(jint(d, "stage_id"), w.stages[1]);
-    cr_assert_str_eq(jstr(d, "status"), "open");
-    cr_assert_eq(jint(d, "manager_id"), m10);
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:D1");
+    cr_assert_str_eq(th_jstr(d, "external_id"), "D1");
+    cr_assert_str_eq(th_jstr(d, "name"), "Окна");
+    cr_assert_eq(th_jint(d, "price"), 99000);
+    cr_assert_eq(th_jint(d, "pipeline_id"), w.pipeline_id);
+    cr_assert_eq(th_jint(d, "stage_id"), w.stages[1]);
+    cr_assert_str_eq(th_jstr(d, "status"), "open");
+    cr_assert_eq(th_jint(d, "manager_id"), m10);
     assert_null(d, "loss_reason_id");
     assert_null(d, "closed_at");
-    cr_assert_str_eq(jstr(d, "created_at"), "2024-03-01T09:00:00Z", "any RFC 3339 in, UTC out");
+    cr_assert_str_eq(th_jstr(d, "created_at"), "2024-03-01T09:00:00Z", "any RFC 3339 in, UTC out");
     json_decref(d);
 
     /* both rows are applied */
     json_t *rows = inbox("applied");
     cr_assert(inbox_row(rows, "a1") != NULL);
     cr_assert(inbox_row(rows, "a2") != NULL);
-    cr_assert_str_eq(jstr(inbox_row(rows, "a2"), "state"), "applied");
+    cr_assert_str_eq(th_jstr(inbox_row(rows, "a2"), "state"), "applied");
     json_decref(rows);
     cr_assert_eq(inbox_count(), 2);
 }
@@ -329,10 +285,10 @@ Test(events, ndjson_skips_blank_lines_and_rejects_a_bad_line_alone)
     assert_rejected(&r, 1, 3, "n3", "validation_failed", "type");
     th_resp_free(&r);
 
-    json_t *d = get_json("/api/v1/deals/ext:ND1");
-    cr_assert_eq(jint(d, "price"), 6000);
-    cr_assert_eq(jint(d, "stage_id"), w.stages[0], "no stage: the first open stage");
-    cr_assert_eq(jint(d, "manager_id"), id_by_ext("managers", "nm1"));
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:ND1");
+    cr_assert_eq(th_jint(d, "price"), 6000);
+    cr_assert_eq(th_jint(d, "stage_id"), w.stages[0], "no stage: the first open stage");
+    cr_assert_eq(th_jint(d, "manager_id"), th_id_by_ext(w.acct.admin_key, "managers", "nm1"));
     json_decref(d);
     cr_assert_eq(inbox_count(), 3, "the rejected lines are not stored");
 
@@ -347,8 +303,8 @@ Test(events, ndjson_skips_blank_lines_and_rejects_a_bad_line_alone)
                    "application/x-ndjson; charset=utf-8", NULL);
     assert_counts(&r, 1, 0, 0);
     th_resp_free(&r);
-    d = get_json("/api/v1/deals/ext:ND1");
-    cr_assert_str_eq(jstr(d, "name"), "Двери межкомнатные");
+    d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:ND1");
+    cr_assert_str_eq(th_jstr(d, "name"), "Двери межкомнатные");
     json_decref(d);
 }
 
@@ -368,8 +324,8 @@ Test(events, a_rejected_event_is_not_stored_and_its_id_stays_free)
     cr_assert(inbox_row(rows, "r1") != NULL);
     cr_assert(inbox_row(rows, "r2") == NULL, "the rejected event is not in the inbox");
     json_decref(rows);
-    json_t *d = get_json("/api/v1/deals/ext:RD1");
-    cr_assert_eq(jint(d, "price"), 100);
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:RD1");
+    cr_assert_eq(th_jint(d, "price"), 100);
     json_decref(d);
 
     /* the same id, fixed: accepted, not a duplicate */
@@ -379,8 +335,8 @@ Test(events, a_rejected_event_is_not_stored_and_its_id_stays_free)
     assert_counts(&r, 1, 0, 0);
     th_resp_free(&r);
     cr_assert_eq(inbox_count(), before + 2);
-    d = get_json("/api/v1/deals/ext:RD1");
-    cr_assert_eq(jint(d, "price"), 200);
+    d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:RD1");
+    cr_assert_eq(th_jint(d, "price"), 200);
     json_decref(d);
 }
 
@@ -412,8 +368,8 @@ Test(events, the_same_id_in_one_request_and_across_requests_is_a_duplicate)
     assert_counts(&r, 0, 1, 0);
     th_resp_free(&r);
     cr_assert_eq(inbox_count(), 2);
-    json_t *d = get_json("/api/v1/deals/ext:DU1");
-    cr_assert_eq(jint(d, "price"), 300, "a duplicate changes nothing");
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:DU1");
+    cr_assert_eq(th_jint(d, "price"), 300, "a duplicate changes nothing");
     json_decref(d);
 
     /* an id is per account: another account may use d1 */
@@ -656,61 +612,61 @@ Test(events, unknown_manager_pipeline_stage_and_loss_reason_become_placeholders)
         "\"data\":{\"deal\":\"PD1\",\"stage\":\"lost\",\"loss_reason\":\"LR9\"}}]",
         3);
 
-    json_t *managers = get_json("/api/v1/managers?limit=500");
+    json_t *managers = th_get_json(w.acct.admin_key, "/api/v1/managers?limit=500");
     json_t *m = item_by_ext(managers, "M9");
     cr_assert(m != NULL, "no placeholder manager");
-    cr_assert_str_eq(jstr(m, "name"), "M9");
+    cr_assert_str_eq(th_jstr(m, "name"), "M9");
     cr_assert(jbool(m, "needs_setup"));
-    cr_assert_str_eq(jstr(m, "role"), "manager");
+    cr_assert_str_eq(th_jstr(m, "role"), "manager");
     cr_assert(jbool(m, "active"));
     cr_assert(!jbool(m, "distribution_enabled"), "a placeholder is out of distribution");
-    int64_t m9 = jint(m, "id");
+    int64_t m9 = th_jint(m, "id");
     json_decref(managers);
 
-    json_t *pipelines = get_json("/api/v1/pipelines?limit=500");
+    json_t *pipelines = th_get_json(w.acct.admin_key, "/api/v1/pipelines?limit=500");
     json_t *p = item_by_ext(pipelines, "P9");
     cr_assert(p != NULL, "no placeholder pipeline");
-    cr_assert_str_eq(jstr(p, "name"), "P9");
+    cr_assert_str_eq(th_jstr(p, "name"), "P9");
     cr_assert(jbool(p, "needs_setup"));
-    int64_t p9 = jint(p, "id");
+    int64_t p9 = th_jint(p, "id");
     json_t *stages = json_object_get(p, "stages");
     cr_assert_eq(json_array_size(stages), 4, "S9, S10, won, lost");
     const char *ext[] = {"S9", "S10"};
     int last_position = -1;
     for (size_t i = 0; i < 4; i++) {
         json_t *s = json_array_get(stages, i);
-        int position = (int)jint(s, "position");
+        int position = (int)th_jint(s, "position");
         cr_assert_gt(position, last_position, "stages in funnel order");
         last_position = position;
         if (i < 2) {
-            cr_assert_str_eq(jstr(s, "external_id"), ext[i]);
-            cr_assert_str_eq(jstr(s, "name"), ext[i]);
-            cr_assert_str_eq(jstr(s, "kind"), "open");
+            cr_assert_str_eq(th_jstr(s, "external_id"), ext[i]);
+            cr_assert_str_eq(th_jstr(s, "name"), ext[i]);
+            cr_assert_str_eq(th_jstr(s, "kind"), "open");
             cr_assert(jbool(s, "needs_setup"));
         }
     }
-    cr_assert_str_eq(jstr(json_array_get(stages, 2), "kind"), "won");
-    cr_assert_str_eq(jstr(json_array_get(stages, 3), "kind"), "lost");
-    int64_t s9 = jint(json_array_get(stages, 0), "id"), s10 = jint(json_array_get(stages, 1), "id");
-    int64_t lost = jint(json_array_get(stages, 3), "id");
+    cr_assert_str_eq(th_jstr(json_array_get(stages, 2), "kind"), "won");
+    cr_assert_str_eq(th_jstr(json_array_get(stages, 3), "kind"), "lost");
+    int64_t s9 = th_jint(json_array_get(stages, 0), "id"), s10 = th_jint(json_array_get(stages, 1), "id");
+    int64_t lost = th_jint(json_array_get(stages, 3), "id");
     json_decref(pipelines);
 
-    json_t *reasons = get_json("/api/v1/loss-reasons?limit=500");
+    json_t *reasons = th_get_json(w.acct.admin_key, "/api/v1/loss-reasons?limit=500");
     json_t *lr = item_by_ext(reasons, "LR9");
     cr_assert(lr != NULL, "no placeholder loss reason");
-    cr_assert_str_eq(jstr(lr, "name"), "LR9");
+    cr_assert_str_eq(th_jstr(lr, "name"), "LR9");
     cr_assert(jbool(lr, "needs_setup"));
-    int64_t lr9 = jint(lr, "id");
+    int64_t lr9 = th_jint(lr, "id");
     json_decref(reasons);
 
-    json_t *d = get_json("/api/v1/deals/ext:PD1");
-    cr_assert_eq(jint(d, "pipeline_id"), p9);
-    cr_assert_eq(jint(d, "stage_id"), lost);
-    cr_assert_str_eq(jstr(d, "status"), "lost");
-    cr_assert_eq(jint(d, "manager_id"), m9);
-    cr_assert_eq(jint(d, "loss_reason_id"), lr9);
-    cr_assert_str_eq(jstr(d, "closed_at"), "2024-03-03T09:00:00Z");
-    int64_t id = jint(d, "id");
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:PD1");
+    cr_assert_eq(th_jint(d, "pipeline_id"), p9);
+    cr_assert_eq(th_jint(d, "stage_id"), lost);
+    cr_assert_str_eq(th_jstr(d, "status"), "lost");
+    cr_assert_eq(th_jint(d, "manager_id"), m9);
+    cr_assert_eq(th_jint(d, "loss_reason_id"), lr9);
+    cr_assert_str_eq(th_jstr(d, "closed_at"), "2024-03-03T09:00:00Z");
+    int64_t id = th_jint(d, "id");
     json_decref(d);
     json_t *h = deal_history(id);
     cr_assert_eq(json_array_size(h), 3);
@@ -725,12 +681,12 @@ Test(events, unknown_manager_pipeline_stage_and_loss_reason_become_placeholders)
         "\"data\":{\"deal\":\"PD2\",\"name\":\"Склад 2\",\"price\":1,\"pipeline\":\"P9\",\"stage\":\"S10\","
         "\"manager\":\"M9\"}}]",
         1);
-    d = get_json("/api/v1/deals/ext:PD2");
-    cr_assert_eq(jint(d, "pipeline_id"), p9);
-    cr_assert_eq(jint(d, "stage_id"), s10);
-    cr_assert_eq(jint(d, "manager_id"), m9);
+    d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:PD2");
+    cr_assert_eq(th_jint(d, "pipeline_id"), p9);
+    cr_assert_eq(th_jint(d, "stage_id"), s10);
+    cr_assert_eq(th_jint(d, "manager_id"), m9);
     json_decref(d);
-    pipelines = get_json("/api/v1/pipelines?limit=500");
+    pipelines = th_get_json(w.acct.admin_key, "/api/v1/pipelines?limit=500");
     cr_assert_eq(json_array_size(json_object_get(pipelines, "items")), 2);
     cr_assert_eq(json_array_size(json_object_get(item_by_ext(pipelines, "P9"), "stages")), 4);
     json_decref(pipelines);
@@ -744,7 +700,7 @@ Test(events, a_placeholder_stage_goes_after_the_last_open_stage)
         "{\"id\":\"q2\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-02T09:00:00Z\","
         "\"data\":{\"deal\":\"QD1\",\"pipeline\":\"p1\",\"stage\":\"s10\"}}]",
         2);
-    json_t *p = get_json("/api/v1/pipelines/%lld", (long long)w.pipeline_id);
+    json_t *p = th_get_json(w.acct.admin_key, "/api/v1/pipelines/%lld", (long long)w.pipeline_id);
     cr_assert(!jbool(p, "needs_setup"), "a known pipeline stays set up");
     json_t *stages = json_object_get(p, "stages");
     cr_assert_eq(json_array_size(stages), 7);
@@ -752,22 +708,22 @@ Test(events, a_placeholder_stage_goes_after_the_last_open_stage)
     int last = -1;
     for (size_t i = 0; i < 7; i++) {
         json_t *s = json_array_get(stages, i);
-        cr_assert_gt((int)jint(s, "position"), last);
-        last = (int)jint(s, "position");
+        cr_assert_gt((int)th_jint(s, "position"), last);
+        last = (int)th_jint(s, "position");
         if (i < 5) {
-            cr_assert_str_eq(jstr(s, "external_id"), exts[i]);
-            cr_assert_str_eq(jstr(s, "kind"), "open");
+            cr_assert_str_eq(th_jstr(s, "external_id"), exts[i]);
+            cr_assert_str_eq(th_jstr(s, "kind"), "open");
             cr_assert_eq(jbool(s, "needs_setup"), i >= 3, "stage %zu needs_setup", i);
         }
     }
-    cr_assert_eq(jint(json_array_get(stages, 5), "id"), w.won_stage, "won keeps its place at the end");
-    cr_assert_eq(jint(json_array_get(stages, 6), "id"), w.lost_stage, "lost keeps its place at the end");
-    cr_assert_str_eq(jstr(json_array_get(stages, 3), "name"), "s9");
-    int64_t s10 = jint(json_array_get(stages, 4), "id");
+    cr_assert_eq(th_jint(json_array_get(stages, 5), "id"), w.won_stage, "won keeps its place at the end");
+    cr_assert_eq(th_jint(json_array_get(stages, 6), "id"), w.lost_stage, "lost keeps its place at the end");
+    cr_assert_str_eq(th_jstr(json_array_get(stages, 3), "name"), "s9");
+    int64_t s10 = th_jint(json_array_get(stages, 4), "id");
     json_decref(p);
-    json_t *d = get_json("/api/v1/deals/ext:QD1");
-    cr_assert_eq(jint(d, "stage_id"), s10);
-    cr_assert_str_eq(jstr(d, "status"), "open");
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:QD1");
+    cr_assert_eq(th_jint(d, "stage_id"), s10);
+    cr_assert_str_eq(th_jstr(d, "status"), "open");
     json_decref(d);
 }
 
@@ -785,55 +741,55 @@ Test(events, won_and_lost_name_the_pipelines_closing_stages)
         "{\"id\":\"w4\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-02T11:00:00Z\","
         "\"data\":{\"deal\":\"WL3\",\"stage\":\"lost\",\"loss_reason\":\"r1\"}}]",
         4);
-    int64_t wm = id_by_ext("managers", "wm");
+    int64_t wm = th_id_by_ext(w.acct.admin_key, "managers", "wm");
 
     /* created in lost: a closed deal, created and closed at the same time */
-    json_t *d = get_json("/api/v1/deals/ext:WL1");
-    cr_assert_eq(jint(d, "stage_id"), w.lost_stage);
-    cr_assert_str_eq(jstr(d, "status"), "lost");
-    cr_assert_str_eq(jstr(d, "created_at"), "2024-03-01T09:00:00Z");
-    cr_assert_str_eq(jstr(d, "closed_at"), "2024-03-01T09:00:00Z");
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:WL1");
+    cr_assert_eq(th_jint(d, "stage_id"), w.lost_stage);
+    cr_assert_str_eq(th_jstr(d, "status"), "lost");
+    cr_assert_str_eq(th_jstr(d, "created_at"), "2024-03-01T09:00:00Z");
+    cr_assert_str_eq(th_jstr(d, "closed_at"), "2024-03-01T09:00:00Z");
     assert_null(d, "loss_reason_id");
-    int64_t wl1 = jint(d, "id");
+    int64_t wl1 = th_jint(d, "id");
     json_decref(d);
     json_t *h = deal_history(wl1);
     cr_assert_eq(json_array_size(h), 1);
     assert_history_row(h, 0, 0, w.lost_stage, "lost", "2024-03-01T09:00:00Z", wm, 0, 1000);
     json_decref(h);
-    d = get_json("/api/v1/deals?status=lost&pipeline_id=%lld", (long long)w.pipeline_id);
+    d = th_get_json(w.acct.admin_key, "/api/v1/deals?status=lost&pipeline_id=%lld", (long long)w.pipeline_id);
     cr_assert(item_by_id(d, wl1) != NULL, "a deal created lost is listed as lost");
     json_decref(d);
 
-    d = get_json("/api/v1/deals/ext:WL2");
-    cr_assert_eq(jint(d, "stage_id"), w.won_stage);
-    cr_assert_str_eq(jstr(d, "status"), "won");
-    cr_assert_str_eq(jstr(d, "closed_at"), "2024-03-01T10:00:00Z");
+    d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:WL2");
+    cr_assert_eq(th_jint(d, "stage_id"), w.won_stage);
+    cr_assert_str_eq(th_jstr(d, "status"), "won");
+    cr_assert_str_eq(th_jstr(d, "closed_at"), "2024-03-01T10:00:00Z");
     json_decref(d);
 
-    d = get_json("/api/v1/deals/ext:WL3");
-    cr_assert_eq(jint(d, "stage_id"), w.lost_stage);
-    cr_assert_str_eq(jstr(d, "status"), "lost");
-    cr_assert_eq(jint(d, "loss_reason_id"), w.loss_reason, "r1 names the existing loss reason");
-    cr_assert_str_eq(jstr(d, "closed_at"), "2024-03-02T11:00:00Z");
+    d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:WL3");
+    cr_assert_eq(th_jint(d, "stage_id"), w.lost_stage);
+    cr_assert_str_eq(th_jstr(d, "status"), "lost");
+    cr_assert_eq(th_jint(d, "loss_reason_id"), w.loss_reason, "r1 names the existing loss reason");
+    cr_assert_str_eq(th_jstr(d, "closed_at"), "2024-03-02T11:00:00Z");
     json_decref(d);
 
     /* out of lost into an open stage reopens; into won closes as won */
     send_ok("[{\"id\":\"w5\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-03T11:00:00Z\","
             "\"data\":{\"deal\":\"WL3\",\"stage\":\"s3\"}}]",
             1);
-    d = get_json("/api/v1/deals/ext:WL3");
-    cr_assert_eq(jint(d, "stage_id"), w.stages[2]);
-    cr_assert_str_eq(jstr(d, "status"), "open");
+    d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:WL3");
+    cr_assert_eq(th_jint(d, "stage_id"), w.stages[2]);
+    cr_assert_str_eq(th_jstr(d, "status"), "open");
     assert_null(d, "closed_at");
     assert_null(d, "loss_reason_id");
     json_decref(d);
     send_ok("[{\"id\":\"w6\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-04T11:00:00Z\","
             "\"data\":{\"deal\":\"WL3\",\"stage\":\"won\"}}]",
             1);
-    d = get_json("/api/v1/deals/ext:WL3");
-    cr_assert_eq(jint(d, "stage_id"), w.won_stage);
-    cr_assert_str_eq(jstr(d, "status"), "won");
-    cr_assert_str_eq(jstr(d, "closed_at"), "2024-03-04T11:00:00Z");
+    d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:WL3");
+    cr_assert_eq(th_jint(d, "stage_id"), w.won_stage);
+    cr_assert_str_eq(th_jstr(d, "status"), "won");
+    cr_assert_str_eq(th_jstr(d, "closed_at"), "2024-03-04T11:00:00Z");
     json_decref(d);
 
     /* "143" names the lost stage only in pipelines that came from amoCRM: here it is an ordinary stage */
@@ -841,9 +797,9 @@ Test(events, won_and_lost_name_the_pipelines_closing_stages)
         "[{\"id\":\"w7\",\"type\":\"deal.created\",\"at\":\"2024-03-05T09:00:00Z\","
         "\"data\":{\"deal\":\"WL4\",\"name\":\"Крыша\",\"price\":1,\"pipeline\":\"p1\",\"stage\":\"143\"}}]",
         1);
-    d = get_json("/api/v1/deals/ext:WL4");
-    cr_assert_str_eq(jstr(d, "status"), "open");
-    cr_assert_neq(jint(d, "stage_id"), w.lost_stage);
+    d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:WL4");
+    cr_assert_str_eq(th_jstr(d, "status"), "open");
+    cr_assert_neq(th_jint(d, "stage_id"), w.lost_stage);
     json_decref(d);
 }
 
@@ -858,7 +814,7 @@ Test(events, patch_or_upsert_of_a_placeholder_clears_needs_setup)
         "{\"id\":\"c3\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-02T09:00:00Z\","
         "\"data\":{\"deal\":\"CD1\",\"stage\":\"lost\",\"loss_reason\":\"LX\"}}]",
         3);
-    int64_t mx = id_by_ext("managers", "MX");
+    int64_t mx = th_id_by_ext(w.acct.admin_key, "managers", "MX");
     char path[128];
     snprintf(path, sizeof path, "/api/v1/managers/%lld", (long long)mx);
     struct th_resp r = th_patch(w.acct.admin_key, path, "{\"name\":\"Сидоров Иван\"}");
@@ -866,53 +822,53 @@ Test(events, patch_or_upsert_of_a_placeholder_clears_needs_setup)
     cr_assert_str_eq(th_str(&r, "name"), "Сидоров Иван");
     cr_assert(json_is_false(json_object_get(r.json, "needs_setup")), "%s", r.body);
     th_resp_free(&r);
-    json_t *m = get_json("/api/v1/managers/%lld", (long long)mx);
+    json_t *m = th_get_json(w.acct.admin_key, "/api/v1/managers/%lld", (long long)mx);
     cr_assert(!jbool(m, "needs_setup"));
     json_decref(m);
 
     /* manager.upserted clears it too */
-    m = get_json("/api/v1/managers/ext:MY");
+    m = th_get_json(w.acct.admin_key, "/api/v1/managers/ext:MY");
     cr_assert(jbool(m, "needs_setup"));
     json_decref(m);
     send_ok("[{\"id\":\"c4\",\"type\":\"manager.upserted\",\"at\":\"2024-03-03T09:00:00Z\","
             "\"data\":{\"manager\":\"MY\",\"name\":\"Орлова Дарья\"}}]",
             1);
-    m = get_json("/api/v1/managers/ext:MY");
+    m = th_get_json(w.acct.admin_key, "/api/v1/managers/ext:MY");
     cr_assert(!jbool(m, "needs_setup"));
-    cr_assert_str_eq(jstr(m, "name"), "Орлова Дарья");
+    cr_assert_str_eq(th_jstr(m, "name"), "Орлова Дарья");
     json_decref(m);
 
-    json_t *pipelines = get_json("/api/v1/pipelines?limit=500");
+    json_t *pipelines = th_get_json(w.acct.admin_key, "/api/v1/pipelines?limit=500");
     json_t *p = item_by_ext(pipelines, "PX");
     cr_assert(p != NULL);
-    int64_t px = jint(p, "id");
-    int64_t sx = jint(json_array_get(json_object_get(p, "stages"), 0), "id");
+    int64_t px = th_jint(p, "id");
+    int64_t sx = th_jint(json_array_get(json_object_get(p, "stages"), 0), "id");
     json_decref(pipelines);
     snprintf(path, sizeof path, "/api/v1/pipelines/%lld", (long long)px);
     r = th_patch(w.acct.admin_key, path, "{\"name\":\"Опт\",\"stages\":[{\"id\":%lld,\"name\":\"Новая\"}]}",
                  (long long)sx);
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
-    p = get_json("/api/v1/pipelines/%lld", (long long)px);
-    cr_assert_str_eq(jstr(p, "name"), "Опт");
+    p = th_get_json(w.acct.admin_key, "/api/v1/pipelines/%lld", (long long)px);
+    cr_assert_str_eq(th_jstr(p, "name"), "Опт");
     cr_assert(!jbool(p, "needs_setup"));
     json_t *s = json_array_get(json_object_get(p, "stages"), 0);
-    cr_assert_eq(jint(s, "id"), sx);
-    cr_assert_str_eq(jstr(s, "name"), "Новая");
+    cr_assert_eq(th_jint(s, "id"), sx);
+    cr_assert_str_eq(th_jstr(s, "name"), "Новая");
     cr_assert(!jbool(s, "needs_setup"), "the patched stage is set up");
     json_decref(p);
 
-    json_t *reasons = get_json("/api/v1/loss-reasons?limit=500");
-    int64_t lx = jint(item_by_ext(reasons, "LX"), "id");
+    json_t *reasons = th_get_json(w.acct.admin_key, "/api/v1/loss-reasons?limit=500");
+    int64_t lx = th_jint(item_by_ext(reasons, "LX"), "id");
     json_decref(reasons);
     snprintf(path, sizeof path, "/api/v1/loss-reasons/%lld", (long long)lx);
     r = th_patch(w.acct.admin_key, path, "{\"name\":\"Нет бюджета\"}");
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
-    json_t *lr = get_json("/api/v1/loss-reasons/%lld", (long long)lx);
+    json_t *lr = th_get_json(w.acct.admin_key, "/api/v1/loss-reasons/%lld", (long long)lx);
     cr_assert(!jbool(lr, "needs_setup"));
-    cr_assert_str_eq(jstr(lr, "name"), "Нет бюджета");
-    cr_assert_str_eq(jstr(lr, "external_id"), "LX");
+    cr_assert_str_eq(th_jstr(lr, "name"), "Нет бюджета");
+    cr_assert_str_eq(th_jstr(lr, "external_id"), "LX");
     json_decref(lr);
 }
 
@@ -983,7 +939,8 @@ Test(events, out_of_order_gives_the_same_state_and_history_as_in_order)
             "{\"id\":\"mo2\",\"type\":\"manager.upserted\",\"at\":\"2024-01-01T00:00:00Z\","
             "\"data\":{\"manager\":\"ob\",\"name\":\"Борисова\"}}]",
             2);
-    int64_t oa = id_by_ext("managers", "oa"), ob = id_by_ext("managers", "ob");
+    int64_t oa = th_id_by_ext(w.acct.admin_key, "managers", "oa"),
+            ob = th_id_by_ext(w.acct.admin_key, "managers", "ob");
 
     /* deal A: one event a request, in time order */
     for (int i = 0; i < 7; i++)
@@ -995,20 +952,21 @@ Test(events, out_of_order_gives_the_same_state_and_history_as_in_order)
     send_picks("b-", "OB", (int[]){4}, 1);
     send_picks("b-", "OB", (int[]){2}, 1);
 
-    int64_t a = id_by_ext("deals", "OA"), b = id_by_ext("deals", "OB");
+    int64_t a = th_id_by_ext(w.acct.admin_key, "deals", "OA"),
+            b = th_id_by_ext(w.acct.admin_key, "deals", "OB");
 
     /* A is exactly what happened */
     json_t *da = deal_state(a);
-    cr_assert_str_eq(jstr(da, "name"), "Окна ПВХ");
-    cr_assert_eq(jint(da, "price"), 130000);
-    cr_assert_eq(jint(da, "pipeline_id"), w.pipeline_id);
-    cr_assert_eq(jint(da, "stage_id"), w.lost_stage);
-    cr_assert_str_eq(jstr(da, "status"), "lost");
-    cr_assert_eq(jint(da, "manager_id"), ob);
-    cr_assert_eq(jint(da, "loss_reason_id"), w.loss_reason);
-    cr_assert_str_eq(jstr(da, "created_at"), "2024-04-01T09:00:00Z");
-    cr_assert_str_eq(jstr(da, "closed_at"), "2024-04-01T15:00:00Z");
-    cr_assert_str_eq(jstr(da, "updated_at"), "2024-04-01T15:00:00Z");
+    cr_assert_str_eq(th_jstr(da, "name"), "Окна ПВХ");
+    cr_assert_eq(th_jint(da, "price"), 130000);
+    cr_assert_eq(th_jint(da, "pipeline_id"), w.pipeline_id);
+    cr_assert_eq(th_jint(da, "stage_id"), w.lost_stage);
+    cr_assert_str_eq(th_jstr(da, "status"), "lost");
+    cr_assert_eq(th_jint(da, "manager_id"), ob);
+    cr_assert_eq(th_jint(da, "loss_reason_id"), w.loss_reason);
+    cr_assert_str_eq(th_jstr(da, "created_at"), "2024-04-01T09:00:00Z");
+    cr_assert_str_eq(th_jstr(da, "closed_at"), "2024-04-01T15:00:00Z");
+    cr_assert_str_eq(th_jstr(da, "updated_at"), "2024-04-01T15:00:00Z");
     json_t *ha = deal_history(a);
     cr_assert_eq(json_array_size(ha), 5, "created, s2, responsible, s3, lost");
     assert_history_row(ha, 0, 0, w.stages[0], "open", "2024-04-01T09:00:00Z", oa, 0, 100000);
@@ -1056,15 +1014,16 @@ Test(events, a_late_event_does_not_override_a_later_one)
             "{\"id\":\"l7\",\"type\":\"deal.stage_changed\",\"at\":\"2024-04-02T09:00:00Z\","
             "\"data\":{\"deal\":\"LD1\",\"stage\":\"s2\"}}]",
             3);
-    int64_t la = id_by_ext("managers", "la"), lb = id_by_ext("managers", "lb"),
-            lc = id_by_ext("managers", "lc");
-    json_t *d = get_json("/api/v1/deals/ext:LD1");
-    cr_assert_str_eq(jstr(d, "name"), "Новое имя");
-    cr_assert_eq(jint(d, "price"), 300);
-    cr_assert_eq(jint(d, "manager_id"), lb);
-    cr_assert_eq(jint(d, "stage_id"), w.stages[2]);
-    cr_assert_str_eq(jstr(d, "updated_at"), "2024-04-03T09:00:00Z");
-    int64_t id = jint(d, "id");
+    int64_t la = th_id_by_ext(w.acct.admin_key, "managers", "la"),
+            lb = th_id_by_ext(w.acct.admin_key, "managers", "lb"),
+            lc = th_id_by_ext(w.acct.admin_key, "managers", "lc");
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:LD1");
+    cr_assert_str_eq(th_jstr(d, "name"), "Новое имя");
+    cr_assert_eq(th_jint(d, "price"), 300);
+    cr_assert_eq(th_jint(d, "manager_id"), lb);
+    cr_assert_eq(th_jint(d, "stage_id"), w.stages[2]);
+    cr_assert_str_eq(th_jstr(d, "updated_at"), "2024-04-03T09:00:00Z");
+    int64_t id = th_jint(d, "id");
     json_decref(d);
     json_t *h = deal_history(id);
     cr_assert_eq(json_array_size(h), 5, "one row per change of stage or responsible");
@@ -1091,8 +1050,8 @@ Test(events, an_event_about_a_deal_that_does_not_exist_yet_waits_then_applies)
     cr_assert_eq(json_array_size(json_object_get(waiting, "items")), 2);
     json_t *row = inbox_row(waiting, "wt2");
     cr_assert(row != NULL);
-    cr_assert_str_eq(jstr(row, "state"), "waiting");
-    cr_assert_str_eq(jstr(row, "event_type"), "deal.stage_changed");
+    cr_assert_str_eq(th_jstr(row, "state"), "waiting");
+    cr_assert_str_eq(th_jstr(row, "event_type"), "deal.stage_changed");
     json_decref(waiting);
     r = th_get(w.acct.admin_key, "/api/v1/deals/ext:WD1");
     cr_assert_eq(r.status, 404, "%s", r.body);
@@ -1113,19 +1072,19 @@ Test(events, an_event_about_a_deal_that_does_not_exist_yet_waits_then_applies)
     cr_assert(inbox_row(applied, "wt3") != NULL);
     json_decref(applied);
 
-    int64_t wdm = id_by_ext("managers", "wdm");
-    json_t *d = get_json("/api/v1/deals/ext:WD1");
-    cr_assert_eq(jint(d, "stage_id"), w.stages[1]);
-    int64_t id = jint(d, "id");
+    int64_t wdm = th_id_by_ext(w.acct.admin_key, "managers", "wdm");
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:WD1");
+    cr_assert_eq(th_jint(d, "stage_id"), w.stages[1]);
+    int64_t id = th_jint(d, "id");
     json_decref(d);
     json_t *h = deal_history(id);
     cr_assert_eq(json_array_size(h), 2);
     assert_history_row(h, 0, 0, w.stages[0], "open", "2024-05-01T09:00:00Z", wdm, 0, 700);
     assert_history_row(h, 1, w.stages[0], w.stages[1], "open", "2024-05-01T10:00:00Z", wdm, 0, 700);
     json_decref(h);
-    json_t *notes = get_json("/api/v1/deals/%lld/notes", (long long)id);
+    json_t *notes = th_get_json(w.acct.admin_key, "/api/v1/deals/%lld/notes", (long long)id);
     cr_assert_eq(json_array_size(json_object_get(notes, "items")), 1);
-    cr_assert_str_eq(jstr(json_array_get(json_object_get(notes, "items"), 0), "text"), "Ждёт");
+    cr_assert_str_eq(th_jstr(json_array_get(json_object_get(notes, "items"), 0), "text"), "Ждёт");
     json_decref(notes);
 }
 
@@ -1160,13 +1119,14 @@ Test(events, task_events_wait_for_their_task_and_deal)
     cr_assert(inbox_row(applied, "tw3") != NULL);
     json_decref(applied);
 
-    json_t *t = get_json("/api/v1/tasks/ext:WT1");
-    cr_assert_eq(jint(t, "deal_id"), id_by_ext("deals", "WD2"));
-    cr_assert_eq(jint(t, "manager_id"), id_by_ext("managers", "twm"), "the deal's manager");
-    cr_assert_str_eq(jstr(t, "state"), "done");
-    cr_assert_str_eq(jstr(t, "result"), "Дозвонились");
-    cr_assert_str_eq(jstr(t, "completed_at"), "2024-05-02T12:00:00Z");
-    cr_assert_str_eq(jstr(t, "created_at"), "2024-05-02T10:00:00Z");
+    json_t *t = th_get_json(w.acct.admin_key, "/api/v1/tasks/ext:WT1");
+    cr_assert_eq(th_jint(t, "deal_id"), th_id_by_ext(w.acct.admin_key, "deals", "WD2"));
+    cr_assert_eq(th_jint(t, "manager_id"), th_id_by_ext(w.acct.admin_key, "managers", "twm"),
+                 "the deal's manager");
+    cr_assert_str_eq(th_jstr(t, "state"), "done");
+    cr_assert_str_eq(th_jstr(t, "result"), "Дозвонились");
+    cr_assert_str_eq(th_jstr(t, "completed_at"), "2024-05-02T12:00:00Z");
+    cr_assert_str_eq(th_jstr(t, "created_at"), "2024-05-02T10:00:00Z");
     json_decref(t);
 }
 
@@ -1184,74 +1144,75 @@ Test(events, task_created_updated_completed_deleted)
         "\"data\":{\"task\":\"T2\",\"deal\":\"TD1\",\"manager\":\"tm2\",\"type\":\"meeting\","
         "\"due_at\":\"2020-01-01T00:00:00Z\"}}]",
         3);
-    int64_t deal = id_by_ext("deals", "TD1"), tm1 = id_by_ext("managers", "tm1");
-    int64_t tm2 = id_by_ext("managers", "tm2");
+    int64_t deal = th_id_by_ext(w.acct.admin_key, "deals", "TD1"),
+            tm1 = th_id_by_ext(w.acct.admin_key, "managers", "tm1");
+    int64_t tm2 = th_id_by_ext(w.acct.admin_key, "managers", "tm2");
 
-    json_t *t = get_json("/api/v1/tasks/ext:T1");
-    cr_assert_str_eq(jstr(t, "external_id"), "T1");
-    cr_assert_eq(jint(t, "deal_id"), deal);
-    cr_assert_eq(jint(t, "manager_id"), tm1, "default: the deal's manager");
-    cr_assert_str_eq(jstr(t, "type"), "call");
-    cr_assert_str_eq(jstr(t, "text"), "Позвонить");
-    cr_assert_str_eq(jstr(t, "due_at"), "2030-01-10T09:00:00Z");
-    cr_assert_str_eq(jstr(t, "state"), "open");
+    json_t *t = th_get_json(w.acct.admin_key, "/api/v1/tasks/ext:T1");
+    cr_assert_str_eq(th_jstr(t, "external_id"), "T1");
+    cr_assert_eq(th_jint(t, "deal_id"), deal);
+    cr_assert_eq(th_jint(t, "manager_id"), tm1, "default: the deal's manager");
+    cr_assert_str_eq(th_jstr(t, "type"), "call");
+    cr_assert_str_eq(th_jstr(t, "text"), "Позвонить");
+    cr_assert_str_eq(th_jstr(t, "due_at"), "2030-01-10T09:00:00Z");
+    cr_assert_str_eq(th_jstr(t, "state"), "open");
     assert_null(t, "completed_at");
     assert_null(t, "result");
-    cr_assert_str_eq(jstr(t, "created_at"), "2024-06-01T10:00:00Z");
-    int64_t t1 = jint(t, "id");
+    cr_assert_str_eq(th_jstr(t, "created_at"), "2024-06-01T10:00:00Z");
+    int64_t t1 = th_jint(t, "id");
     json_decref(t);
 
-    t = get_json("/api/v1/tasks/ext:T2");
-    cr_assert_eq(jint(t, "manager_id"), tm2);
-    cr_assert_str_eq(jstr(t, "type"), "meeting");
-    cr_assert_str_eq(jstr(t, "text"), "");
-    cr_assert_str_eq(jstr(t, "state"), "overdue");
+    t = th_get_json(w.acct.admin_key, "/api/v1/tasks/ext:T2");
+    cr_assert_eq(th_jint(t, "manager_id"), tm2);
+    cr_assert_str_eq(th_jstr(t, "type"), "meeting");
+    cr_assert_str_eq(th_jstr(t, "text"), "");
+    cr_assert_str_eq(th_jstr(t, "state"), "overdue");
     json_decref(t);
 
     send_ok("[{\"id\":\"t4\",\"type\":\"task.updated\",\"at\":\"2024-06-02T10:00:00Z\","
             "\"data\":{\"task\":\"T1\",\"manager\":\"tm2\",\"due_at\":\"2030-01-11T09:00:00Z\","
             "\"text\":\"Перезвонить\"}}]",
             1);
-    t = get_json("/api/v1/tasks/%lld", (long long)t1);
-    cr_assert_eq(jint(t, "manager_id"), tm2);
-    cr_assert_str_eq(jstr(t, "due_at"), "2030-01-11T09:00:00Z");
-    cr_assert_str_eq(jstr(t, "text"), "Перезвонить");
-    cr_assert_str_eq(jstr(t, "state"), "open");
-    cr_assert_str_eq(jstr(t, "created_at"), "2024-06-01T10:00:00Z", "only creation sets created_at");
+    t = th_get_json(w.acct.admin_key, "/api/v1/tasks/%lld", (long long)t1);
+    cr_assert_eq(th_jint(t, "manager_id"), tm2);
+    cr_assert_str_eq(th_jstr(t, "due_at"), "2030-01-11T09:00:00Z");
+    cr_assert_str_eq(th_jstr(t, "text"), "Перезвонить");
+    cr_assert_str_eq(th_jstr(t, "state"), "open");
+    cr_assert_str_eq(th_jstr(t, "created_at"), "2024-06-01T10:00:00Z", "only creation sets created_at");
     json_decref(t);
 
     /* an update of only the text keeps responsible and due time */
     send_ok("[{\"id\":\"t5\",\"type\":\"task.updated\",\"at\":\"2024-06-02T11:00:00Z\","
             "\"data\":{\"task\":\"T1\",\"text\":\"Перезвонить утром\"}}]",
             1);
-    t = get_json("/api/v1/tasks/%lld", (long long)t1);
-    cr_assert_eq(jint(t, "manager_id"), tm2);
-    cr_assert_str_eq(jstr(t, "due_at"), "2030-01-11T09:00:00Z");
-    cr_assert_str_eq(jstr(t, "text"), "Перезвонить утром");
+    t = th_get_json(w.acct.admin_key, "/api/v1/tasks/%lld", (long long)t1);
+    cr_assert_eq(th_jint(t, "manager_id"), tm2);
+    cr_assert_str_eq(th_jstr(t, "due_at"), "2030-01-11T09:00:00Z");
+    cr_assert_str_eq(th_jstr(t, "text"), "Перезвонить утром");
     json_decref(t);
 
     send_ok("[{\"id\":\"t6\",\"type\":\"task.completed\",\"at\":\"2024-06-03T10:00:00Z\","
             "\"data\":{\"task\":\"T1\",\"result\":\"Договорились о встрече\"}}]",
             1);
-    t = get_json("/api/v1/tasks/%lld", (long long)t1);
-    cr_assert_str_eq(jstr(t, "state"), "done");
-    cr_assert_str_eq(jstr(t, "completed_at"), "2024-06-03T10:00:00Z");
-    cr_assert_str_eq(jstr(t, "result"), "Договорились о встрече");
-    cr_assert_eq(jint(t, "manager_id"), tm2);
+    t = th_get_json(w.acct.admin_key, "/api/v1/tasks/%lld", (long long)t1);
+    cr_assert_str_eq(th_jstr(t, "state"), "done");
+    cr_assert_str_eq(th_jstr(t, "completed_at"), "2024-06-03T10:00:00Z");
+    cr_assert_str_eq(th_jstr(t, "result"), "Договорились о встрече");
+    cr_assert_eq(th_jint(t, "manager_id"), tm2);
     json_decref(t);
 
     send_ok("[{\"id\":\"t7\",\"type\":\"task.deleted\",\"at\":\"2024-06-03T11:00:00Z\","
             "\"data\":{\"task\":\"T2\"}}]",
             1);
-    t = get_json("/api/v1/tasks/ext:T2");
-    cr_assert_str_eq(jstr(t, "state"), "deleted");
-    int64_t t2 = jint(t, "id");
+    t = th_get_json(w.acct.admin_key, "/api/v1/tasks/ext:T2");
+    cr_assert_str_eq(th_jstr(t, "state"), "deleted");
+    int64_t t2 = th_jint(t, "id");
     json_decref(t);
-    json_t *list = get_json("/api/v1/tasks?deal_id=%lld&state=deleted", (long long)deal);
+    json_t *list = th_get_json(w.acct.admin_key, "/api/v1/tasks?deal_id=%lld&state=deleted", (long long)deal);
     cr_assert(item_by_id(list, t2) != NULL);
     cr_assert(item_by_id(list, t1) == NULL);
     json_decref(list);
-    list = get_json("/api/v1/tasks?deal_id=%lld&state=done", (long long)deal);
+    list = th_get_json(w.acct.admin_key, "/api/v1/tasks?deal_id=%lld&state=done", (long long)deal);
     cr_assert(item_by_id(list, t1) != NULL);
     cr_assert(item_by_id(list, t2) == NULL);
     json_decref(list);
@@ -1271,36 +1232,37 @@ Test(events, call_logged_and_note_added)
         "{\"id\":\"k4\",\"type\":\"note.added\",\"at\":\"2024-06-01T12:00:00Z\","
         "\"data\":{\"note\":\"N1\",\"deal\":\"KD1\",\"text\":\"Клиент просит скидку\",\"manager\":\"km1\"}}]",
         4);
-    int64_t deal = id_by_ext("deals", "KD1"), km1 = id_by_ext("managers", "km1");
-    int64_t km2 = id_by_ext("managers", "km2");
+    int64_t deal = th_id_by_ext(w.acct.admin_key, "deals", "KD1"),
+            km1 = th_id_by_ext(w.acct.admin_key, "managers", "km1");
+    int64_t km2 = th_id_by_ext(w.acct.admin_key, "managers", "km2");
 
-    json_t *c = get_json("/api/v1/calls/ext:C1");
-    cr_assert_str_eq(jstr(c, "external_id"), "C1");
-    cr_assert_eq(jint(c, "manager_id"), km1);
-    cr_assert_eq(jint(c, "deal_id"), deal);
-    cr_assert_str_eq(jstr(c, "direction"), "out");
-    cr_assert_str_eq(jstr(c, "started_at"), "2024-06-01T10:15:30Z");
-    cr_assert_eq(jint(c, "duration_s"), 125);
+    json_t *c = th_get_json(w.acct.admin_key, "/api/v1/calls/ext:C1");
+    cr_assert_str_eq(th_jstr(c, "external_id"), "C1");
+    cr_assert_eq(th_jint(c, "manager_id"), km1);
+    cr_assert_eq(th_jint(c, "deal_id"), deal);
+    cr_assert_str_eq(th_jstr(c, "direction"), "out");
+    cr_assert_str_eq(th_jstr(c, "started_at"), "2024-06-01T10:15:30Z");
+    cr_assert_eq(th_jint(c, "duration_s"), 125);
     cr_assert(jbool(c, "answered"));
     json_decref(c);
-    c = get_json("/api/v1/calls/ext:C2");
-    cr_assert_eq(jint(c, "manager_id"), km2);
+    c = th_get_json(w.acct.admin_key, "/api/v1/calls/ext:C2");
+    cr_assert_eq(th_jint(c, "manager_id"), km2);
     assert_null(c, "deal_id");
-    cr_assert_str_eq(jstr(c, "direction"), "in");
-    cr_assert_eq(jint(c, "duration_s"), 0);
+    cr_assert_str_eq(th_jstr(c, "direction"), "in");
+    cr_assert_eq(th_jint(c, "duration_s"), 0);
     cr_assert(!jbool(c, "answered"));
     json_decref(c);
-    json_t *list = get_json("/api/v1/calls?deal_id=%lld", (long long)deal);
+    json_t *list = th_get_json(w.acct.admin_key, "/api/v1/calls?deal_id=%lld", (long long)deal);
     cr_assert_eq(json_array_size(json_object_get(list, "items")), 1);
     json_decref(list);
 
-    json_t *notes = get_json("/api/v1/deals/%lld/notes", (long long)deal);
+    json_t *notes = th_get_json(w.acct.admin_key, "/api/v1/deals/%lld/notes", (long long)deal);
     json_t *items = json_object_get(notes, "items");
     cr_assert_eq(json_array_size(items), 1);
     json_t *n = json_array_get(items, 0);
-    cr_assert_str_eq(jstr(n, "text"), "Клиент просит скидку");
-    cr_assert_eq(jint(n, "manager_id"), km1);
-    cr_assert_str_eq(jstr(n, "created_at"), "2024-06-01T12:00:00Z");
+    cr_assert_str_eq(th_jstr(n, "text"), "Клиент просит скидку");
+    cr_assert_eq(th_jint(n, "manager_id"), km1);
+    cr_assert_str_eq(th_jstr(n, "created_at"), "2024-06-01T12:00:00Z");
     json_decref(notes);
 }
 
@@ -1311,7 +1273,8 @@ Test(events, deal_deleted_hides_the_deal_and_restored_brings_it_back)
             "{\"id\":\"x2\",\"type\":\"deal.created\",\"at\":\"2024-06-01T09:00:00Z\","
             "\"data\":{\"deal\":\"XD2\",\"name\":\"Двери\",\"price\":20,\"pipeline\":\"p1\"}}]",
             2);
-    int64_t id = id_by_ext("deals", "XD1"), other = id_by_ext("deals", "XD2");
+    int64_t id = th_id_by_ext(w.acct.admin_key, "deals", "XD1"),
+            other = th_id_by_ext(w.acct.admin_key, "deals", "XD2");
     send_ok("[{\"id\":\"x3\",\"type\":\"deal.deleted\",\"at\":\"2024-06-02T09:00:00Z\","
             "\"data\":{\"deal\":\"XD1\"}}]",
             1);
@@ -1322,23 +1285,24 @@ Test(events, deal_deleted_hides_the_deal_and_restored_brings_it_back)
     r = th_get(w.acct.admin_key, "/api/v1/deals/ext:XD1");
     cr_assert_eq(r.status, 404, "%s", r.body);
     th_resp_free(&r);
-    json_t *list = get_json("/api/v1/deals?limit=500");
+    json_t *list = th_get_json(w.acct.admin_key, "/api/v1/deals?limit=500");
     cr_assert(item_by_id(list, id) == NULL, "a deleted deal is gone from lists");
     cr_assert(item_by_id(list, other) != NULL);
     json_decref(list);
-    list = get_json("/api/v1/deals?pipeline_id=%lld&status=open", (long long)w.pipeline_id);
+    list =
+        th_get_json(w.acct.admin_key, "/api/v1/deals?pipeline_id=%lld&status=open", (long long)w.pipeline_id);
     cr_assert(item_by_id(list, id) == NULL);
     json_decref(list);
 
     send_ok("[{\"id\":\"x4\",\"type\":\"deal.restored\",\"at\":\"2024-06-03T09:00:00Z\","
             "\"data\":{\"deal\":\"XD1\"}}]",
             1);
-    json_t *d = get_json("/api/v1/deals/%lld", (long long)id);
-    cr_assert_str_eq(jstr(d, "name"), "Окна");
-    cr_assert_eq(jint(d, "price"), 10);
-    cr_assert_str_eq(jstr(d, "status"), "open");
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/%lld", (long long)id);
+    cr_assert_str_eq(th_jstr(d, "name"), "Окна");
+    cr_assert_eq(th_jint(d, "price"), 10);
+    cr_assert_str_eq(th_jstr(d, "status"), "open");
     json_decref(d);
-    list = get_json("/api/v1/deals?limit=500");
+    list = th_get_json(w.acct.admin_key, "/api/v1/deals?limit=500");
     cr_assert(item_by_id(list, id) != NULL, "a restored deal is listed again");
     json_decref(list);
 
@@ -1360,7 +1324,7 @@ Test(events, inbox_retry_of_an_applied_row_is_409_and_unknown_is_404)
     json_t *row = inbox_row(rows, "y1");
     cr_assert(row != NULL);
     char path[128];
-    snprintf(path, sizeof path, "/api/v1/webhooks/inbox/%lld/retry", (long long)jint(row, "id"));
+    snprintf(path, sizeof path, "/api/v1/webhooks/inbox/%lld/retry", (long long)th_jint(row, "id"));
     json_decref(rows);
     struct th_resp r = th_request("POST", path, w.acct.admin_key, NULL, NULL, NULL);
     cr_assert_eq(r.status, 409, "%s", r.body);

@@ -3,7 +3,6 @@
  * marking and by the manager's own actions, deals leaving the queue, the three ends (queue done, stopped,
  * timeout with no request in flight), waiting leads coming back, the session list, and other accounts. */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,115 +13,26 @@ static struct th_world w;
 
 static void setup(void)
 {
-    th_server_start(TEST_SUITE);
-    th_world_new(&w);
+    th_world_start(TEST_SUITE, &w);
 }
 
-static void teardown(void)
-{
-    th_server_stop();
-}
-
-TestSuite(focus, .init = setup, .fini = teardown);
+TestSuite(focus, .init = setup, .fini = th_server_stop);
 
 #define V1    "/api/v1"
 #define LL(x) ((long long)(x))
+#define MSK   (3 * 3600) /* Europe/Moscow: UTC+3 all year */
 
 /* ---- helpers ---- */
 
 /* now + offset_s as YYYY-MM-DDTHH:MM:SSZ */
 static void iso_at(char out[32], int64_t offset_s)
 {
-    time_t t = time(NULL) + (time_t)offset_s;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static int64_t parse_time(const char *s)
-{
-    cr_assert(s != NULL, "a time is missing");
-    struct tm tm = {0};
-    char z = 0;
-    cr_assert(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                     &tm.tm_min, &tm.tm_sec, &z) == 7 &&
-                  z == 'Z' && strlen(s) == 20,
-              "not a YYYY-MM-DDTHH:MM:SSZ time: %s", s);
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm);
-}
-
-/* The date (YYYY-MM-DD) in Europe/Moscow (UTC+3 all year) of a UTC instant, shifted by days. */
-static void moscow_date(char out[16], int64_t at, int days)
-{
-    time_t t = (time_t)(at + 3 * 3600 + (int64_t)days * 86400);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 16, "%Y-%m-%d", &tm);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {}
-}
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    th_format_time((int64_t)time(NULL) + offset_s, out);
 }
 
 static json_t *jget(const struct th_resp *r, const char *field)
 {
     return json_object_get(r->json, field);
-}
-
-static bool jnull(const struct th_resp *r, const char *field)
-{
-    json_t *v = json_object_get(r->json, field);
-    return v != NULL && json_is_null(v);
-}
-
-/* A request with no body at all. */
-static struct th_resp post_empty(const char *key, const char *path_fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static struct th_resp post_empty(const char *key, const char *path_fmt, ...)
-{
-    char path[512];
-    va_list ap;
-    va_start(ap, path_fmt);
-    vsnprintf(path, sizeof path, path_fmt, ap);
-    va_end(ap);
-    return th_request("POST", path, key, NULL, NULL, NULL);
-}
-
-static void expect_status(const struct th_resp *r, long status, const char *code, const char *what)
-{
-    cr_assert_eq(r->status, status, "%s: expected %ld, got %ld: %s", what, status, r->status, r->body);
-    if (code != NULL) cr_assert_str_eq(th_code(r), code, "%s: code: %s", what, r->body);
-}
-
-static void expect_field_error(const struct th_resp *r, const char *field, const char *what)
-{
-    expect_status(r, 422, "validation_failed", what);
-    json_t *errors = json_object_get(r->json, "errors");
-    for (size_t i = 0; i < json_array_size(errors); i++) {
-        const char *f = json_string_value(json_object_get(json_array_get(errors, i), "field"));
-        if (f != NULL && strcmp(f, field) == 0) return;
-    }
-    cr_assert_fail("%s: no error for field %s in %s", what, field, r->body);
-}
-
-static void patch_manager(int64_t id, const char *body)
-{
-    char path[64];
-    snprintf(path, sizeof path, V1 "/managers/%lld", LL(id));
-    struct th_resp r = th_patch(w.acct.admin_key, path, "%s", body);
-    cr_assert_eq(r.status, 200, "patch manager %lld %s: %s", LL(id), body, r.body);
-    th_resp_free(&r);
 }
 
 /* A deal created by the admin key in a pipeline and stage for a manager (0: none given), with an optional
@@ -219,7 +129,7 @@ static void put_stages_filter(int64_t manager_id, const int64_t *stages, int n, 
 
 static struct th_resp start(const char *key, int64_t manager_id)
 {
-    return post_empty(key, V1 "/managers/%lld/focus", LL(manager_id));
+    return th_post_empty(key, V1 "/managers/%lld/focus", LL(manager_id));
 }
 
 /* Starts focus for a manager with the admin key and its saved filter; returns the session id. */
@@ -242,12 +152,12 @@ static struct th_resp get_session(const char *key, int64_t id)
 
 static struct th_resp mark_done(const char *key, int64_t session, int64_t deal)
 {
-    return post_empty(key, V1 "/focus-sessions/%lld/items/%lld/done", LL(session), LL(deal));
+    return th_post_empty(key, V1 "/focus-sessions/%lld/items/%lld/done", LL(session), LL(deal));
 }
 
 static struct th_resp stop(const char *key, int64_t session)
 {
-    return post_empty(key, V1 "/focus-sessions/%lld/stop", LL(session));
+    return th_post_empty(key, V1 "/focus-sessions/%lld/stop", LL(session));
 }
 
 /* The session's items are exactly these deals in this order, and total says so. */
@@ -285,7 +195,7 @@ static void expect_item(const struct th_resp *r, int64_t deal, bool done, const 
     cr_assert(at != NULL, "%s: item without done_at: %s", what, r->body);
     if (done) {
         cr_assert(json_is_string(at), "%s: deal %lld should be done: %s", what, LL(deal), r->body);
-        parse_time(json_string_value(at));
+        th_parse_time(json_string_value(at));
     } else {
         cr_assert(json_is_null(at), "%s: deal %lld should not be done: %s", what, LL(deal), r->body);
     }
@@ -295,13 +205,13 @@ static void expect_state(const struct th_resp *r, const char *state, const char 
 {
     cr_assert_str_eq(th_str(r, "state") ? th_str(r, "state") : "", state, "%s: state: %s", what, r->body);
     if (end_reason == NULL) {
-        cr_assert(jnull(r, "end_reason"), "%s: end_reason must be null: %s", what, r->body);
-        cr_assert(jnull(r, "ended_at"), "%s: ended_at must be null: %s", what, r->body);
+        cr_assert(th_jnull(r->json, "end_reason"), "%s: end_reason must be null: %s", what, r->body);
+        cr_assert(th_jnull(r->json, "ended_at"), "%s: ended_at must be null: %s", what, r->body);
     } else {
         cr_assert_str_eq(th_str(r, "end_reason") ? th_str(r, "end_reason") : "", end_reason,
                          "%s: end_reason: %s", what, r->body);
-        int64_t ended = parse_time(th_str(r, "ended_at"));
-        cr_assert_geq(ended, parse_time(th_str(r, "started_at")), "%s: %s", what, r->body);
+        int64_t ended = th_parse_time(th_str(r, "ended_at"));
+        cr_assert_geq(ended, th_parse_time(th_str(r, "started_at")), "%s: %s", what, r->body);
     }
 }
 
@@ -342,17 +252,15 @@ static void expect_dist_reason(const struct th_resp *r, int64_t manager_id, cons
 
 static void post_events(const char *body, int accepted)
 {
-    struct th_resp r = th_request("POST", V1 "/events", w.acct.admin_key, body, "application/json", NULL);
-    cr_assert_eq(r.status, 200, "events: %s", r.body);
+    struct th_resp r = th_post_events(w.acct.admin_key, body);
     cr_assert_eq(th_int(&r, "accepted"), accepted, "events: %s", r.body);
-    cr_assert_eq(json_array_size(jget(&r, "rejected")), 0, "events: %s", r.body);
     th_resp_free(&r);
 }
 
 static void give_external_ids(void)
 {
-    patch_manager(w.manager1, "{\"external_id\":\"fm1\"}");
-    patch_manager(w.manager2, "{\"external_id\":\"fm2\"}");
+    th_patch_manager(w.acct.admin_key, w.manager1, "{\"external_id\":\"fm1\"}");
+    th_patch_manager(w.acct.admin_key, w.manager2, "{\"external_id\":\"fm2\"}");
 }
 
 /* A second pipeline of the account; returns its first open stage. */
@@ -391,9 +299,9 @@ Test(focus, filter_round_trip_with_defaults_and_replace)
     cr_assert_eq(json_integer_value(json_array_get(ids, 0)), w.stages[1], "%s", r.body);
     cr_assert_eq(json_integer_value(json_array_get(ids, 1)), w.stages[2], "%s", r.body);
     cr_assert_str_eq(th_str(&r, "order"), "oldest", "%s", r.body);
-    cr_assert(jnull(&r, "limit"), "limit defaults to null: %s", r.body);
+    cr_assert(th_jnull(r.json, "limit"), "limit defaults to null: %s", r.body);
     cr_assert_eq(th_int(&r, "max_minutes"), 120, "%s", r.body);
-    parse_time(th_str(&r, "updated_at"));
+    th_parse_time(th_str(&r, "updated_at"));
     char *put_body = strdup(r.body);
     th_resp_free(&r);
 
@@ -427,7 +335,7 @@ Test(focus, filter_round_trip_with_defaults_and_replace)
     r = th_get(w.acct.admin_key, "%s", path);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_str_eq(th_str(&r, "order"), "oldest", "%s", r.body);
-    cr_assert(jnull(&r, "limit"), "%s", r.body);
+    cr_assert(th_jnull(r.json, "limit"), "%s", r.body);
     cr_assert_eq(th_int(&r, "max_minutes"), 120, "%s", r.body);
     th_resp_free(&r);
 
@@ -461,39 +369,39 @@ Test(focus, filter_validation)
 
     struct th_resp r = th_put(w.acct.admin_key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld,%lld]}", p,
                               s, LL(other_stage));
-    expect_field_error(&r, "stage_ids", "a stage of another pipeline");
+    th_expect_field_error(&r, "stage_ids", "a stage of another pipeline");
     th_resp_free(&r);
     r = th_put(w.acct.admin_key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld]}", p, LL(w.won_stage));
-    expect_field_error(&r, "stage_ids", "the won stage");
+    th_expect_field_error(&r, "stage_ids", "the won stage");
     th_resp_free(&r);
     r = th_put(w.acct.admin_key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld]}", p, LL(w.lost_stage));
-    expect_field_error(&r, "stage_ids", "the lost stage");
+    th_expect_field_error(&r, "stage_ids", "the lost stage");
     th_resp_free(&r);
     r = th_put(w.acct.admin_key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[]}", p);
-    expect_field_error(&r, "stage_ids", "empty stage_ids");
+    th_expect_field_error(&r, "stage_ids", "empty stage_ids");
     th_resp_free(&r);
     r = th_put(w.acct.admin_key, path, "{\"pipeline_id\":%lld}", p);
-    expect_field_error(&r, "stage_ids", "no stage_ids");
+    th_expect_field_error(&r, "stage_ids", "no stage_ids");
     th_resp_free(&r);
     r = th_put(w.acct.admin_key, path, "{\"stage_ids\":[%lld]}", s);
-    expect_field_error(&r, "pipeline_id", "no pipeline_id");
+    th_expect_field_error(&r, "pipeline_id", "no pipeline_id");
     th_resp_free(&r);
     r = th_put(w.acct.admin_key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld],\"order\":\"newest\"}", p,
                s);
-    expect_field_error(&r, "order", "unknown order");
+    th_expect_field_error(&r, "order", "unknown order");
     th_resp_free(&r);
     r = th_put(w.acct.admin_key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld],\"max_minutes\":0}", p, s);
-    expect_field_error(&r, "max_minutes", "max_minutes 0");
+    th_expect_field_error(&r, "max_minutes", "max_minutes 0");
     th_resp_free(&r);
     r = th_put(w.acct.admin_key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld],\"max_minutes\":1441}", p,
                s);
-    expect_field_error(&r, "max_minutes", "max_minutes 1441");
+    th_expect_field_error(&r, "max_minutes", "max_minutes 1441");
     th_resp_free(&r);
     r = th_put(w.acct.admin_key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld],\"limit\":0}", p, s);
-    expect_field_error(&r, "limit", "limit 0");
+    th_expect_field_error(&r, "limit", "limit 0");
     th_resp_free(&r);
     r = th_put(w.acct.admin_key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld],\"limit\":10001}", p, s);
-    expect_field_error(&r, "limit", "limit 10001");
+    th_expect_field_error(&r, "limit", "limit 10001");
     th_resp_free(&r);
 
     /* nothing refused was stored */
@@ -523,22 +431,22 @@ Test(focus, filter_roles_and_absence)
     snprintf(path2, sizeof path2, V1 "/managers/%lld/focus-filter", LL(w.manager2));
 
     struct th_resp r = th_get(w.acct.admin_key, "%s", path1);
-    expect_status(&r, 404, "not_found", "no filter yet");
+    th_expect_status(&r, 404, "not_found", "no filter yet");
     th_resp_free(&r);
     r = th_get(w.acct.admin_key, V1 "/managers/999999999/focus-filter");
-    expect_status(&r, 404, "not_found", "no such manager");
+    th_expect_status(&r, 404, "not_found", "no such manager");
     th_resp_free(&r);
 
     r = th_put(w.manager1_key, path1, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld]}", LL(w.pipeline_id),
                LL(w.stages[1]));
-    expect_status(&r, 403, "forbidden", "a manager key sets no filter, not even his own");
+    th_expect_status(&r, 403, "forbidden", "a manager key sets no filter, not even his own");
     th_resp_free(&r);
     r = th_put(w.readonly_key, path1, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld]}", LL(w.pipeline_id),
                LL(w.stages[1]));
-    expect_status(&r, 403, "forbidden", "a readonly key sets no filter");
+    th_expect_status(&r, 403, "forbidden", "a readonly key sets no filter");
     th_resp_free(&r);
     r = th_get(w.acct.admin_key, "%s", path1);
-    expect_status(&r, 404, "not_found", "the refused PUTs stored nothing");
+    th_expect_status(&r, 404, "not_found", "the refused PUTs stored nothing");
     th_resp_free(&r);
 
     put_stages_filter(w.manager1, &w.stages[1], 1, "oldest", "");
@@ -549,7 +457,7 @@ Test(focus, filter_roles_and_absence)
     cr_assert_eq(th_int(&r, "manager_id"), w.manager1, "%s", r.body);
     th_resp_free(&r);
     r = th_get(w.manager1_key, "%s", path2);
-    expect_status(&r, 403, "forbidden", "another manager's filter");
+    th_expect_status(&r, 403, "forbidden", "another manager's filter");
     th_resp_free(&r);
     r = th_get(w.manager2_key, "%s", path2);
     cr_assert_eq(r.status, 200, "%s", r.body);
@@ -570,22 +478,22 @@ Test(focus, start_refused_without_filter_or_with_an_empty_queue)
     create_deal(w.stages[0], w.manager1, 1000); /* his, but outside the filter's stages */
     create_deal(w.stages[1], w.manager2, 1000); /* in the stages, but another manager's */
     struct th_resp r = start(w.acct.admin_key, w.manager1);
-    expect_status(&r, 422, "validation_failed", "no saved filter");
+    th_expect_status(&r, 422, "validation_failed", "no saved filter");
     th_resp_free(&r);
 
     put_stages_filter(w.manager1, &w.stages[1], 1, "oldest", "");
     r = start(w.acct.admin_key, w.manager1);
-    expect_status(&r, 422, "validation_failed", "an empty queue");
+    th_expect_status(&r, 422, "validation_failed", "an empty queue");
     th_resp_free(&r);
     r = th_get(w.acct.admin_key, V1 "/managers/%lld/focus", LL(w.manager1));
-    expect_status(&r, 404, "not_found", "no session after a refused start");
+    th_expect_status(&r, 404, "not_found", "no session after a refused start");
     th_resp_free(&r);
     cr_assert_eq(th_count_rows("focus_sessions", w.acct.id), 0, "a refused start leaves no session");
     cr_assert_eq(th_count_rows("focus_items", w.acct.id), 0);
     expect_manager(w.manager1, false, true);
 
     r = start(w.acct.admin_key, 999999999);
-    expect_status(&r, 404, "not_found", "no such manager");
+    th_expect_status(&r, 404, "not_found", "no such manager");
     th_resp_free(&r);
 }
 
@@ -607,11 +515,11 @@ Test(focus, start_returns_the_session)
     cr_assert_eq(json_integer_value(json_array_get(ids, 0)), w.stages[1], "%s", r.body);
     cr_assert_eq(json_integer_value(json_array_get(ids, 1)), w.stages[2], "%s", r.body);
     cr_assert_str_eq(th_str(&r, "order"), "oldest", "%s", r.body);
-    cr_assert(jnull(&r, "limit"), "%s", r.body);
-    int64_t started = parse_time(th_str(&r, "started_at"));
+    cr_assert(th_jnull(r.json, "limit"), "%s", r.body);
+    int64_t started = th_parse_time(th_str(&r, "started_at"));
     cr_assert(started >= before && started <= after, "started_at %lld not in [%lld, %lld]: %s", LL(started),
               LL(before), LL(after), r.body);
-    cr_assert_eq(parse_time(th_str(&r, "ends_by")), started + 45 * 60, "ends_by = started_at + 45 min: %s",
+    cr_assert_eq(th_parse_time(th_str(&r, "ends_by")), started + 45 * 60, "ends_by = started_at + 45 min: %s",
                  r.body);
     expect_state(&r, "active", NULL, "a new session");
     int64_t queue[] = {a, b};
@@ -634,13 +542,13 @@ Test(focus, start_returns_the_session)
     cr_assert_eq(r.status, 200, "his own session: %s", r.body);
     th_resp_free(&r);
     r = get_session(w.manager2_key, id);
-    expect_status(&r, 404, "not_found", "another manager's session");
+    th_expect_status(&r, 404, "not_found", "another manager's session");
     th_resp_free(&r);
     r = th_get(w.manager2_key, V1 "/managers/%lld/focus", LL(w.manager1));
-    expect_status(&r, 403, "forbidden", "another manager's focus");
+    th_expect_status(&r, 403, "forbidden", "another manager's focus");
     th_resp_free(&r);
     r = th_get(w.acct.admin_key, V1 "/managers/%lld/focus", LL(w.manager2));
-    expect_status(&r, 404, "not_found", "manager2 is not in focus");
+    th_expect_status(&r, 404, "not_found", "manager2 is not in focus");
     th_resp_free(&r);
     free(start_body);
 }
@@ -724,7 +632,7 @@ Test(focus, queue_order_overdue_first_by_earliest_due_then_the_rest)
     create_task(over5, due5);
     create_task(later, future);
     int64_t t = create_task(completed, due10);
-    struct th_resp r = post_empty(w.acct.admin_key, V1 "/tasks/%lld/complete", LL(t));
+    struct th_resp r = th_post_empty(w.acct.admin_key, V1 "/tasks/%lld/complete", LL(t));
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
     t = create_task(deleted, due3);
@@ -801,10 +709,10 @@ Test(focus, start_twice_is_focus_active)
     put_stages_filter(w.manager1, &w.stages[1], 1, "oldest", "");
     int64_t id = start_ok(w.manager1, NULL);
     struct th_resp r = start(w.acct.admin_key, w.manager1);
-    expect_status(&r, 409, "focus_active", "second start");
+    th_expect_status(&r, 409, "focus_active", "second start");
     th_resp_free(&r);
     r = start(w.manager1_key, w.manager1);
-    expect_status(&r, 409, "focus_active", "second start by himself");
+    th_expect_status(&r, 409, "focus_active", "second start by himself");
     th_resp_free(&r);
     cr_assert_eq(th_count_rows("focus_sessions", w.acct.id), 1);
     r = th_get(w.acct.admin_key, V1 "/managers/%lld/focus", LL(w.manager1));
@@ -824,7 +732,7 @@ Test(focus, max_in_focus_caps_managers_in_focus)
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
     r = start(w.acct.admin_key, w.manager1);
-    expect_status(&r, 409, "focus_cap_reached", "cap 0");
+    th_expect_status(&r, 409, "focus_cap_reached", "cap 0");
     th_resp_free(&r);
 
     r = th_put(w.acct.admin_key, V1 "/distribution/settings", "{\"max_in_focus\":1}");
@@ -833,10 +741,10 @@ Test(focus, max_in_focus_caps_managers_in_focus)
     th_resp_free(&r);
     int64_t first = start_ok(w.manager1, NULL);
     r = start(w.acct.admin_key, w.manager2);
-    expect_status(&r, 409, "focus_cap_reached", "a second manager over the cap");
+    th_expect_status(&r, 409, "focus_cap_reached", "a second manager over the cap");
     th_resp_free(&r);
     r = start(w.manager2_key, w.manager2);
-    expect_status(&r, 409, "focus_cap_reached", "a second manager over the cap, by himself");
+    th_expect_status(&r, 409, "focus_cap_reached", "a second manager over the cap, by himself");
     th_resp_free(&r);
     expect_manager(w.manager2, false, true);
 
@@ -847,7 +755,7 @@ Test(focus, max_in_focus_caps_managers_in_focus)
 
     r = th_put(w.acct.admin_key, V1 "/distribution/settings", "{}");
     cr_assert_eq(r.status, 200, "%s", r.body);
-    cr_assert(jnull(&r, "max_in_focus"), "no cap by default: %s", r.body);
+    cr_assert(th_jnull(r.json, "max_in_focus"), "no cap by default: %s", r.body);
     th_resp_free(&r);
     start_ok(w.manager1, NULL);
 }
@@ -865,7 +773,7 @@ Test(focus, start_body_replaces_the_saved_filter)
     snprintf(path, sizeof path, V1 "/managers/%lld/focus", LL(w.manager1));
     r = th_post(w.acct.admin_key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld]}", LL(w.pipeline_id),
                 LL(w.won_stage));
-    expect_field_error(&r, "stage_ids", "start with a won stage in the body");
+    th_expect_field_error(&r, "stage_ids", "start with a won stage in the body");
     th_resp_free(&r);
     cr_assert_eq(th_count_rows("focus_sessions", w.acct.id), 0);
 
@@ -877,9 +785,9 @@ Test(focus, start_body_replaces_the_saved_filter)
     cr_assert_eq(json_array_size(ids), 1, "%s", r.body);
     cr_assert_eq(json_integer_value(json_array_get(ids, 0)), w.stages[1], "%s", r.body);
     cr_assert_str_eq(th_str(&r, "order"), "price_desc", "%s", r.body);
-    cr_assert(jnull(&r, "limit"), "%s", r.body);
-    cr_assert_eq(parse_time(th_str(&r, "ends_by")) - parse_time(th_str(&r, "started_at")), 30 * 60, "%s",
-                 r.body);
+    cr_assert(th_jnull(r.json, "limit"), "%s", r.body);
+    cr_assert_eq(th_parse_time(th_str(&r, "ends_by")) - th_parse_time(th_str(&r, "started_at")), 30 * 60,
+                 "%s", r.body);
     int64_t queue[] = {s1b, s1a};
     expect_queue(&r, queue, 2, "the body's filter");
     th_resp_free(&r);
@@ -891,7 +799,7 @@ Test(focus, start_body_replaces_the_saved_filter)
     cr_assert_eq(json_integer_value(json_array_get(ids, 0)), w.stages[1], "the saved filter is replaced: %s",
                  r.body);
     cr_assert_str_eq(th_str(&r, "order"), "price_desc", "%s", r.body);
-    cr_assert(jnull(&r, "limit"), "%s", r.body);
+    cr_assert(th_jnull(r.json, "limit"), "%s", r.body);
     cr_assert_eq(th_int(&r, "max_minutes"), 30, "%s", r.body);
     th_resp_free(&r);
 }
@@ -907,13 +815,13 @@ Test(focus, manager_key_starts_only_his_own_with_the_saved_filter)
 
     struct th_resp r = th_post(w.manager1_key, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld]}",
                                LL(w.pipeline_id), LL(w.stages[1]));
-    expect_status(&r, 403, "forbidden", "a manager key with a body");
+    th_expect_status(&r, 403, "forbidden", "a manager key with a body");
     th_resp_free(&r);
     r = start(w.manager1_key, w.manager2);
-    expect_status(&r, 403, "forbidden", "a manager key for another manager");
+    th_expect_status(&r, 403, "forbidden", "a manager key for another manager");
     th_resp_free(&r);
     r = start(w.readonly_key, w.manager1);
-    expect_status(&r, 403, "forbidden", "a readonly key");
+    th_expect_status(&r, 403, "forbidden", "a readonly key");
     th_resp_free(&r);
     cr_assert_eq(th_count_rows("focus_sessions", w.acct.id), 0, "the refused starts stored nothing");
 
@@ -985,7 +893,7 @@ Test(focus, mark_done_again_and_unknown_deals)
     char *first = strdup(r.body);
     th_resp_free(&r);
 
-    sleep_ms(1100); /* a second mark must not move done_at */
+    th_sleep_ms(1100); /* a second mark must not move done_at */
     r = mark_done(w.acct.admin_key, id, a);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_str_eq(r.body, first, "marking again changes nothing");
@@ -993,19 +901,19 @@ Test(focus, mark_done_again_and_unknown_deals)
     free(first);
 
     r = mark_done(w.acct.admin_key, id, outside);
-    expect_status(&r, 404, "not_found", "a deal not in the queue");
+    th_expect_status(&r, 404, "not_found", "a deal not in the queue");
     th_resp_free(&r);
     r = mark_done(w.acct.admin_key, id, 999999999);
-    expect_status(&r, 404, "not_found", "no such deal");
+    th_expect_status(&r, 404, "not_found", "no such deal");
     th_resp_free(&r);
     r = mark_done(w.acct.admin_key, 999999999, a);
-    expect_status(&r, 404, "not_found", "no such session");
+    th_expect_status(&r, 404, "not_found", "no such session");
     th_resp_free(&r);
     r = mark_done(w.manager2_key, id, b);
-    expect_status(&r, 404, "not_found", "another manager's session");
+    th_expect_status(&r, 404, "not_found", "another manager's session");
     th_resp_free(&r);
     r = mark_done(w.readonly_key, id, b);
-    expect_status(&r, 403, "forbidden", "a readonly key");
+    th_expect_status(&r, 403, "forbidden", "a readonly key");
     th_resp_free(&r);
 
     r = mark_done(w.manager1_key, id, b);
@@ -1092,7 +1000,7 @@ Test(focus, his_own_actions_after_start_mark_items_done)
     expect_done_now(id, d_call, true, 3, "call");
 
     /* a completed task */
-    r = post_empty(w.manager1_key, V1 "/tasks/%lld/complete", LL(task));
+    r = th_post_empty(w.manager1_key, V1 "/tasks/%lld/complete", LL(task));
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
     expect_done_now(id, d_task, true, 4, "completed task");
@@ -1160,7 +1068,7 @@ Test(focus, reassigned_or_deleted_deals_leave_the_queue)
     expect_state(&r, "active", NULL, "after reassigning a");
     th_resp_free(&r);
     r = mark_done(w.acct.admin_key, id, a);
-    expect_status(&r, 404, "not_found", "a left the queue");
+    th_expect_status(&r, 404, "not_found", "a left the queue");
     th_resp_free(&r);
 
     /* the queue is a snapshot: a deal given to him after the start does not join it */
@@ -1221,7 +1129,7 @@ Test(focus, queue_done_ends_the_session_and_he_gets_leads_again)
     th_resp_free(&r);
     free(ended);
     r = th_get(w.acct.admin_key, V1 "/managers/%lld/focus", LL(w.manager1));
-    expect_status(&r, 404, "not_found", "no active session after queue_done");
+    th_expect_status(&r, 404, "not_found", "no active session after queue_done");
     th_resp_free(&r);
     expect_manager(w.manager1, false, true);
     r = th_get(w.acct.admin_key, V1 "/distribution");
@@ -1246,13 +1154,13 @@ Test(focus, stop_ends_once_and_ended_sessions_refuse_changes)
     int64_t id = start_ok(w.manager1, NULL);
 
     struct th_resp r = stop(w.manager2_key, id);
-    expect_status(&r, 404, "not_found", "another manager stops");
+    th_expect_status(&r, 404, "not_found", "another manager stops");
     th_resp_free(&r);
     r = stop(w.readonly_key, id);
-    expect_status(&r, 403, "forbidden", "a readonly key stops");
+    th_expect_status(&r, 403, "forbidden", "a readonly key stops");
     th_resp_free(&r);
     r = stop(w.acct.admin_key, 999999999);
-    expect_status(&r, 404, "not_found", "no such session");
+    th_expect_status(&r, 404, "not_found", "no such session");
     th_resp_free(&r);
     expect_manager(w.manager1, true, false);
 
@@ -1266,17 +1174,17 @@ Test(focus, stop_ends_once_and_ended_sessions_refuse_changes)
     th_resp_free(&r);
 
     r = stop(w.acct.admin_key, id);
-    expect_status(&r, 409, "conflict", "stop again");
+    th_expect_status(&r, 409, "conflict", "stop again");
     th_resp_free(&r);
     r = mark_done(w.acct.admin_key, id, a);
-    expect_status(&r, 409, "conflict", "done on an ended session");
+    th_expect_status(&r, 409, "conflict", "done on an ended session");
     th_resp_free(&r);
     r = get_session(w.acct.admin_key, id);
     cr_assert_str_eq(r.body, stopped, "the refused calls changed nothing");
     th_resp_free(&r);
     free(stopped);
     r = th_get(w.acct.admin_key, V1 "/managers/%lld/focus", LL(w.manager1));
-    expect_status(&r, 404, "not_found", "not in focus after stop");
+    th_expect_status(&r, 404, "not_found", "not in focus after stop");
     th_resp_free(&r);
     expect_manager(w.manager1, false, true);
 
@@ -1293,7 +1201,7 @@ Test(focus, timeout_ends_the_session_with_no_request_in_flight)
     put_stages_filter(w.manager1, &w.stages[1], 1, "oldest", "");
     int64_t id = start_ok(w.manager1, NULL);
     th_sql_int("UPDATE focus_sessions SET ends_by = now() + interval '1 second' WHERE id = %lld", LL(id));
-    sleep_ms(3500); /* no HTTP request meanwhile: only the scheduler can end it */
+    th_sleep_ms(3500); /* no HTTP request meanwhile: only the scheduler can end it */
     cr_assert_eq(th_sql_int("SELECT count(*) FROM focus_sessions WHERE id = %lld AND ended_at IS NOT NULL"
                             " AND end_reason = 'timeout' AND ended_at = ends_by",
                             LL(id)),
@@ -1305,7 +1213,7 @@ Test(focus, timeout_ends_the_session_with_no_request_in_flight)
     cr_assert_str_eq(th_str(&r, "ended_at"), th_str(&r, "ends_by"), "ended at ends_by: %s", r.body);
     th_resp_free(&r);
     r = th_get(w.acct.admin_key, V1 "/managers/%lld/focus", LL(w.manager1));
-    expect_status(&r, 404, "not_found", "not in focus after timeout");
+    th_expect_status(&r, 404, "not_found", "not in focus after timeout");
     th_resp_free(&r);
     expect_manager(w.manager1, false, true);
 }
@@ -1330,14 +1238,14 @@ Test(focus, waiting_lead_goes_to_the_manager_who_leaves_focus)
     expect_dist_reason(&r, w.manager2, "in_focus");
     th_resp_free(&r);
     r = th_post(w.acct.admin_key, V1 "/distribution/next", "{\"kind\":\"call\"}");
-    expect_status(&r, 409, "no_eligible_manager", "a call with everyone in focus");
+    th_expect_status(&r, 409, "no_eligible_manager", "a call with everyone in focus");
     th_resp_free(&r);
 
     r = stop(w.acct.admin_key, s1);
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
-    double t0 = mono_now(), took = -1;
-    while (mono_now() - t0 < 3.0) {
+    double t0 = th_mono_now(), took = -1;
+    while (th_mono_now() - t0 < 3.0) {
         r = th_get(w.acct.admin_key, V1 "/deals/%lld", LL(deal));
         cr_assert_eq(r.status, 200, "%s", r.body);
         json_t *m = jget(&r, "manager_id");
@@ -1345,10 +1253,10 @@ Test(focus, waiting_lead_goes_to_the_manager_who_leaves_focus)
         if (assigned) cr_assert_eq(json_integer_value(m), w.manager1, "the waiting deal: %s", r.body);
         th_resp_free(&r);
         if (assigned) {
-            took = mono_now() - t0;
+            took = th_mono_now() - t0;
             break;
         }
-        sleep_ms(100);
+        th_sleep_ms(100);
     }
     cr_assert(took >= 0, "the waiting deal was not assigned within 3 s");
     cr_assert(took <= 2.0, "the waiting deal was assigned after %.2f s, more than 2 s", took);
@@ -1391,7 +1299,7 @@ Test(focus, session_list_newest_first_filtered_and_scoped)
     put_stages_filter(w.manager2, &w.stages[1], 1, "oldest", "");
     struct th_resp r;
     int64_t s1 = start_ok(w.manager1, &r);
-    int64_t first_started = parse_time(th_str(&r, "started_at"));
+    int64_t first_started = th_parse_time(th_str(&r, "started_at"));
     th_resp_free(&r);
     r = stop(w.acct.admin_key, s1);
     cr_assert_eq(r.status, 200, "%s", r.body);
@@ -1400,7 +1308,7 @@ Test(focus, session_list_newest_first_filtered_and_scoped)
     int64_t s3;
     start_ok(w.manager1, &r);
     s3 = th_int(&r, "id");
-    int64_t started = parse_time(th_str(&r, "started_at"));
+    int64_t started = th_parse_time(th_str(&r, "started_at"));
     th_resp_free(&r);
     cr_assert(s1 < s2 && s2 < s3);
 
@@ -1448,11 +1356,11 @@ Test(focus, session_list_newest_first_filtered_and_scoped)
 
     /* the period (dates in the account's zone, Moscow): each session is judged by its own start's date */
     char today[16], yesterday[16], tomorrow[16], first_day[16], before_first[16];
-    moscow_date(today, started, 0);
-    moscow_date(yesterday, started, -1);
-    moscow_date(tomorrow, started, 1);
-    moscow_date(first_day, first_started, 0);
-    moscow_date(before_first, first_started, -1);
+    th_local_date(today, started, MSK, 0);
+    th_local_date(yesterday, started, MSK, -1);
+    th_local_date(tomorrow, started, MSK, 1);
+    th_local_date(first_day, first_started, MSK, 0);
+    th_local_date(before_first, first_started, MSK, -1);
     int64_t only_s3[] = {s3};
     snprintf(q, sizeof q, "?from=%s&to=%s&limit=1", today, today);
     expect_list(w.acct.admin_key, q, only_s3, 1);
@@ -1467,13 +1375,13 @@ Test(focus, session_list_newest_first_filtered_and_scoped)
 
     snprintf(q, sizeof q, V1 "/focus-sessions?from=%s&to=%s", today, yesterday);
     r = th_get(w.acct.admin_key, "%s", q);
-    expect_field_error(&r, "to", "to before from");
+    th_expect_field_error(&r, "to", "to before from");
     th_resp_free(&r);
     r = th_get(w.acct.admin_key, V1 "/focus-sessions?from=2024-02-30");
-    expect_field_error(&r, "from", "a bad date");
+    th_expect_field_error(&r, "from", "a bad date");
     th_resp_free(&r);
     r = th_get(w.acct.admin_key, V1 "/focus-sessions?to=yesterday");
-    expect_field_error(&r, "to", "a bad date");
+    th_expect_field_error(&r, "to", "a bad date");
     th_resp_free(&r);
 }
 
@@ -1489,27 +1397,27 @@ Test(focus, another_account_sees_nothing)
     const char *k = other.admin_key;
 
     struct th_resp r = get_session(k, id);
-    expect_status(&r, 404, "not_found", "foreign session");
+    th_expect_status(&r, 404, "not_found", "foreign session");
     th_resp_free(&r);
     r = stop(k, id);
-    expect_status(&r, 404, "not_found", "foreign stop");
+    th_expect_status(&r, 404, "not_found", "foreign stop");
     th_resp_free(&r);
     r = mark_done(k, id, a);
-    expect_status(&r, 404, "not_found", "foreign done");
+    th_expect_status(&r, 404, "not_found", "foreign done");
     th_resp_free(&r);
     r = th_get(k, V1 "/managers/%lld/focus", LL(w.manager1));
-    expect_status(&r, 404, "not_found", "foreign manager focus");
+    th_expect_status(&r, 404, "not_found", "foreign manager focus");
     th_resp_free(&r);
     r = th_get(k, V1 "/managers/%lld/focus-filter", LL(w.manager1));
-    expect_status(&r, 404, "not_found", "foreign manager filter");
+    th_expect_status(&r, 404, "not_found", "foreign manager filter");
     th_resp_free(&r);
     char path[96];
     snprintf(path, sizeof path, V1 "/managers/%lld/focus-filter", LL(w.manager1));
     r = th_put(k, path, "{\"pipeline_id\":%lld,\"stage_ids\":[%lld]}", LL(w.pipeline_id), LL(w.stages[1]));
-    expect_status(&r, 404, "not_found", "foreign filter PUT");
+    th_expect_status(&r, 404, "not_found", "foreign filter PUT");
     th_resp_free(&r);
     r = start(k, w.manager1);
-    expect_status(&r, 404, "not_found", "foreign start");
+    th_expect_status(&r, 404, "not_found", "foreign start");
     th_resp_free(&r);
     r = th_get(k, V1 "/focus-sessions");
     cr_assert_eq(r.status, 200, "%s", r.body);

@@ -10,16 +10,10 @@ static struct th_world w;
 
 static void setup(void)
 {
-    th_server_start(TEST_SUITE);
-    th_world_new(&w);
+    th_world_start(TEST_SUITE, &w);
 }
 
-static void teardown(void)
-{
-    th_server_stop();
-}
-
-TestSuite(idempotency, .init = setup, .fini = teardown);
+TestSuite(idempotency, .init = setup, .fini = th_server_stop);
 
 static struct th_resp post_with_key(const char *api_key, const char *path, const char *body, const char *idem)
 {

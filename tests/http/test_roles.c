@@ -14,16 +14,10 @@ static struct th_world w;
 
 static void setup(void)
 {
-    th_server_start(TEST_SUITE);
-    th_world_new(&w);
+    th_world_start(TEST_SUITE, &w);
 }
 
-static void teardown(void)
-{
-    th_server_stop();
-}
-
-TestSuite(roles, .init = setup, .fini = teardown);
+TestSuite(roles, .init = setup, .fini = th_server_stop);
 
 #define V1 "/api/v1"
 

@@ -13,29 +13,15 @@ static struct th_world w;
 
 static void setup(void)
 {
-    th_server_start(TEST_SUITE);
-    th_world_new(&w);
+    th_world_start(TEST_SUITE, &w);
 }
 
-static void teardown(void)
-{
-    th_server_stop();
-}
-
-TestSuite(tasks, .init = setup, .fini = teardown);
+TestSuite(tasks, .init = setup, .fini = th_server_stop);
 
 #define DUE1       "2030-01-15T09:00:00Z"
 #define DUE1_EPOCH 1894698000LL
 #define DUE2       "2030-02-20T14:30:00Z"
 #define DUE2_EPOCH 1897828200LL
-
-static void format_time(int64_t t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static int64_t parse_time(const char *s)
 {
@@ -315,8 +301,8 @@ Test(tasks, states_open_overdue_done_deleted_and_their_lists)
 {
     int64_t deal = create_deal(w.acct.admin_key, w.manager1);
     char future[32], past[32];
-    format_time((int64_t)time(NULL) + 86400, future);
-    format_time((int64_t)time(NULL) - 3600, past);
+    th_format_time((int64_t)time(NULL) + 86400, future);
+    th_format_time((int64_t)time(NULL) - 3600, past);
     int64_t open = create_task(w.acct.admin_key, deal, 0, "call", future);
     int64_t overdue = create_task(w.acct.admin_key, deal, 0, "call", past);
     int64_t done = create_task(w.acct.admin_key, deal, 0, "call", past);

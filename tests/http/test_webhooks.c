@@ -44,13 +44,6 @@ static const char FORM[] = "application/x-www-form-urlencoded";
 
 /* ---- helpers ---- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static struct th_resp post_to(const char *token, const char *body, const char *content_type)
 {
     char path[256];
@@ -61,40 +54,12 @@ static struct th_resp post_to(const char *token, const char *body, const char *c
 /* Posts a body as amoCRM does and asserts the 200 within 2 s. */
 static void post_ok(const char *body)
 {
-    double start = now_s();
+    double start = th_mono_now();
     struct th_resp r = post_to(acct.webhook_token, body, FORM);
-    double took = now_s() - start;
+    double took = th_mono_now() - start;
     cr_assert_eq(r.status, 200, "webhook: %ld %s", r.status, r.body);
     cr_assert_lt(took, 2.0, "amoCRM wants the answer within 2 s; took %.3f s", took);
     th_resp_free(&r);
-}
-
-/* GET path (printf) as JSON, asserting 200; the caller decrefs. */
-static json_t *get_json(const char *path_fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *get_json(const char *path_fmt, ...)
-{
-    char path[512];
-    va_list ap;
-    va_start(ap, path_fmt);
-    vsnprintf(path, sizeof path, path_fmt, ap);
-    va_end(ap);
-    struct th_resp r = th_request("GET", path, acct.admin_key, NULL, NULL, NULL);
-    cr_assert_eq(r.status, 200, "GET %s: %s", path, r.body);
-    json_t *j = json_incref(r.json);
-    th_resp_free(&r);
-    return j;
-}
-
-static int64_t jint(json_t *o, const char *field)
-{
-    json_t *v = json_object_get(o, field);
-    cr_assert(json_is_integer(v), "%s is not an integer", field);
-    return json_integer_value(v);
-}
-
-static const char *jstr(json_t *o, const char *field)
-{
-    return json_string_value(json_object_get(o, field));
 }
 
 static size_t items_size(json_t *list)
@@ -113,13 +78,13 @@ static void assert_null(json_t *o, const char *field)
  * 10 s: NULL, or what is left (the caller frees). */
 static char *not_applied(void)
 {
-    double deadline = now_s() + 10.0;
+    double deadline = th_mono_now() + 10.0;
     for (;;) {
-        json_t *pending = get_json("/api/v1/webhooks/inbox?state=pending&limit=500");
-        json_t *waiting = get_json("/api/v1/webhooks/inbox?state=waiting&limit=500");
+        json_t *pending = th_get_json(acct.admin_key, "/api/v1/webhooks/inbox?state=pending&limit=500");
+        json_t *waiting = th_get_json(acct.admin_key, "/api/v1/webhooks/inbox?state=waiting&limit=500");
         bool idle = items_size(pending) == 0 && items_size(waiting) == 0;
         char *left = NULL;
-        if (!idle && now_s() > deadline) {
+        if (!idle && th_mono_now() > deadline) {
             char *p = json_dumps(pending, JSON_INDENT(1)), *w = json_dumps(waiting, JSON_INDENT(1));
             size_t len = strlen(p) + strlen(w) + 64;
             left = malloc(len);
@@ -148,14 +113,14 @@ static void wait_applied(void)
 /* The raw webhook bodies in the inbox (source amocrm); the caller decrefs. */
 static json_t *webhook_rows(const char *state)
 {
-    json_t *all = state ? get_json("/api/v1/webhooks/inbox?state=%s&limit=500", state)
-                        : get_json("/api/v1/webhooks/inbox?limit=500");
+    json_t *all = state ? th_get_json(acct.admin_key, "/api/v1/webhooks/inbox?state=%s&limit=500", state)
+                        : th_get_json(acct.admin_key, "/api/v1/webhooks/inbox?limit=500");
     json_t *out = json_array();
     size_t i;
     json_t *row;
     json_array_foreach(json_object_get(all, "items"), i, row)
     {
-        const char *source = jstr(row, "source");
+        const char *source = th_jstr(row, "source");
         if (source != NULL && strcmp(source, "amocrm") == 0) json_array_append(out, row);
     }
     json_decref(all);
@@ -168,15 +133,6 @@ static size_t webhook_count(const char *state)
     size_t n = json_array_size(rows);
     json_decref(rows);
     return n;
-}
-
-static int64_t id_by_ext(const char *kind, const char *ext)
-{
-    struct th_resp r = th_get(acct.admin_key, "/api/v1/%s/ext:%s", kind, ext);
-    cr_assert_eq(r.status, 200, "%s ext:%s: %s", kind, ext, r.body);
-    int64_t id = th_int(&r, "id");
-    th_resp_free(&r);
-    return id;
 }
 
 static long status_of(const char *path_fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -196,12 +152,12 @@ static long status_of(const char *path_fmt, ...)
 /* The pipeline with external_id ext (the caller decrefs). */
 static json_t *pipeline_by_ext(const char *ext)
 {
-    json_t *list = get_json("/api/v1/pipelines?limit=500");
+    json_t *list = th_get_json(acct.admin_key, "/api/v1/pipelines?limit=500");
     size_t i;
     json_t *p, *found = NULL;
     json_array_foreach(json_object_get(list, "items"), i, p)
     {
-        const char *e = jstr(p, "external_id");
+        const char *e = th_jstr(p, "external_id");
         if (e != NULL && strcmp(e, ext) == 0) found = json_incref(p);
     }
     json_decref(list);
@@ -215,8 +171,8 @@ static int64_t stage_by_ext(json_t *pipeline, const char *ext)
     json_t *s;
     json_array_foreach(json_object_get(pipeline, "stages"), i, s)
     {
-        const char *e = jstr(s, "external_id");
-        if (e != NULL && strcmp(e, ext) == 0) return jint(s, "id");
+        const char *e = th_jstr(s, "external_id");
+        if (e != NULL && strcmp(e, ext) == 0) return th_jint(s, "id");
     }
     cr_assert_fail("no stage %s", ext);
     return 0;
@@ -228,7 +184,7 @@ static int64_t stage_of_kind(json_t *pipeline, const char *kind)
     json_t *s;
     json_array_foreach(json_object_get(pipeline, "stages"), i, s)
     {
-        if (strcmp(jstr(s, "kind"), kind) == 0) return jint(s, "id");
+        if (strcmp(th_jstr(s, "kind"), kind) == 0) return th_jint(s, "id");
     }
     cr_assert_fail("no %s stage", kind);
     return 0;
@@ -245,48 +201,49 @@ static void assert_history_row(json_t *rows, size_t i, int64_t from, int64_t to,
         cr_assert(json_is_null(f), "row %zu from_stage_id should be null: %s", i, dump);
     else
         cr_assert_eq(json_integer_value(f), from, "row %zu from_stage_id: %s", i, dump);
-    cr_assert_eq(jint(row, "to_stage_id"), to, "row %zu to_stage_id: %s", i, dump);
-    cr_assert_str_eq(jstr(row, "status"), status, "row %zu status: %s", i, dump);
-    cr_assert_str_eq(jstr(row, "at"), at, "row %zu at: %s", i, dump);
+    cr_assert_eq(th_jint(row, "to_stage_id"), to, "row %zu to_stage_id: %s", i, dump);
+    cr_assert_str_eq(th_jstr(row, "status"), status, "row %zu status: %s", i, dump);
+    cr_assert_str_eq(th_jstr(row, "at"), at, "row %zu at: %s", i, dump);
     cr_assert_eq(json_integer_value(json_object_get(row, "manager_id")), manager, "row %zu manager_id: %s", i,
                  dump);
     cr_assert(json_is_null(json_object_get(row, "loss_reason_id")), "row %zu loss_reason_id: %s", i, dump);
-    cr_assert_eq(jint(row, "price"), price, "row %zu price: %s", i, dump);
+    cr_assert_eq(th_jint(row, "price"), price, "row %zu price: %s", i, dump);
     free(dump);
 }
 
 /* The story's end state (FORMAT.md), whatever order the bodies came in. */
 static void assert_story(void)
 {
-    int64_t u1 = id_by_ext("managers", "8800001"), u2 = id_by_ext("managers", "8800002");
-    json_t *m = get_json("/api/v1/managers/%lld", (long long)u2);
-    cr_assert_str_eq(jstr(m, "name"), "8800002", "a placeholder is named by its external id");
+    int64_t u1 = th_id_by_ext(acct.admin_key, "managers", "8800001"),
+            u2 = th_id_by_ext(acct.admin_key, "managers", "8800002");
+    json_t *m = th_get_json(acct.admin_key, "/api/v1/managers/%lld", (long long)u2);
+    cr_assert_str_eq(th_jstr(m, "name"), "8800002", "a placeholder is named by its external id");
     cr_assert(json_is_true(json_object_get(m, "needs_setup")));
-    cr_assert_str_eq(jstr(m, "role"), "manager");
+    cr_assert_str_eq(th_jstr(m, "role"), "manager");
     json_decref(m);
 
     json_t *p = pipeline_by_ext("6101001");
     cr_assert(json_is_true(json_object_get(p, "needs_setup")));
     int64_t s1 = stage_by_ext(p, "55012001"), s4 = stage_by_ext(p, "55012004");
     int64_t lost = stage_of_kind(p, "lost");
-    int64_t pipeline_id = jint(p, "id");
+    int64_t pipeline_id = th_jint(p, "id");
     json_decref(p);
 
-    json_t *d = get_json("/api/v1/deals/ext:40310001");
-    cr_assert_str_eq(jstr(d, "external_id"), "40310001");
-    cr_assert_str_eq(jstr(d, "name"), "Заявка с сайта");
-    cr_assert_eq(jint(d, "price"), 150000);
-    cr_assert_eq(jint(d, "pipeline_id"), pipeline_id);
-    cr_assert_eq(jint(d, "stage_id"), lost);
-    cr_assert_str_eq(jstr(d, "status"), "lost");
-    cr_assert_eq(jint(d, "manager_id"), u2);
+    json_t *d = th_get_json(acct.admin_key, "/api/v1/deals/ext:40310001");
+    cr_assert_str_eq(th_jstr(d, "external_id"), "40310001");
+    cr_assert_str_eq(th_jstr(d, "name"), "Заявка с сайта");
+    cr_assert_eq(th_jint(d, "price"), 150000);
+    cr_assert_eq(th_jint(d, "pipeline_id"), pipeline_id);
+    cr_assert_eq(th_jint(d, "stage_id"), lost);
+    cr_assert_str_eq(th_jstr(d, "status"), "lost");
+    cr_assert_eq(th_jint(d, "manager_id"), u2);
     assert_null(d, "loss_reason_id"); /* not in any webhook, and no connector to read it */
-    cr_assert_str_eq(jstr(d, "created_at"), "2022-09-01T06:00:00Z");
-    cr_assert_str_eq(jstr(d, "closed_at"), "2022-09-03T06:00:00Z");
-    int64_t deal = jint(d, "id");
+    cr_assert_str_eq(th_jstr(d, "created_at"), "2022-09-01T06:00:00Z");
+    cr_assert_str_eq(th_jstr(d, "closed_at"), "2022-09-03T06:00:00Z");
+    int64_t deal = th_jint(d, "id");
     json_decref(d);
 
-    json_t *h = get_json("/api/v1/deals/%lld/history", (long long)deal);
+    json_t *h = th_get_json(acct.admin_key, "/api/v1/deals/%lld/history", (long long)deal);
     json_t *rows = json_object_get(h, "items");
     cr_assert_eq(json_array_size(rows), 4, "created, responsible, 55012004, lost");
     assert_history_row(rows, 0, 0, s1, "open", "2022-09-01T06:00:00Z", u1, 150000);    /* 1662012000 */
@@ -295,16 +252,16 @@ static void assert_story(void)
     assert_history_row(rows, 3, s4, lost, "lost", "2022-09-03T06:00:00Z", u2, 150000); /* 1662184800 */
     json_decref(h);
 
-    json_t *t = get_json("/api/v1/tasks/ext:7700001");
-    cr_assert_eq(jint(t, "deal_id"), deal);
-    cr_assert_eq(jint(t, "manager_id"), u2);
-    cr_assert_str_eq(jstr(t, "type"), "call");
-    cr_assert_str_eq(jstr(t, "text"), "Перезвонить клиенту");
-    cr_assert_str_eq(jstr(t, "state"), "done");
-    cr_assert_str_eq(jstr(t, "result"), "Клиент ждёт КП");
-    cr_assert_str_eq(jstr(t, "completed_at"), "2022-09-02T03:00:00Z"); /* its updated_at 1662087600 */
-    cr_assert_str_eq(jstr(t, "due_at"), "2022-09-02T06:00:00Z");       /* complete_before 1662098400 */
-    cr_assert_str_eq(jstr(t, "created_at"), "2022-09-01T19:20:00Z");   /* created_at 1662060000 */
+    json_t *t = th_get_json(acct.admin_key, "/api/v1/tasks/ext:7700001");
+    cr_assert_eq(th_jint(t, "deal_id"), deal);
+    cr_assert_eq(th_jint(t, "manager_id"), u2);
+    cr_assert_str_eq(th_jstr(t, "type"), "call");
+    cr_assert_str_eq(th_jstr(t, "text"), "Перезвонить клиенту");
+    cr_assert_str_eq(th_jstr(t, "state"), "done");
+    cr_assert_str_eq(th_jstr(t, "result"), "Клиент ждёт КП");
+    cr_assert_str_eq(th_jstr(t, "completed_at"), "2022-09-02T03:00:00Z"); /* its updated_at 1662087600 */
+    cr_assert_str_eq(th_jstr(t, "due_at"), "2022-09-02T06:00:00Z");       /* complete_before 1662098400 */
+    cr_assert_str_eq(th_jstr(t, "created_at"), "2022-09-01T19:20:00Z");   /* created_at 1662060000 */
     json_decref(t);
 }
 
@@ -341,27 +298,27 @@ Test(webhooks, two_leads_added_and_one_updated_in_one_body)
     json_t *p = pipeline_by_ext("6101001");
     int64_t s1 = stage_by_ext(p, "55012001");
     json_decref(p);
-    int64_t u1 = id_by_ext("managers", "8800001");
+    int64_t u1 = th_id_by_ext(acct.admin_key, "managers", "8800001");
 
-    json_t *d = get_json("/api/v1/deals/ext:40310002");
-    cr_assert_str_eq(jstr(d, "name"), "Звонок");
-    cr_assert_eq(jint(d, "price"), 175000, "the update in the same body applies after the add");
-    cr_assert_eq(jint(d, "stage_id"), s1);
-    cr_assert_eq(jint(d, "manager_id"), u1);
-    cr_assert_str_eq(jstr(d, "status"), "open");
-    cr_assert_str_eq(jstr(d, "created_at"), "2022-09-01T06:16:40Z");
-    int64_t id = jint(d, "id");
+    json_t *d = th_get_json(acct.admin_key, "/api/v1/deals/ext:40310002");
+    cr_assert_str_eq(th_jstr(d, "name"), "Звонок");
+    cr_assert_eq(th_jint(d, "price"), 175000, "the update in the same body applies after the add");
+    cr_assert_eq(th_jint(d, "stage_id"), s1);
+    cr_assert_eq(th_jint(d, "manager_id"), u1);
+    cr_assert_str_eq(th_jstr(d, "status"), "open");
+    cr_assert_str_eq(th_jstr(d, "created_at"), "2022-09-01T06:16:40Z");
+    int64_t id = th_jint(d, "id");
     json_decref(d);
-    json_t *h = get_json("/api/v1/deals/%lld/history", (long long)id);
+    json_t *h = th_get_json(acct.admin_key, "/api/v1/deals/%lld/history", (long long)id);
     cr_assert_eq(items_size(h), 1, "an update with the same stage and responsible is no history row");
     assert_history_row(json_object_get(h, "items"), 0, 0, s1, "open", "2022-09-01T06:16:40Z", u1, 150000);
     json_decref(h);
 
-    d = get_json("/api/v1/deals/ext:40310003");
-    cr_assert_str_eq(jstr(d, "name"), "Чат");
-    cr_assert_eq(jint(d, "price"), 150000);
-    cr_assert_eq(jint(d, "stage_id"), s1);
-    cr_assert_str_eq(jstr(d, "created_at"), "2022-09-01T06:33:20Z");
+    d = th_get_json(acct.admin_key, "/api/v1/deals/ext:40310003");
+    cr_assert_str_eq(th_jstr(d, "name"), "Чат");
+    cr_assert_eq(th_jint(d, "price"), 150000);
+    cr_assert_eq(th_jint(d, "stage_id"), s1);
+    cr_assert_str_eq(th_jstr(d, "created_at"), "2022-09-01T06:33:20Z");
     json_decref(d);
     cr_assert_eq(webhook_count("applied"), 1);
 }
@@ -408,16 +365,16 @@ static void missing_leads(int first, int n, char *out, size_t len)
 /* The failed rows' errors, as text ("" when none). */
 static void failed_rows(char *out, size_t len)
 {
-    json_t *rows = get_json("/api/v1/webhooks/inbox?state=failed&limit=500");
+    json_t *rows = th_get_json(acct.admin_key, "/api/v1/webhooks/inbox?state=failed&limit=500");
     size_t i;
     json_t *row;
     out[0] = '\0';
     json_array_foreach(json_object_get(rows, "items"), i, row)
     {
         snprintf(out + strlen(out), len - strlen(out), "\n %s %s: %s",
-                 jstr(row, "event_id") ? jstr(row, "event_id") : "(body)",
-                 jstr(row, "event_type") ? jstr(row, "event_type") : "",
-                 jstr(row, "error") ? jstr(row, "error") : "");
+                 th_jstr(row, "event_id") ? th_jstr(row, "event_id") : "(body)",
+                 th_jstr(row, "event_type") ? th_jstr(row, "event_type") : "",
+                 th_jstr(row, "error") ? th_jstr(row, "error") : "");
     }
     json_decref(rows);
 }
@@ -447,7 +404,7 @@ Test(webhooks, bodies_applied_at_once_that_need_the_same_placeholder_all_apply, 
     failed_rows(failed, sizeof failed);
     cr_assert_str_empty(missing, "leads never created:%s\nfailed inbox rows:%s", missing, failed);
     cr_assert_str_empty(failed, "failed inbox rows:%s", failed);
-    json_t *pipelines = get_json("/api/v1/pipelines?limit=500");
+    json_t *pipelines = th_get_json(acct.admin_key, "/api/v1/pipelines?limit=500");
     cr_assert_eq(items_size(pipelines), ROUNDS, "one placeholder pipeline per round");
     json_decref(pipelines);
 }
@@ -490,8 +447,8 @@ Test(webhooks, several_appliers_never_leave_an_event_waiting_for_a_deal_that_exi
     int64_t s2 = stage_by_ext(p, "55012002");
     json_decref(p);
     for (int i = 0; i < LEADS; i++) {
-        json_t *d = get_json("/api/v1/deals/ext:%d", 40320000 + i);
-        cr_assert_eq(jint(d, "stage_id"), s2, "lead %d", 40320000 + i);
+        json_t *d = th_get_json(acct.admin_key, "/api/v1/deals/ext:%d", 40320000 + i);
+        cr_assert_eq(th_jint(d, "stage_id"), s2, "lead %d", 40320000 + i);
         json_decref(d);
     }
 }
@@ -572,7 +529,7 @@ Test(webhooks, the_same_body_twice_within_10_minutes_is_acknowledged_and_stored_
     post_ok(LEADS_ADD); /* also after it was applied */
     wait_applied();
     cr_assert_eq(webhook_count(NULL), 1, "one body stored");
-    json_t *deals = get_json("/api/v1/deals?limit=500");
+    json_t *deals = th_get_json(acct.admin_key, "/api/v1/deals?limit=500");
     cr_assert_eq(items_size(deals), 1);
     json_decref(deals);
 
@@ -580,8 +537,8 @@ Test(webhooks, the_same_body_twice_within_10_minutes_is_acknowledged_and_stored_
     post_ok(LEADS_RESPONSIBLE);
     wait_applied();
     cr_assert_eq(webhook_count(NULL), 2);
-    json_t *d = get_json("/api/v1/deals/ext:40310001");
-    cr_assert_eq(jint(d, "manager_id"), id_by_ext("managers", "8800002"));
+    json_t *d = th_get_json(acct.admin_key, "/api/v1/deals/ext:40310001");
+    cr_assert_eq(th_jint(d, "manager_id"), th_id_by_ext(acct.admin_key, "managers", "8800002"));
     json_decref(d);
 
     /* the same body sent to another account is that account's own */
@@ -608,11 +565,11 @@ Test(webhooks, a_malformed_body_is_200_and_fails_in_the_inbox)
     json_t *row;
     json_array_foreach(failed, i, row)
     {
-        const char *error = jstr(row, "error");
+        const char *error = th_jstr(row, "error");
         cr_assert(error != NULL && *error, "a failed row says why");
     }
     json_decref(failed);
-    json_t *deals = get_json("/api/v1/deals?limit=500");
+    json_t *deals = th_get_json(acct.admin_key, "/api/v1/deals?limit=500");
     cr_assert_eq(items_size(deals), 0);
     json_decref(deals);
 }
@@ -643,10 +600,10 @@ Test(webhooks, bodies_of_unused_entities_are_ignored)
     wait_applied();
     cr_assert_eq(webhook_count("ignored"), 4);
     cr_assert_eq(webhook_count(NULL), 4);
-    json_t *tasks = get_json("/api/v1/tasks?limit=500");
+    json_t *tasks = th_get_json(acct.admin_key, "/api/v1/tasks?limit=500");
     cr_assert_eq(items_size(tasks), 0);
     json_decref(tasks);
-    json_t *deals = get_json("/api/v1/deals?limit=500");
+    json_t *deals = th_get_json(acct.admin_key, "/api/v1/deals?limit=500");
     cr_assert_eq(items_size(deals), 0);
     json_decref(deals);
 }
