@@ -111,8 +111,12 @@ static int cmd_serve(const struct so_config *cfg)
     sigwait(&set, &sig);
     log_msg(LOG_INFO, "signal %d: shutting down", sig);
     server_begin_shutdown(srv); /* /readyz turns 503 first */
-    bool drained = server_drain(srv, cfg->shutdown_grace_s);
-    if (!drained) log_msg(LOG_WARN, "requests still in flight after %d s: closing them", cfg->shutdown_grace_s);
+    if (!server_drain(srv, cfg->shutdown_grace_s)) {
+        /* MHD would wait for the handlers still running: end now; their transactions roll back */
+        log_msg(LOG_WARN, "requests still in flight after %d s: exiting without them", cfg->shutdown_grace_s);
+        fflush(NULL);
+        _exit(0);
+    }
     server_stop(srv);
     sched_stop(sched); /* each scheduler thread ends its transaction: nothing stays leased */
     log_msg(LOG_INFO, "stopped");

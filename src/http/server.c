@@ -31,14 +31,29 @@
  * Slots are picked by key id; a key that lands on a slot another key holds takes it over with a full bucket. */
 #define RATE_SLOTS 4096
 #define RATE_LOCKS 64
+#define RATE_PROBE 8
 struct rate_slot {
     int64_t key_id;
     double tokens;
     int64_t last_ms;
 };
 
+/* Slow clients: a request head (request line and headers) must arrive within connection_timeout_s of the
+ * connection opening, or of its previous request's end. Trickled bytes do not extend that, unlike MHD's own
+ * timeout, which counts only silence. A watchdog thread shuts the socket of a connection that misses it. */
+struct conn_watch {
+    struct conn_watch *prev, *next;
+    MHD_socket fd;
+    int64_t waiting_since_ms; /* 0 while a request is being read or handled */
+};
+
 struct so_server {
     struct MHD_Daemon *daemon;
+    pthread_mutex_t watch_lock;
+    struct conn_watch watched; /* the list's head */
+    pthread_t watchdog;
+    bool watchdog_started;
+    atomic_bool watchdog_stop;
     const struct so_config *cfg;
     const struct so_route *routes;
     size_t route_count;
@@ -61,12 +76,20 @@ static bool rate_allow(struct so_server *srv, int64_t key_id, int *retry_after_s
 {
     double rate = srv->cfg->rate_limit_per_s;
     double burst = srv->cfg->rate_limit_burst > 0 ? srv->cfg->rate_limit_burst : 2 * rate;
-    size_t i = (size_t)((uint64_t)key_id * 2654435761u % RATE_SLOTS);
-    pthread_mutex_t *lock = &srv->rate_lock[i % RATE_LOCKS];
+    /* a key's slot is one of RATE_PROBE neighbours under one lock: its own, else the one idle longest */
+    size_t i = (size_t)((uint64_t)key_id * 2654435761u % (RATE_SLOTS / RATE_PROBE)) * RATE_PROBE;
+    pthread_mutex_t *lock = &srv->rate_lock[i / RATE_PROBE % RATE_LOCKS];
     int64_t now = monotonic_ms();
     pthread_mutex_lock(lock);
-    struct rate_slot *b = &srv->rate[i];
-    if (b->key_id != key_id) *b = (struct rate_slot){key_id, burst, now};
+    struct rate_slot *b = NULL, *oldest = &srv->rate[i];
+    for (size_t k = i; k < i + RATE_PROBE && b == NULL; k++) {
+        if (srv->rate[k].key_id == key_id) b = &srv->rate[k];
+        else if (srv->rate[k].last_ms < oldest->last_ms) oldest = &srv->rate[k];
+    }
+    if (b == NULL) {
+        b = oldest;
+        *b = (struct rate_slot){key_id, burst, now};
+    }
     b->tokens += (double)(now - b->last_ms) / 1000 * rate;
     if (b->tokens > burst) b->tokens = burst;
     b->last_ms = now;
@@ -381,6 +404,64 @@ static enum MHD_Result send_reply(struct MHD_Connection *connection, struct conn
     return r;
 }
 
+static void watch_set(struct so_server *srv, struct MHD_Connection *connection, int64_t waiting_since_ms)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_watch *w = info ? info->socket_context : NULL;
+    if (w == NULL) return;
+    pthread_mutex_lock(&srv->watch_lock);
+    w->waiting_since_ms = waiting_since_ms;
+    pthread_mutex_unlock(&srv->watch_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct so_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct conn_watch *w = info ? calloc(1, sizeof *w) : NULL;
+        if (w == NULL) return;
+        w->fd = info->connect_fd;
+        w->waiting_since_ms = monotonic_ms();
+        pthread_mutex_lock(&srv->watch_lock);
+        w->next = srv->watched.next;
+        w->prev = &srv->watched;
+        srv->watched.next->prev = w;
+        srv->watched.next = w;
+        pthread_mutex_unlock(&srv->watch_lock);
+        *socket_context = w;
+        return;
+    }
+    struct conn_watch *w = *socket_context; /* closed: MHD closes the socket only after this */
+    if (w == NULL) return;
+    pthread_mutex_lock(&srv->watch_lock);
+    w->prev->next = w->next;
+    w->next->prev = w->prev;
+    pthread_mutex_unlock(&srv->watch_lock);
+    free(w);
+    *socket_context = NULL;
+}
+
+static void *watchdog(void *p)
+{
+    struct so_server *srv = p;
+    int64_t limit_ms = (int64_t)(srv->cfg->connection_timeout_s > 0 ? srv->cfg->connection_timeout_s : 15) * 1000;
+    while (!atomic_load(&srv->watchdog_stop)) {
+        struct timespec pause = {0, 250 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        int64_t now = monotonic_ms();
+        pthread_mutex_lock(&srv->watch_lock);
+        for (struct conn_watch *w = srv->watched.next; w != &srv->watched; w = w->next) {
+            if (w->waiting_since_ms == 0 || now - w->waiting_since_ms <= limit_ms) continue;
+            shutdown(w->fd, SHUT_RDWR); /* MHD sees the end of the stream and closes the connection */
+            w->waiting_since_ms = 0;
+        }
+        pthread_mutex_unlock(&srv->watch_lock);
+    }
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -395,6 +476,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         c->connection = connection;
         c->srv = srv;
         atomic_fetch_add(&srv->in_flight, 1);
+        watch_set(srv, connection, 0); /* the head is in */
         c->req.arena = &c->arena;
         c->req.cfg = srv->cfg;
         c->req.method = method;
@@ -455,6 +537,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     struct conn_ctx *c = *con_cls;
     if (c == NULL) return;
     atomic_fetch_sub(&c->srv->in_flight, 1);
+    watch_set(c->srv, connection, monotonic_ms()); /* waiting for the next request's head */
     json_decref(c->req.body);
     json_decref(c->req.reply);
     json_decref(c->req.err.errors);
@@ -490,12 +573,15 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
     srv->route_count = route_count;
     for (int i = 0; i < RATE_LOCKS; i++)
         pthread_mutex_init(&srv->rate_lock[i], NULL);
+    pthread_mutex_init(&srv->watch_lock, NULL);
+    srv->watched.next = srv->watched.prev = &srv->watched;
     /* ITC: a graceful shutdown stops accepting (MHD_quiesce_daemon) and lets requests in flight finish */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->connection_timeout_s > 0 ? cfg->connection_timeout_s : 15),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(cfg->per_ip_connections > 0 ? cfg->per_ip_connections : 0),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
@@ -508,6 +594,8 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : cfg->listen_port;
+    srv->watchdog_started = pthread_create(&srv->watchdog, NULL, watchdog, srv) == 0;
+    if (!srv->watchdog_started) log_msg(LOG_WARN, "no watchdog for slow clients: cannot start its thread");
     return srv;
 }
 
@@ -537,8 +625,11 @@ void server_stop(struct so_server *srv)
 {
     if (srv == NULL) return;
     atomic_store(&srv->shutting_down, true);
-    MHD_stop_daemon(srv->daemon);
+    MHD_stop_daemon(srv->daemon); /* every connection is closed (and unwatched) before it returns */
+    atomic_store(&srv->watchdog_stop, true);
+    if (srv->watchdog_started) pthread_join(srv->watchdog, NULL);
     for (int i = 0; i < RATE_LOCKS; i++)
         pthread_mutex_destroy(&srv->rate_lock[i]);
+    pthread_mutex_destroy(&srv->watch_lock);
     free(srv);
 }
