@@ -427,6 +427,55 @@ static int api_md_allows(enum so_role role, const char *method, const char *patt
     return -1;
 }
 
+/* A manager key on another manager's objects, for every route a manager key may use that names an object in
+ * its path: his deals, tasks, calls and focus sessions answer exactly as an id that exists nowhere (404, or
+ * the body's 422 first); another manager's focus routes are 403; managers, pipelines and loss reasons are
+ * readable by all.
+ * Nothing of manager1's changes. */
+Test(roles, a_manager_key_on_another_managers_objects)
+{
+    struct ids ids = make_ids();
+    struct th_resp before = th_get(w.acct.admin_key, V1 "/deals/%lld", (long long)ids.deal);
+    cr_assert_eq(before.status, 200);
+    int checked = 0;
+    for (size_t i = 0; i < so_api_route_count; i++) {
+        const struct so_route *rt = &so_api_routes[i];
+        if (!(rt->roles & ROLE_BIT(ROLE_MANAGER)) || strchr(rt->pattern, '{') == NULL) continue;
+        char path[256], missing[256];
+        fill_path(rt->pattern, &ids, path, sizeof path);
+        fill_missing(rt->pattern, missing, sizeof missing);
+        struct th_resp r = call_route(rt, path, w.manager2_key);
+        if (strncmp(rt->pattern, V1 "/managers/{id}/focus", strlen(V1 "/managers/{id}/focus")) == 0) {
+            cr_expect(r.status == 403 && !strcmp(th_code(&r), "forbidden"),
+                      "%s %s with manager2's key: another manager's focus is 403, got %ld: %s", rt->method, path,
+                      r.status, r.body);
+        } else if (!strcmp(rt->pattern, V1 "/managers/{id}") || !strncmp(rt->pattern, V1 "/pipelines/", 17) ||
+                   !strncmp(rt->pattern, V1 "/loss-reasons/", 20)) {
+            cr_expect_eq(r.status, 200, "%s %s: the account's catalogue is readable by a manager key: %s", rt->method,
+                         path, r.body);
+        } else {
+            struct th_resp m = call_route(rt, missing, w.manager2_key);
+            cr_expect((r.status == 404 || r.status == 422) && is_problem(&r),
+                      "%s %s with manager2's key on manager1's object: expected 404 (or the body's 422), got %ld: %s",
+                      rt->method, path, r.status, r.body);
+            cr_expect(r.status == m.status && !strcmp(th_code(&r), th_code(&m)) &&
+                          same_json(json_object_get(r.json, "errors"), json_object_get(m.json, "errors")),
+                      "%s %s: manager1's object answers unlike a missing id:\n%s\n%s", rt->method, path, r.body,
+                      m.body);
+            cr_expect(strstr(r.body, "leak-probe") == NULL, "%s %s shows manager1's data: %s", rt->method, path,
+                      r.body);
+            th_resp_free(&m);
+        }
+        th_resp_free(&r);
+        checked++;
+    }
+    cr_assert(checked >= 15, "only %d routes checked", checked);
+    struct th_resp after = th_get(w.acct.admin_key, V1 "/deals/%lld", (long long)ids.deal);
+    cr_assert_str_eq(after.body, before.body, "manager1's deal changed");
+    th_resp_free(&before);
+    th_resp_free(&after);
+}
+
 Test(roles, route_table_matches_the_role_table_of_api_md)
 {
     static const char *const names[] = {"admin", "head", "manager", "readonly"};
