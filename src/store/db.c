@@ -41,8 +41,10 @@ struct db *db_open(const char *conninfo, char *err, size_t errlen)
         return NULL;
     }
     db->conn = conn;
-    char set[96];
-    snprintf(set, sizeof set, "SET TIME ZONE 'UTC'; SET statement_timeout = %d",
+    char set[160];
+    /* a hung process must not hold its locks (claimed webhook bodies, an account's ingest lock) for long */
+    snprintf(set, sizeof set,
+             "SET TIME ZONE 'UTC'; SET statement_timeout = %d; SET idle_in_transaction_session_timeout = '60s'",
              atomic_load(&statement_timeout_ms));
     PGresult *r = PQexec(conn, set);
     PQclear(r);
