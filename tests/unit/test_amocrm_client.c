@@ -933,7 +933,8 @@ Test(amocrm_client, a_slow_answer_times_out_as_retry)
         cr_assert_eq(got, AMO_RETRY, "%s: %s (%s)", callers[i].name, amo_outcome_name(got), res.error);
         cr_assert_eq(res.status, 0);
         cr_assert_lt(elapsed, 2.0, "%s took %.2f s", callers[i].name, elapsed);
-        cr_assert_not_null(strstr(res.error, "timed out"), "%s", res.error);
+        /* curl says "timed out", or "... with timeout" when a loaded machine spent the 300 ms resolving */
+        cr_assert(strstr(res.error, "timed out") != NULL || strstr(res.error, "timeout") != NULL, "%s", res.error);
     }
 }
 
