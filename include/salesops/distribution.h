@@ -24,6 +24,8 @@ extern const char *const wh_day_names[WH_DAYS]; /* mon .. sun */
 /* Reads {"mon":["09:00-18:00"], ...}; null means none. Bad parts become field errors named under `field`
  * (e.g. "working_hours.mon[1]"). */
 enum so_err working_hours_parse(json_t *v, const char *field, struct working_hours *out, struct so_error *err);
+/* The hours stored as JSON text (NULL: none), which were checked before they were stored. */
+void working_hours_from_text(const char *text, struct working_hours *out);
 /* null when not set, else an object with all seven days. */
 json_t *working_hours_json(const struct working_hours *wh);
 /* Inside the hours at local day dow (0 = Monday) and minute of the day? */

@@ -271,6 +271,8 @@ enum so_err domain_period(struct db *db, int64_t account_id, const char *from_da
 struct db *domain_read_db(struct db *primary, const char *read_url);
 /* num / den rounded half away from zero to 4 decimals, in ten-thousandths; false when den is 0 (null). */
 bool domain_ratio4(int64_t num, int64_t den, int64_t *q);
+/* A number in ten-thousandths, rounded to the nearest (shares and targets are compared in them). */
+int64_t domain_ten_thousandths(double x);
 /* An average in whole seconds, rounded half up; false when n is 0 (null). */
 bool domain_avg_s(int64_t total, int64_t n, int64_t *avg);
 

@@ -10,12 +10,8 @@ static const char *const kinds[] = {"lead", "call", NULL};
 
 static json_t *render_settings(const struct so_dist_settings *s)
 {
-    struct working_hours wh = {0};
-    json_t *hours = s->working_hours ? json_loads(s->working_hours, 0, NULL) : NULL;
-    struct so_error ignored = {0};
-    working_hours_parse(hours, "working_hours", &wh, &ignored);
-    so_error_clear(&ignored);
-    json_decref(hours);
+    struct working_hours wh;
+    working_hours_from_text(s->working_hours, &wh);
     return json_pack("{s:s, s:o, s:o}", "strategy", s->strategy, "working_hours", working_hours_json(&wh),
                      "max_in_focus", s->max_in_focus >= 0 ? json_integer(s->max_in_focus) : json_null());
 }

@@ -10,16 +10,10 @@
 static const char *const states[] = {"pending", "returned", "confirmed", NULL};
 static const char *const decisions[] = {"return", "confirm", NULL};
 
-/* v (0..1) in ten-thousandths, rounded to the nearest. */
-static long long ten_thousandths(double v)
-{
-    return (long long)(v * 10000 + 0.5);
-}
-
 /* A share 0..1 with at most 4 decimals, as a JSON number. */
 static json_t *json_share(double v)
 {
-    return json_real((double)ten_thousandths(v) / 10000);
+    return json_real((double)domain_ten_thousandths(v) / 10000);
 }
 
 static json_t *render_rule(const struct so_rejection_rule *r)
@@ -52,7 +46,7 @@ static bool share_field(struct so_req *req, const struct field_value *v, const c
     *out = dflt;
     if (!v->present) return true;
     double x = json_is_number(v->j) ? json_number_value(v->j) : -1;
-    double off = x * 10000 - (double)ten_thousandths(x);
+    double off = x * 10000 - (double)domain_ten_thousandths(x);
     if (x < 0 || x > 1 || off > 1e-6 || off < -1e-6) {
         so_field_error(&req->err, name, "must be a number from 0 to 1 with at most 4 decimals");
         return false;

@@ -71,8 +71,7 @@ double kpi_number(int figure, int64_t v)
     return kpi_figures[figure].kind == KPI_RATIO ? (double)v / 10000 : (double)v;
 }
 
-/* a number in ten-thousandths, rounded to the nearest */
-static int64_t ten_thousandths(double x)
+int64_t domain_ten_thousandths(double x)
 {
     double y = x * 10000;
     return (int64_t)(y < 0 ? y - 0.5 : y + 0.5);
@@ -83,7 +82,7 @@ const char *domain_verdict(const struct so_target *t, int figure, const struct k
     if (t == NULL || !v->present[figure]) return NULL;
     /* compared exactly in ten-thousandths: 0.8 - 0.1 is 0.7 here, not 0.7000000000000001 */
     int64_t x = kpi_figures[figure].kind == KPI_RATIO ? v->v[figure] : v->v[figure] * 10000;
-    int64_t target = ten_thousandths(t->target), warn = ten_thousandths(t->warn_within);
+    int64_t target = domain_ten_thousandths(t->target), warn = domain_ten_thousandths(t->warn_within);
     if (strcmp(t->direction, "min") == 0) return x >= target ? "ok" : x >= target - warn ? "warn" : "bad";
     return x <= target ? "ok" : x <= target + warn ? "warn" : "bad";
 }
@@ -91,7 +90,7 @@ const char *domain_verdict(const struct so_target *t, int figure, const struct k
 bool domain_change_notable(const struct so_target *t, int figure, int64_t delta)
 {
     int64_t d = kpi_figures[figure].kind == KPI_RATIO ? delta : delta * 10000;
-    return (d < 0 ? -d : d) >= ten_thousandths(t->warn_within);
+    return (d < 0 ? -d : d) >= domain_ten_thousandths(t->warn_within);
 }
 
 /* ---- findings in Russian ---- */

@@ -5,18 +5,6 @@
 #include "salesops/distribution.h"
 #include "salesops/log.h"
 
-/* The stored working hours (checked before they were stored). */
-static void stored_hours(const struct so_dist_settings *s, struct working_hours *wh)
-{
-    memset(wh, 0, sizeof *wh);
-    if (s->working_hours == NULL) return;
-    json_t *v = json_loads(s->working_hours, 0, NULL);
-    struct so_error ignored = {0};
-    working_hours_parse(v, "working_hours", wh, &ignored);
-    so_error_clear(&ignored);
-    json_decref(v);
-}
-
 enum so_err domain_dist_load(struct db *db, struct arena *a, int64_t account_id, const char *kind, int64_t now,
                              struct dist_state *st, struct so_error *err)
 {
@@ -24,7 +12,7 @@ enum so_err domain_dist_load(struct db *db, struct arena *a, int64_t account_id,
     enum db_rc rc = store_dist_settings_get(db, a, account_id, now, &st->settings);
     if (rc == DB_OK) rc = store_dist_candidates(db, a, account_id, kind, &st->c, &st->n);
     if (rc != DB_OK) return domain_db_error(rc, err);
-    stored_hours(&st->settings, &st->hours);
+    working_hours_from_text(st->settings.working_hours, &st->hours);
     st->eligible = arena_alloc(a, sizeof *st->eligible * ((size_t)st->n + 1));
     st->reasons = arena_alloc(a, sizeof *st->reasons * ((size_t)st->n + 1));
     if (st->eligible == NULL || st->reasons == NULL) return so_fail(err, ERR_INTERNAL, "out of memory");
@@ -242,7 +230,7 @@ enum so_err domain_managers_eligibility(struct db *db, struct arena *a, int64_t 
     enum db_rc rc = store_dist_settings_get(db, a, account_id, now, &s);
     if (rc != DB_OK) return domain_db_error(rc, err);
     struct working_hours wh;
-    stored_hours(&s, &wh);
+    working_hours_from_text(s.working_hours, &wh);
     bool off = !working_hours_contains(&wh, s.local_dow, s.local_minute);
     for (int i = 0; i < count; i++) {
         struct so_manager *m = &managers[i];

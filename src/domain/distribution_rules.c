@@ -83,6 +83,17 @@ json_t *working_hours_json(const struct working_hours *wh)
     return o;
 }
 
+void working_hours_from_text(const char *text, struct working_hours *out)
+{
+    memset(out, 0, sizeof *out);
+    if (text == NULL) return;
+    json_t *v = json_loads(text, 0, NULL);
+    struct so_error ignored = {0};
+    working_hours_parse(v, "working_hours", out, &ignored); /* stored only after the same check */
+    so_error_clear(&ignored);
+    json_decref(v);
+}
+
 bool working_hours_contains(const struct working_hours *wh, int dow, int minute)
 {
     if (!wh->set) return true;
