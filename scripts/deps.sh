@@ -40,7 +40,9 @@ if [ "$want_test" = 1 ]; then
     # trimmed image still gets them.
     # clang with its runtimes (libclang-rt-14-dev holds libFuzzer and the sanitizers clang links) and
     # llvm-14 (llvm-symbolizer, readable traces): scripts/fuzz.sh. postgresql-contrib: pgbench in bench/.
-    packages+=(python3-yaml libasan8 libubsan1 clang libclang-rt-14-dev llvm-14 wrk)
+    # chromium: the headless browser tests/e2e/dashboard.sh drives through playwright-core. nginx-light:
+    # scripts/check_deploy.sh runs docker/nginx.conf in front of two instances (bench/run compares with it too).
+    packages+=(python3-yaml libasan8 libubsan1 clang libclang-rt-14-dev llvm-14 wrk chromium nginx-light)
 fi
 
 missing=()

@@ -3,7 +3,9 @@
 #
 # Stages: build (build/ with -Dwerror=true, build-asan/ with ASan+UBSan), unit+db+http tests (meson test on
 # build-asan/ against a fresh private PostgreSQL), OpenAPI lint (redocly), route check
-# (scripts/check_openapi_routes.py, when present), fuzz (short) (scripts/fuzz.sh 12: the libFuzzer harnesses
+# (scripts/check_openapi_routes.py, when present), deploy check (scripts/check_deploy.sh: compose, nginx, systemd
+# and DEPLOY.md against the binary, then nginx in front of two instances), e2e (tests/e2e/*.sh, the dashboard's
+# browser test among them), fuzz (short) (scripts/fuzz.sh 12: the libFuzzer harnesses
 # of tests/fuzz/, 12 s each), contract smoke (build/salesops serve on a fresh database;
 # ../shared/acceptance/contract_smoke.py runs against it whenever the shared/ folder is beside the project;
 # SALESOPS_CONTRACT_SMOKE=1 makes a missing script a failure, =0 skips it).
@@ -217,6 +219,16 @@ elif python3 scripts/check_openapi_routes.py build/salesops openapi.yaml; then
     stage_pass "route check"
 else
     stage_fail "route check"
+fi
+
+# ------------------------------------------------------------------------------------------ deploy
+banner "deployment files (scripts/check_deploy.sh)"
+if [ "$BUILD_OK" != 1 ]; then
+    stage_fail "deploy check" "not run: build failed"
+elif bash scripts/check_deploy.sh build/salesops; then
+    stage_pass "deploy check"
+else
+    stage_fail "deploy check"
 fi
 
 # ------------------------------------------------------------------------------------------- e2e

@@ -1,4 +1,4 @@
-/* Files compiled into the binary by scripts/embed_files.py: migrations and openapi.yaml. */
+/* Files compiled into the binary by scripts/embed_files.py: migrations, openapi.yaml and the web page. */
 #ifndef SALESOPS_EMBEDDED_H
 #define SALESOPS_EMBEDDED_H
 #include <stddef.h>
@@ -12,5 +12,6 @@ struct so_embedded {
 /* Both arrays end with an entry whose name is NULL. */
 extern const struct so_embedded so_migrations[];
 extern const struct so_embedded so_openapi[];
+extern const struct so_embedded so_web_assets[]; /* src/web/: index.html, app.js, app.css, ... */
 
 #endif

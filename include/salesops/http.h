@@ -73,6 +73,10 @@ void reply_error(struct so_req *req, enum so_err code, const char *fmt, ...)
 void reply_err(struct so_req *req);
 void reply_text(struct so_req *req, int status, const char *content_type, const char *text, size_t len);
 
+/* The Prometheus text of the server that serves req: requests, latencies, connections, process memory. */
+struct so_buf;
+void server_metrics_render(struct so_req *req, struct so_buf *out);
+
 /* Routing, for the server and the tests. */
 const struct so_route *router_match(const struct so_route *routes, size_t count, const char *method,
                                     const char *path, const char **params, int *param_count, char *allow,

@@ -36,6 +36,26 @@ struct db *db_thread_read(const char *conninfo);
 void db_thread_release(void);
 bool db_is_alive(struct db *db);
 
+/* The connections of this process: open now; opened, failed to open, and replaced after they broke, since
+ * the start. */
+struct db_pool_stats {
+    int open;
+    long opened, failed, replaced;
+};
+void db_pool_stats(struct db_pool_stats *out);
+
+/* Queue depths and ages across all accounts, for /metrics: each count reads a partial index. */
+struct ops_gauges {
+    int64_t inbox_pending, inbox_waiting, inbox_failed;
+    double inbox_oldest_age_s; /* the oldest body or event not yet applied (pending or waiting); 0 if none */
+    double applier_lag_s;      /* the oldest pending one that is due now: how far the appliers are behind */
+    int64_t outbox_pending, outbox_dead;
+    double outbox_oldest_age_s;
+    int64_t loss_reads_pending, loss_reads_dead, call_reads_pending, call_reads_dead;
+    int64_t distribution_waiting, focus_active, reviews_pending;
+};
+enum db_rc store_ops_gauges(struct db *db, struct ops_gauges *out);
+
 /* The channel the inbox's appliers LISTEN on. */
 #define STORE_INBOX_CHANNEL "salesops_inbox"
 /* LISTEN on a channel, then wait up to timeout_ms for a notification on it (DB_OK when one came, DB_NONE on
@@ -50,7 +70,8 @@ enum db_rc db_tx(struct db *db, db_tx_fn fn, void *ctx);
 
 /* Migrations (embedded in the binary), serialised across processes by an advisory lock. */
 enum db_rc store_migrate(struct db *db, int *applied, char *err, size_t errlen);
-/* DB_OK when every embedded migration is applied with the same checksum; DB_NONE otherwise. */
+/* DB_OK when every embedded migration is applied with the same checksum (later ones, of a newer binary, may
+ * be there too); DB_NONE otherwise. */
 enum db_rc store_migrations_current(struct db *db);
 int store_migration_count(void);
 

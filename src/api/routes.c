@@ -13,6 +13,9 @@ const struct so_route so_api_routes[] = {
     {"GET", "/healthz", ROUTE_PUBLIC, ROUTE_NO_DB, handle_healthz},
     {"GET", "/readyz", ROUTE_PUBLIC, ROUTE_NO_DB, handle_readyz},
     {"GET", "/openapi.yaml", ROUTE_PUBLIC, ROUTE_NO_DB, handle_openapi},
+    {"GET", "/metrics", ROUTE_PUBLIC, ROUTE_NO_DB, handle_metrics},
+    {"GET", "/", ROUTE_PUBLIC, ROUTE_NO_DB, handle_page},
+    {"GET", "/assets/{name}", ROUTE_PUBLIC, ROUTE_NO_DB, handle_asset},
 
     {"GET", V1 "/account", A | H | R, 0, handle_account_get},
     {"PATCH", V1 "/account", A, J, handle_account_patch},

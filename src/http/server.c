@@ -17,6 +17,7 @@
 #include "salesops/crypto.h"
 #include "salesops/http.h"
 #include "salesops/log.h"
+#include "salesops/metrics.h"
 #include "salesops/store.h"
 #include "salesops/timeutil.h"
 #include "salesops/validate.h"
@@ -62,6 +63,8 @@ struct so_server {
     int port;
     struct rate_slot rate[RATE_SLOTS];
     pthread_mutex_t rate_lock[RATE_LOCKS];
+    struct so_metrics *metrics;
+    atomic_int connections; /* open now */
 };
 
 static int64_t monotonic_ms(void)
@@ -111,6 +114,7 @@ struct conn_ctx {
     size_t len, cap, limit;
     bool too_large;
     const char *allow; /* for a 405 reply */
+    const struct so_route *route; /* NULL when none matched */
     struct timespec started;
 };
 
@@ -175,6 +179,7 @@ static bool request_id_ok(const char *s)
         if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.') return false;
     return true;
 }
+
 
 static void new_request_id(char *out, size_t len)
 {
@@ -304,6 +309,7 @@ static void handle(struct so_server *srv, struct conn_ctx *c)
         return;
     }
     req->route = route->pattern;
+    c->route = route;
     for (int i = 0; i < req->param_count; i++) {
         const char *end = strchr(params[i], '/');
         req->params[i] = end ? arena_strndup(req->arena, params[i], (size_t)(end - params[i]))
@@ -342,13 +348,9 @@ static void handle(struct so_server *srv, struct conn_ctx *c)
     run_handler(req, route);
 }
 
-static void access_log(struct conn_ctx *c)
+static void access_log(struct conn_ctx *c, double ms)
 {
     struct so_req *req = &c->req;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double ms =
-        (double)(now.tv_sec - c->started.tv_sec) * 1e3 + (double)(now.tv_nsec - c->started.tv_nsec) / 1e6;
     /* The webhook path carries its secret token: log the route pattern, never the path, for such routes. */
     const char *path = req->route && strstr(req->route, "{webhook_token}") ? req->route : req->path;
     json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", req->request_id, "method", req->method,
@@ -396,9 +398,22 @@ static enum MHD_Result send_reply(struct MHD_Connection *connection, struct conn
         snprintf(retry, sizeof retry, "%d", c->retry_after_s > 0 ? c->retry_after_s : 1);
         MHD_add_response_header(resp, "Retry-After", retry);
     }
+    if (type != NULL && strncmp(type, "text/html", 9) == 0) {
+        /* the page: its own scripts and styles only, never framed, no referrer */
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                                "base-uri 'none'; form-action 'self'");
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    }
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     /* shutting down: no more requests on this connection */
     if (atomic_load(&c->srv->shutting_down)) MHD_add_response_header(resp, "Connection", "close");
-    access_log(c);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double s = (double)(now.tv_sec - c->started.tv_sec) + (double)(now.tv_nsec - c->started.tv_nsec) / 1e9;
+    metrics_observe(c->srv->metrics, c->route, req->status, s);
+    access_log(c, s * 1e3);
     enum MHD_Result r = MHD_queue_response(connection, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -418,6 +433,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
                           enum MHD_ConnectionNotificationCode toe)
 {
     struct so_server *srv = cls;
+    atomic_fetch_add(&srv->connections, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
         struct conn_watch *w = info ? calloc(1, sizeof *w) : NULL;
@@ -571,6 +587,13 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
     srv->cfg = cfg;
     srv->routes = routes;
     srv->route_count = route_count;
+    srv->metrics = metrics_new(routes, route_count);
+    if (srv->metrics == NULL) {
+        freeaddrinfo(ai);
+        free(srv);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     for (int i = 0; i < RATE_LOCKS; i++)
         pthread_mutex_init(&srv->rate_lock[i], NULL);
     pthread_mutex_init(&srv->watch_lock, NULL);
@@ -589,6 +612,7 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
     freeaddrinfo(ai);
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
+        metrics_free(srv->metrics);
         free(srv);
         return NULL;
     }
@@ -631,5 +655,21 @@ void server_stop(struct so_server *srv)
     for (int i = 0; i < RATE_LOCKS; i++)
         pthread_mutex_destroy(&srv->rate_lock[i]);
     pthread_mutex_destroy(&srv->watch_lock);
+    metrics_free(srv->metrics);
     free(srv);
+}
+
+void server_metrics_render(struct so_req *req, struct so_buf *out)
+{
+    struct so_server *srv = ((struct conn_ctx *)req->server_ctx)->srv;
+    metrics_render(srv->metrics, out);
+    so_buf_printf(out,
+                  "# HELP salesops_http_requests_in_flight Requests begun and not yet completed.\n"
+                  "# TYPE salesops_http_requests_in_flight gauge\n"
+                  "salesops_http_requests_in_flight %d\n"
+                  "# HELP salesops_http_connections Client connections open now.\n"
+                  "# TYPE salesops_http_connections gauge\n"
+                  "salesops_http_connections %d\n",
+                  atomic_load(&srv->in_flight), atomic_load(&srv->connections));
+    metrics_render_process(out);
 }

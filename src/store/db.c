@@ -15,6 +15,10 @@ struct db {
 
 static atomic_int next_slot = 0;
 
+/* The pool's state for /metrics: connections open now, and counts since the start. */
+static atomic_int conns_open = 0;
+static atomic_long conns_opened = 0, conns_failed = 0, conns_replaced = 0;
+
 /* The longest statement of connections opened from now on, in ms (0: none). */
 static atomic_int statement_timeout_ms = 60000;
 
@@ -30,6 +34,7 @@ struct db *db_open(const char *conninfo, char *err, size_t errlen)
     const char *values[] = {conninfo, "3", "10", "5", "3", "salesops", NULL};
     PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+        atomic_fetch_add(&conns_failed, 1);
         if (err != NULL) snprintf(err, errlen, "%s", conn ? PQerrorMessage(conn) : "out of memory");
         PQfinish(conn);
         return NULL;
@@ -41,6 +46,8 @@ struct db *db_open(const char *conninfo, char *err, size_t errlen)
         return NULL;
     }
     db->conn = conn;
+    atomic_fetch_add(&conns_open, 1);
+    atomic_fetch_add(&conns_opened, 1);
     char set[160];
     /* a hung process must not hold its locks (claimed webhook bodies, an account's ingest lock) for long */
     snprintf(set, sizeof set,
@@ -51,6 +58,14 @@ struct db *db_open(const char *conninfo, char *err, size_t errlen)
     return db;
 }
 
+void db_pool_stats(struct db_pool_stats *out)
+{
+    out->open = atomic_load(&conns_open);
+    out->opened = atomic_load(&conns_opened);
+    out->failed = atomic_load(&conns_failed);
+    out->replaced = atomic_load(&conns_replaced);
+}
+
 void db_set_statement_timeout(int ms)
 {
     atomic_store(&statement_timeout_ms, ms < 0 ? 0 : ms);
@@ -59,6 +74,7 @@ void db_set_statement_timeout(int ms)
 void db_close(struct db *db)
 {
     if (db == NULL) return;
+    atomic_fetch_sub(&conns_open, 1);
     PQfinish(db->conn);
     free(db);
 }
@@ -93,6 +109,7 @@ static struct db *thread_conn(pthread_key_t key, const char *conninfo, const cha
     struct db *db = pthread_getspecific(key);
     if (db != NULL && db_is_alive(db)) return db;
     if (db != NULL) {
+        atomic_fetch_add(&conns_replaced, 1);
         db_close(db);
         pthread_setspecific(key, NULL);
     }

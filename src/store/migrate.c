@@ -114,8 +114,10 @@ enum db_rc store_migrations_current(struct db *db)
     if (rc != DB_OK) return rc == DB_ERROR ? DB_NONE : rc; /* no table yet: not current */
     int n = PQntuples(r);
     int expected = store_migration_count();
-    bool current = n == expected;
-    for (int i = 0; current && i < n; i++) {
+    /* a database ahead of this binary (a newer one migrated it: a rolling upgrade) is current for it too:
+     * migrations are forward-only and never change what earlier ones made */
+    bool current = n >= expected;
+    for (int i = 0; current && i < expected; i++) {
         char sum[2 * SO_SHA256_LEN + 1];
         checksum_hex(&so_migrations[i], sum);
         current =

@@ -13,6 +13,15 @@ static struct db *open_or_fail(const char *conninfo)
     return db;
 }
 
+static void sql_on(const char *conninfo, const char *sql)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
 Test(migrate, fresh_database_gets_every_migration_then_nothing_more)
 {
     struct db *db = open_or_fail(th_scratch_database("migrate_fresh"));
@@ -27,6 +36,20 @@ Test(migrate, fresh_database_gets_every_migration_then_nothing_more)
     db_close(db);
 }
 
+Test(migrate, a_database_a_newer_binary_migrated_is_current_and_migrate_leaves_it)
+{
+    const char *conninfo = th_scratch_database("migrate_ahead");
+    struct db *db = open_or_fail(conninfo);
+    char err[512] = "";
+    int applied;
+    cr_assert_eq(store_migrate(db, &applied, err, sizeof err), DB_OK, "%s", err);
+    sql_on(conninfo, "INSERT INTO schema_migrations (name, checksum) VALUES ('9999_from_the_future.sql', 'x')");
+    cr_assert_eq(store_migrations_current(db), DB_OK); /* an older instance stays ready in a rolling upgrade */
+    cr_assert_eq(store_migrate(db, &applied, err, sizeof err), DB_OK, "%s", err);
+    cr_assert_eq(applied, 0);
+    db_close(db);
+}
+
 Test(migrate, changed_applied_file_is_refused_with_its_name)
 {
     const char *conninfo = th_scratch_database("migrate_tampered");
@@ -34,12 +57,7 @@ Test(migrate, changed_applied_file_is_refused_with_its_name)
     char err[512] = "";
     int applied;
     cr_assert_eq(store_migrate(db, &applied, err, sizeof err), DB_OK, "%s", err);
-    PGconn *c = PQconnectdb(conninfo);
-    PGresult *r =
-        PQexec(c, "UPDATE schema_migrations SET checksum = 'tampered' WHERE name = '0001_core.sql'");
-    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
-    PQfinish(c);
+    sql_on(conninfo, "UPDATE schema_migrations SET checksum = 'tampered' WHERE name = '0001_core.sql'");
     err[0] = '\0';
     cr_assert_eq(store_migrate(db, &applied, err, sizeof err), DB_ABORT);
     cr_assert(strstr(err, "0001_core.sql") != NULL, "%s", err);
