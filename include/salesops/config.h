@@ -11,6 +11,7 @@ struct so_config {
     char listen_host[256];
     int listen_port;
     int threads;
+    bool reuse_port;
     int sched_threads;
     bool migrate_on_start;
     char log_level[16];

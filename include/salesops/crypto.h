@@ -7,6 +7,9 @@
 void so_sha256(const void *data, size_t len, uint8_t out[SO_SHA256_LEN]);
 /* A new secret: prefix + 40 lowercase hex characters of randomness. Returns 0 or -1. */
 int so_new_secret(const char *prefix, char *out, size_t len);
+/* A request id: 24 hex digits, unique in practice, cheap (a per-thread generator, not a secret). */
+#define SO_REQUEST_ID_LEN 24
+void so_request_id(char out[SO_REQUEST_ID_LEN + 1]);
 /* Constant-time comparison. */
 int so_bytes_equal(const void *a, const void *b, size_t len);
 

@@ -279,14 +279,18 @@ enum db_rc store_inbox_list(struct db *db, struct arena *a, int64_t account_id, 
                             const struct so_page *page, struct so_inbox_row **rows, int *count);
 enum db_rc store_inbox_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
                            struct so_inbox_row *out);
-/* amoCRM webhooks: the account of a webhook token (and the subdomain of its connected integration, empty when
- * none). */
-enum db_rc store_account_by_webhook_token(struct db *db, const uint8_t *token_hash, int64_t *account_id,
-                                          char *subdomain, size_t len);
-/* Stores a raw body unless the same body came in the last 10 minutes (DB_NONE then); a unique key makes two
- * identical bodies arriving together be stored once. The appliers poll for new bodies. */
-enum db_rc store_inbox_store_webhook(struct db *db, int64_t account_id, const char *body,
-                                     const uint8_t *body_hash, int64_t *id);
+/* A webhook body received, in one statement: the token's account; then, when store is true and the body does
+ * not name another amoCRM subdomain than the account's integration (sent_subdomain: the body's
+ * account[subdomain], NULL if none), the body is stored unless the same body came in the last 10 minutes; a unique key makes two identical bodies
+ * arriving together be stored once. The appliers poll for new bodies. */
+struct so_webhook_receipt {
+    int64_t account_id; /* 0: no account has this token */
+    char subdomain[128]; /* the integration's subdomain, "" when none */
+    int64_t inbox_id;    /* 0: not stored (another subdomain, or a duplicate) */
+};
+enum db_rc store_inbox_receive_webhook(struct db *db, const uint8_t *token_hash, bool store,
+                                       const char *sent_subdomain, const char *body, const uint8_t *body_hash,
+                                       struct so_webhook_receipt *out);
 enum db_rc store_webhook_seen_sweep(struct db *db);
 /* The applier: claims the oldest due webhook body of any account (locked until the transaction ends). */
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out);

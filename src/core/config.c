@@ -30,6 +30,9 @@ static const struct opt options[] = {
      "address:port to serve HTTP on (port 0: any free port)"},
     {"--threads", "SALESOPS_THREADS", OPT_INT, "0", FIELD(threads),
      "HTTP worker threads, each with its own database connection (0: 4 per core, at least 4)"},
+    {"--reuse-port", "SALESOPS_REUSE_PORT", OPT_BOOL, "false", FIELD(reuse_port),
+     "listen with SO_REUSEPORT, so that several instances on one host share a port (the kernel spreads "
+     "connections)"},
     {"--sched-threads", "SALESOPS_SCHED_THREADS", OPT_INT, "2", FIELD(sched_threads),
      "scheduler threads (webhook applier, connector, sweeps), each with its own database connection"},
     {"--migrate-on-start", "SALESOPS_MIGRATE_ON_START", OPT_BOOL, "true", FIELD(migrate_on_start),

@@ -2,28 +2,13 @@
  * most one second, so a deleted key stops working within a second (API.md). */
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include "salesops/auth.h"
 #include "salesops/crypto.h"
+#include "salesops/hashcache.h"
 
-#define CACHE_SLOTS  64
 #define CACHE_TTL_MS 1000
 
-struct cache_entry {
-    uint8_t hash[SO_SHA256_LEN];
-    struct so_auth auth;
-    int64_t expires_ms;
-    bool used;
-};
-
-static _Thread_local struct cache_entry cache[CACHE_SLOTS];
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static _Thread_local struct so_hashcache cache;
 
 enum so_err auth_resolve(struct db *db, const char *authorization, struct so_auth *out, struct so_error *err)
 {
@@ -39,19 +24,11 @@ enum so_err auth_resolve(struct db *db, const char *authorization, struct so_aut
     if (len > 200) return so_fail(err, ERR_UNAUTHORIZED, "unknown API key");
     uint8_t hash[SO_SHA256_LEN];
     so_sha256(key, len, hash);
-    struct cache_entry *slot = &cache[hash[0] % CACHE_SLOTS];
-    int64_t now = monotonic_ms();
-    if (slot->used && slot->expires_ms > now && so_bytes_equal(slot->hash, hash, sizeof hash)) {
-        *out = slot->auth;
-        return SO_OK;
-    }
+    if (so_hashcache_get(&cache, hash, out, sizeof *out)) return SO_OK;
     if (db == NULL) return so_fail(err, ERR_DB_UNAVAILABLE, "the database is unavailable");
     switch (store_api_key_lookup(db, hash, out)) {
     case DB_OK:
-        memcpy(slot->hash, hash, sizeof hash);
-        slot->auth = *out;
-        slot->expires_ms = now + CACHE_TTL_MS;
-        slot->used = true;
+        so_hashcache_put(&cache, hash, out, sizeof *out, CACHE_TTL_MS);
         return SO_OK;
     case DB_NONE:
         return so_fail(err, ERR_UNAUTHORIZED, "unknown API key");
@@ -64,5 +41,5 @@ enum so_err auth_resolve(struct db *db, const char *authorization, struct so_aut
 
 void auth_cache_clear(void)
 {
-    memset(cache, 0, sizeof cache);
+    so_hashcache_clear(&cache);
 }

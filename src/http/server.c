@@ -181,12 +181,6 @@ static bool request_id_ok(const char *s)
 }
 
 
-static void new_request_id(char *out, size_t len)
-{
-    if (so_new_secret("", out, len) != 0) snprintf(out, len, "%lx", (unsigned long)time(NULL));
-    out[24] = '\0';
-}
-
 static bool method_has_body(const char *m)
 {
     return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
@@ -351,18 +345,25 @@ static void handle(struct so_server *srv, struct conn_ctx *c)
 static void access_log(struct conn_ctx *c, double ms)
 {
     struct so_req *req = &c->req;
+    enum log_level level = req->status >= 500 ? LOG_WARN : LOG_INFO;
+    if (!log_enabled(level)) return;
+    /* rendered with snprintf, not jansson: one line per request, no allocation */
     /* The webhook path carries its secret token: log the route pattern, never the path, for such routes. */
     const char *path = req->route && strstr(req->route, "{webhook_token}") ? req->route : req->path;
-    json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", req->request_id, "method", req->method,
-                          "path", path, "status", req->status, "duration_ms", ms);
-    if (f != NULL && req->authenticated) {
-        json_object_set_new(f, "account_id", json_integer(req->auth.account_id));
-        json_object_set_new(f, "key_id", json_integer(req->auth.key_id));
-        if (req->auth.manager_id) json_object_set_new(f, "manager_id", json_integer(req->auth.manager_id));
+    char method[32], escaped_path[512], line[1024];
+    int n = snprintf(line, sizeof line,
+                     "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_ms\":%.3f",
+                     req->request_id, log_json_escape(method, sizeof method, req->method),
+                     log_json_escape(escaped_path, sizeof escaped_path, path), req->status, ms);
+    if (n > 0 && (size_t)n < sizeof line && req->authenticated) {
+        n += snprintf(line + n, sizeof line - (size_t)n, ",\"account_id\":%lld,\"key_id\":%lld",
+                      (long long)req->auth.account_id, (long long)req->auth.key_id);
+        if (req->auth.manager_id && (size_t)n < sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, ",\"manager_id\":%lld", (long long)req->auth.manager_id);
     }
-    if (f != NULL && req->err.code != SO_OK)
-        json_object_set_new(f, "error", json_string(so_err_code(req->err.code)));
-    log_event_steal(req->status >= 500 ? LOG_WARN : LOG_INFO, "request", f);
+    if (n > 0 && (size_t)n < sizeof line && req->err.code != SO_OK)
+        snprintf(line + n, sizeof line - (size_t)n, ",\"error\":\"%s\"", so_err_code(req->err.code));
+    log_line(level, "request", line);
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *connection, struct conn_ctx *c)
@@ -504,7 +505,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (rid != NULL && request_id_ok(rid))
             snprintf(c->req.request_id, sizeof c->req.request_id, "%s", rid);
         else
-            new_request_id(c->req.request_id, sizeof c->req.request_id);
+            so_request_id(c->req.request_id);
         c->req.content_type = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Type");
         c->limit =
             strcmp(url, "/api/v1/events") == 0 ? srv->cfg->max_events_body_bytes : srv->cfg->max_body_bytes;
@@ -608,7 +609,9 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->connection_timeout_s > 0 ? cfg->connection_timeout_s : 15),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(cfg->per_ip_connections > 0 ? cfg->per_ip_connections : 0),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
+        /* only when asked: passing it with 0 would also drop the SO_REUSEADDR MHD sets by default */
+        cfg->reuse_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, (unsigned)1, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);

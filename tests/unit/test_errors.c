@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 #include "salesops/error.h"
+#include "salesops/log.h"
 
 /* Written from API.md, independently of the X-macro list. */
 static const struct {
@@ -250,4 +251,21 @@ Test(errors, field_errors_after_clear_start_afresh)
     cr_expect_str_eq(json_string_value(json_object_get(json_array_get(err.errors, 0), "field")), "c");
     cr_expect_neq(strstr(err.detail, "c"), NULL);
     so_error_clear(&err);
+}
+
+/* The access log renders its fields itself: every byte a client controls must come out as valid JSON. */
+Test(log, json_escape_quotes_controls_and_high_bytes)
+{
+    char out[64];
+    cr_assert_str_eq(log_json_escape(out, sizeof out, "/a\"b\\c"), "/a\\\"b\\\\c");
+    cr_assert_str_eq(log_json_escape(out, sizeof out, "x\n\t\x01y"), "x\\u000a\\u0009\\u0001y");
+    cr_assert_str_eq(log_json_escape(out, sizeof out, "\xd0\x98\xff"), "\\u00d0\\u0098\\u00ff");
+    cr_assert_str_eq(log_json_escape(out, 8, "abcdefghij"), "abcdefg");
+    cr_assert_str_eq(log_json_escape(out, 7, "abcde\"fg"), "abcde"); /* an escape is never cut in half */
+    json_error_t e;
+    char doc[96];
+    snprintf(doc, sizeof doc, "\"%s\"", log_json_escape(out, sizeof out, "\"\\\n\x7f\x80 ok"));
+    json_t *j = json_loads(doc, JSON_DECODE_ANY, &e);
+    cr_assert(j != NULL, "%s: %s", doc, e.text);
+    json_decref(j);
 }
