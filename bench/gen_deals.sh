@@ -7,7 +7,7 @@
 #
 # Needs DATABASE_URL (the database the running service at --url uses) and psql (PSQL overrides the program).
 # Prints what the benchmark needs as shell assignments on stdout:
-#   ACCOUNT_ID=.. API_KEY=.. PIPELINE_ID=.. MIN_ID=.. MAX_ID=.. DEALS=..
+#   ACCOUNT_ID=.. API_KEY=.. WEBHOOK_TOKEN=.. PIPELINE_ID=.. MANAGER_IDS=1,2,.. MIN_ID=.. MAX_ID=.. DEALS=..
 # The deals of the account have the ids MIN_ID..MAX_ID without gaps (checked).
 set -euo pipefail
 
@@ -66,6 +66,7 @@ say "creating the account"
 created=$("$BIN" account create --name Bench --timezone Europe/Moscow)
 ACCOUNT_ID=$(printf '%s' "$created" | json_field account_id)
 API_KEY=$(printf '%s' "$created" | json_field api_key)
+WEBHOOK_TOKEN=$(printf '%s' "$created" | json_field webhook_token)
 
 say "creating the pipeline, $MANAGERS managers and 2 loss reasons through the API"
 pipeline=$(api POST /api/v1/pipelines '{"name":"Bench sales","external_id":"bench","stages":[
@@ -170,5 +171,6 @@ fi
 say "account $ACCOUNT_ID: $COUNT deals, ids $MIN_ID..$MAX_ID, $HISTORY history rows$([ "$CHANGES" = -1 ] \
     || echo ", $CHANGES creation changes")"
 
-printf 'ACCOUNT_ID=%s\nAPI_KEY=%s\nPIPELINE_ID=%s\nMIN_ID=%s\nMAX_ID=%s\nDEALS=%s\n' \
-    "$ACCOUNT_ID" "$API_KEY" "$PIPELINE_ID" "$MIN_ID" "$MAX_ID" "$COUNT"
+printf 'ACCOUNT_ID=%s\nAPI_KEY=%s\nWEBHOOK_TOKEN=%s\nPIPELINE_ID=%s\nMANAGER_IDS=%s\nMIN_ID=%s\nMAX_ID=%s\nDEALS=%s\n' \
+    "$ACCOUNT_ID" "$API_KEY" "$WEBHOOK_TOKEN" "$PIPELINE_ID" "$(IFS=,; printf '%s' "${manager_ids[*]}")" "$MIN_ID" \
+    "$MAX_ID" "$COUNT"
