@@ -304,6 +304,21 @@ FROM (
 ORDER BY started_at;
 
 -- ---------------------------------------------------------------------------------------------- checks
+-- ------------------------------------------------------------------------------------------- analyze
+\echo '== VACUUM (ANALYZE)'
+RESET session_replication_role;
+VACUUM (ANALYZE) managers;
+VACUUM (ANALYZE) pipelines;
+VACUUM (ANALYZE) stages;
+VACUUM (ANALYZE) loss_reasons;
+VACUUM (ANALYZE) deals;
+VACUUM (ANALYZE) deal_history;
+VACUUM (ANALYZE) deal_changes;
+VACUUM (ANALYZE) tasks;
+VACUUM (ANALYZE) task_history;
+VACUUM (ANALYZE) calls;
+
+-- The checks run on fresh statistics: planned on stale ones they took minutes (nested loops).
 \echo '== checks (references, current columns against the last history row)'
 SELECT
     (SELECT count(*) FROM deal_history h WHERE h.account_id = :account
@@ -332,20 +347,6 @@ SELECT :dangling_references = 0 AND :deals_not_matching_history = 0 AS checks_ok
 \else
 DO $$ BEGIN RAISE EXCEPTION 'gen_analytics.sql: the generated data is inconsistent'; END $$;
 \endif
-
--- ------------------------------------------------------------------------------------------- analyze
-\echo '== VACUUM (ANALYZE)'
-RESET session_replication_role;
-VACUUM (ANALYZE) managers;
-VACUUM (ANALYZE) pipelines;
-VACUUM (ANALYZE) stages;
-VACUUM (ANALYZE) loss_reasons;
-VACUUM (ANALYZE) deals;
-VACUUM (ANALYZE) deal_history;
-VACUUM (ANALYZE) deal_changes;
-VACUUM (ANALYZE) tasks;
-VACUUM (ANALYZE) task_history;
-VACUUM (ANALYZE) calls;
 \timing off
 
 -- ---------------------------------------------------------------------------------------------- summary

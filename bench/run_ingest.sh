@@ -271,7 +271,7 @@ for run in $(seq 1 "$RUNS"); do
     log "run $run/$RUNS: $(cat "$OUT/service-$run.drain" "$OUT/service-$run.states" | tr '\n' ' ')"
     log "run $run/$RUNS: pgbench, ${DURATION} s, bodies of $body_len bytes"
     run_measured "pgbench-$run" "$PGBENCH" -M prepared -n -c "$CONNECTIONS" -j "$WRK_THREADS" -T "$DURATION" \
-        -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres -D "account_id=$PGB_ACCOUNT_ID" -D "body_len=$body_len" \
+        -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres -D "account_id=$PGB_ACCOUNT_ID" -D "body_len=$body_len" -D state=pending \
         -f bench/ingest.sql "$PGB_DB"
 done
 q "SELECT 'deals', count(*) FROM deals UNION ALL SELECT 'inbox', count(*) FROM inbox" | tr '|' '=' >"$OUT/totals.txt"

@@ -12,5 +12,9 @@ struct so_buf {
 
 void so_buf_printf(struct so_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void so_buf_free(struct so_buf *b);
+/* Appends n bytes as they are. */
+void so_buf_put(struct so_buf *b, const char *s, size_t n);
+/* s as a JSON string, quoted, escaped as jansson's json_dumps does ("null" for NULL). */
+void so_buf_json_string(struct so_buf *b, const char *s);
 
 #endif

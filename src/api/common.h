@@ -45,6 +45,12 @@ void reply_page(struct so_req *req, json_t *items, int count, const struct so_pa
 typedef json_t *(*render_fn)(const void *item);
 void reply_items(struct so_req *req, const void *items, int count, size_t size, render_fn render,
                  const struct so_page *page);
+/* The same reply, written as JSON text item by item with write (no JSON objects built). */
+typedef void (*write_fn)(struct so_buf *b, const void *item);
+void reply_items_text(struct so_req *req, const void *items, int count, size_t size, write_fn write,
+                      const struct so_page *page);
+/* Replies 200 with the JSON text in b (500 if it could not be built); frees b. */
+void reply_buf(struct so_req *req, struct so_buf *b);
 /* Replies with the store's failure (503 or 500), or 404 for DB_NONE. */
 void reply_db(struct so_req *req, enum db_rc rc, const char *what, int64_t id);
 
@@ -59,6 +65,10 @@ json_t *render_stage(const struct so_stage *s);
 json_t *render_pipeline(const struct so_pipeline *p);
 json_t *render_loss_reason(const struct so_loss_reason *l);
 json_t *render_deal(const struct so_deal *d);
+/* The same object as render_deal, written as JSON text straight into b (hot read paths; the two are
+ * compared by tests/unit/test_render.c). */
+struct so_buf;
+void write_deal(struct so_buf *b, const void *deal);
 json_t *render_history_row(const struct so_history_row *h);
 json_t *render_note(const struct so_note *n);
 json_t *render_task(const struct so_task *t, int64_t now);

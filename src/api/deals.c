@@ -1,5 +1,6 @@
 #include <string.h>
 #include "common.h"
+#include "salesops/buf.h"
 #include "handlers.h"
 
 #define PRICE_MAX 1000000000000000LL
@@ -44,11 +45,6 @@ void handle_deal_create(struct so_req *req)
     reply_json_steal(req, 201, body);
 }
 
-static json_t *render_deal_item(const void *p)
-{
-    return render_deal(p);
-}
-
 void handle_deal_list(struct so_req *req)
 {
     struct so_deal_filter f = {.status = -1};
@@ -66,7 +62,7 @@ void handle_deal_list(struct so_req *req)
     if (rc != DB_OK)
         reply_db(req, rc, "deals", 0);
     else
-        reply_items(req, items, count, sizeof *items, render_deal_item, &page);
+        reply_items_text(req, items, count, sizeof *items, write_deal, &page);
 }
 
 void handle_deal_get(struct so_req *req)
@@ -74,10 +70,13 @@ void handle_deal_get(struct so_req *req)
     int64_t id;
     struct so_deal d;
     if (!path_id(req, 0, KIND_DEAL, &id)) return;
-    if (domain_deal_visible(req->db, req->arena, &req->auth, id, &d, &req->err) != SO_OK)
+    if (domain_deal_visible(req->db, req->arena, &req->auth, id, &d, &req->err) != SO_OK) {
         reply_err(req);
-    else
-        reply_deal(req, 200, &d);
+        return;
+    }
+    struct so_buf b = {0};
+    write_deal(&b, &d); /* the hottest read: JSON text straight from the row, no objects */
+    reply_buf(req, &b);
 }
 
 void handle_deal_patch(struct so_req *req)

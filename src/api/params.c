@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
+#include "salesops/buf.h"
 
 bool path_id(struct so_req *req, int idx, enum so_kind kind, int64_t *id)
 {
@@ -159,21 +160,55 @@ bool query_page(struct so_req *req, struct so_page *page)
     return true;
 }
 
+/* The next page's cursor into enc, or false when this is the last page. */
+static bool next_cursor(int count, const struct so_page *page, int64_t cursor_id, int64_t cursor_at, char enc[80])
+{
+    if (count <= page->limit) return false;
+    char plain[48];
+    if (cursor_at)
+        snprintf(plain, sizeof plain, "%lld.%lld", (long long)cursor_at, (long long)cursor_id);
+    else
+        snprintf(plain, sizeof plain, "%lld", (long long)cursor_id);
+    encode_cursor(plain, enc, 80);
+    return true;
+}
+
 void reply_page(struct so_req *req, json_t *items, int count, const struct so_page *page, int64_t cursor_id,
                 int64_t cursor_at)
 {
-    json_t *next = json_null();
-    if (count > page->limit) {
-        char plain[48], enc[80];
-        if (cursor_at)
-            snprintf(plain, sizeof plain, "%lld.%lld", (long long)cursor_at, (long long)cursor_id);
-        else
-            snprintf(plain, sizeof plain, "%lld", (long long)cursor_id);
-        encode_cursor(plain, enc, sizeof enc);
-        json_decref(next);
-        next = json_string(enc);
-    }
+    char enc[80];
+    json_t *next = next_cursor(count, page, cursor_id, cursor_at, enc) ? json_string(enc) : json_null();
     reply_json_steal(req, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+}
+
+void reply_buf(struct so_req *req, struct so_buf *b)
+{
+    if (b->failed || b->data == NULL)
+        reply_error(req, ERR_INTERNAL, "out of memory");
+    else
+        reply_text(req, 200, "application/json; charset=utf-8", b->data, b->len);
+    so_buf_free(b);
+}
+
+void reply_items_text(struct so_req *req, const void *items, int count, size_t size, write_fn write,
+                      const struct so_page *page)
+{
+    struct so_buf b = {0};
+    so_buf_put(&b, "{\"items\":[", 10);
+    int shown = count > page->limit ? page->limit : count;
+    int64_t last = 0;
+    for (int i = 0; i < shown; i++) {
+        const void *item = (const char *)items + size * (size_t)i;
+        if (i > 0) so_buf_put(&b, ",", 1);
+        write(&b, item);
+        last = *(const int64_t *)item;
+    }
+    char enc[80];
+    if (next_cursor(count, page, last, 0, enc))
+        so_buf_printf(&b, "],\"next_cursor\":\"%s\"}", enc);
+    else
+        so_buf_put(&b, "],\"next_cursor\":null}", 21);
+    reply_buf(req, &b);
 }
 
 bool body_fields(struct so_req *req, const struct field_spec *spec, size_t count, struct field_value *out)

@@ -1,6 +1,7 @@
 /* Objects to JSON, with the field names and order of API.md. */
 #include <string.h>
 #include "common.h"
+#include "salesops/buf.h"
 
 json_t *json_time(int64_t t)
 {
@@ -75,6 +76,43 @@ json_t *render_deal(const struct so_deal *d)
                      json_id(d->manager_id), "loss_reason_id", json_id(d->loss_reason_id), "created_at",
                      json_time(d->created_at), "closed_at", json_time(d->closed_at), "updated_at",
                      json_time(d->updated_at));
+}
+
+/* Number fields, JSON text: an id or null for 0, a time or null for 0. */
+static void put_id(struct so_buf *b, const char *key, int64_t id)
+{
+    if (id != 0)
+        so_buf_printf(b, ",\"%s\":%lld", key, (long long)id);
+    else
+        so_buf_printf(b, ",\"%s\":null", key);
+}
+
+static void put_time(struct so_buf *b, const char *key, int64_t t)
+{
+    char when[32];
+    if (t != 0) {
+        so_format_time(t, when, sizeof when);
+        so_buf_printf(b, ",\"%s\":\"%s\"", key, when);
+    } else {
+        so_buf_printf(b, ",\"%s\":null", key);
+    }
+}
+
+void write_deal(struct so_buf *b, const void *item)
+{
+    const struct so_deal *d = item;
+    so_buf_printf(b, "{\"id\":%lld,\"external_id\":", (long long)d->id);
+    so_buf_json_string(b, d->external_id);
+    so_buf_put(b, ",\"name\":", 8);
+    so_buf_json_string(b, d->name);
+    so_buf_printf(b, ",\"price\":%lld,\"pipeline_id\":%lld,\"stage_id\":%lld,\"status\":\"%s\"", (long long)d->price,
+                  (long long)d->pipeline_id, (long long)d->stage_id, so_deal_status_name(d->status));
+    put_id(b, "manager_id", d->manager_id);
+    put_id(b, "loss_reason_id", d->loss_reason_id);
+    put_time(b, "created_at", d->created_at);
+    put_time(b, "closed_at", d->closed_at);
+    put_time(b, "updated_at", d->updated_at);
+    so_buf_put(b, "}", 1);
 }
 
 json_t *render_history_row(const struct so_history_row *h)
