@@ -114,7 +114,7 @@ WITH params AS (
 ), src AS (
     SELECT g,
            CASE WHEN g % 100 < 80 THEN 'open' WHEN g % 100 < 92 THEN 'won' ELSE 'lost' END AS status,
-           p.t0 - make_interval(days => g % 365, secs => (g * 7919) % 86400) AS created_at,
+           p.t0 - make_interval(days => g % 365, secs => (g::int8 * 7919) % 86400) AS created_at,
            p.*
     FROM generate_series(1, :deals) AS g, params AS p
 ), ins AS (
