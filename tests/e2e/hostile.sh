@@ -17,58 +17,24 @@
 # Usage: tests/e2e/hostile.sh BINARY    (prints "N passed, M failed"; exit 1 on any failure)
 # KEEP_TMP=1 keeps the temporary directory (server log) for a look afterwards.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
-BIN=$(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")
-
-TMP=$(mktemp -d /tmp/salesops-hostile.XXXXXX)
-[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$TMP"
-SERVE_PID=""
-# shellcheck disable=SC2317  # invoked by trap
-cleanup() {
-    stop_pid "$SERVE_PID" salesops # TERM, up to 10 s, then KILL
-    pg_stop >/dev/null 2>&1 || true
-    if [ -n "${KEEP_TMP:-}" ]; then echo "kept $TMP"; else rm -rf -- "$TMP"; fi
-}
-trap cleanup EXIT
-
-passed=0 failed=0
-check() { # name, expected, actual
-    if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1: expected $2, got $3"; fi
-}
-# run_checks: reads the output of a probe; "CHECK<tab>name<tab>expected<tab>actual" lines are checks, the
-# other lines are printed as they are
-run_checks() {
-    local name want got line
-    while IFS= read -r line; do
-        if [[ $line == CHECK$'\t'* ]]; then
-            IFS=$'\t' read -r _ name want got <<<"$line"
-            check "$name" "$want" "$got"
-        else
-            printf '%s\n' "$line"
-        fi
-    done
-}
-
-pg_start "$TMP/pgdata" --no-fsync >/dev/null
-pg_create_db e2e >/dev/null
-export DATABASE_URL; DATABASE_URL=$(pg_url e2e)
-"$BIN" migrate 2>/dev/null
+# shellcheck source=tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+e2e_init "$1" salesops-hostile
+e2e_database e2e
 mapfile -t acct < <("$BIN" account create --name "E2E hostile" | account_fields)
 key=${acct[1]}
 port=$(free_port)
 SALESOPS_LISTEN=127.0.0.1:$port SALESOPS_THREADS=4 SALESOPS_CONNECTION_TIMEOUT_S=2 \
     SALESOPS_PER_IP_CONNECTIONS=40 "$BIN" serve >"$TMP/serve.log" 2>&1 &
 SERVE_PID=$!
-base=http://127.0.0.1:$port
-for _ in $(seq 1 100); do curl -sf -o /dev/null "$base/healthz" && break; sleep 0.1; done
-check "the server answers /healthz" 200 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base/healthz" || true)"
-alive() { kill -0 "$SERVE_PID" 2>/dev/null && echo yes || echo no; }
+SERVE_PIDS+=("$SERVE_PID") # e2e_cleanup stops it
+server=http://127.0.0.1:$port
+for _ in $(seq 1 100); do curl -sf -o /dev/null "$server/healthz" && break; sleep 0.1; done
+check "the server answers /healthz" 200 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$server/healthz" || true)"
 
 # a pipeline, so that a valid deal can be made (the control of part c)
 pipeline=$(curl -s --max-time 10 -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    "$base/api/v1/pipelines" -d '{"name":"E2E hostile","stages":[{"name":"New","kind":"open"},
+    "$server/api/v1/pipelines" -d '{"name":"E2E hostile","stages":[{"name":"New","kind":"open"},
     {"name":"Won","kind":"won"},{"name":"Lost","kind":"lost"}]}' |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' 2>/dev/null || echo 0)
 
@@ -205,7 +171,7 @@ check("a silent connection is closed within 1.5 to 4 s", "closed in 1.5-4 s",
       "closed in 1.5-4 s" if what == "closed" and 1.5 <= took <= 4 else f"{what} after {took:.1f} s")
 PY
 )
-check "slowloris: the server is still running" yes "$(alive)"
+check "slowloris: the server is still running" 0 "$(alive "$SERVE_PID")"
 
 # ------------------------------------------------------------------------ (b) oversized request heads
 echo "--- (b) request heads over the 64 KiB connection memory limit"
@@ -281,7 +247,7 @@ for name, request in cases:
 print("    outcomes: " + ", ".join(f"{k} x{v}" for k, v in sorted(outcomes.items())))
 PY
 )
-check "oversized heads: the server is still running" yes "$(alive)"
+check "oversized heads: the server is still running" 0 "$(alive "$SERVE_PID")"
 
 # -------------------------------------------------------------------------------- (c) hostile bodies
 echo "--- (c) hostile JSON bodies to POST /api/v1/deals"
@@ -350,11 +316,10 @@ for name, body in cases:
 print("    outcomes: " + ", ".join(f"{k} x{v}" for k, v in sorted(outcomes.items())))
 PY
 )
-check "hostile bodies: the server is still running" yes "$(alive)"
+check "hostile bodies: the server is still running" 0 "$(alive "$SERVE_PID")"
 check "no deal was made from a hostile body (only the control)" 1 \
     "$(pg_psql e2e -tA -c "SELECT count(*) FROM deals" 2>&1 || true)"
 check "the log has no crash or internal error" 0 \
     "$(grep -c -E '"status":5[0-9][0-9]|internal_error|Assertion|Segmentation' "$TMP/serve.log" || true)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

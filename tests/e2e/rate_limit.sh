@@ -11,47 +11,10 @@
 # Usage: tests/e2e/rate_limit.sh BINARY    (prints "N passed, M failed"; exit 1 on any failure)
 # KEEP_TMP=1 keeps the temporary directory (server logs) for a look afterwards.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
-BIN=$(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")
-
-TMP=$(mktemp -d /tmp/salesops-ratelimit.XXXXXX)
-[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$TMP"
-SERVE_PIDS=()
-# shellcheck disable=SC2317  # invoked by trap
-cleanup() {
-    local pid
-    for pid in "${SERVE_PIDS[@]}"; do
-        stop_pid "$pid" salesops # TERM, up to 10 s, then KILL
-    done
-    pg_stop >/dev/null 2>&1 || true
-    if [ -n "${KEEP_TMP:-}" ]; then echo "kept $TMP"; else rm -rf -- "$TMP"; fi
-}
-trap cleanup EXIT
-
-passed=0 failed=0
-check() { # name, expected, actual
-    if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1: expected $2, got $3"; fi
-}
-# run_checks: reads the output of a probe; "CHECK<tab>name<tab>expected<tab>actual" lines are checks, the
-# other lines are printed as they are
-run_checks() {
-    local name want got line
-    while IFS= read -r line; do
-        if [[ $line == CHECK$'\t'* ]]; then
-            IFS=$'\t' read -r _ name want got <<<"$line"
-            check "$name" "$want" "$got"
-        else
-            printf '%s\n' "$line"
-        fi
-    done
-}
-
-pg_start "$TMP/pgdata" --no-fsync >/dev/null
-pg_create_db e2e >/dev/null
-export DATABASE_URL; DATABASE_URL=$(pg_url e2e)
-"$BIN" migrate 2>/dev/null
+# shellcheck source=tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+e2e_init "$1" salesops-ratelimit
+e2e_database e2e
 mapfile -t acct < <("$BIN" account create --name "E2E rate limit" | account_fields)
 key=${acct[1]}
 
@@ -183,5 +146,4 @@ PY
 for i in 0 1; do
     check "server $((i + 1)) still running" yes "$(kill -0 "${SERVE_PIDS[i]}" 2>/dev/null && echo yes || echo no)"
 done
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

@@ -17,50 +17,20 @@
 # Usage: tests/e2e/shutdown.sh BINARY    (prints "N passed, M failed"; exit 1 on any failure)
 # KEEP_TMP=1 keeps the temporary directory (server logs) for a look afterwards.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
-BIN=$(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")
-
-TMP=$(mktemp -d /tmp/salesops-shutdown.XXXXXX)
-[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$TMP"
+# shellcheck source=tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+e2e_init "$1" salesops-shutdown
 SERVE_PID=""
-# shellcheck disable=SC2317  # invoked by trap
-cleanup() {
+# shellcheck disable=SC2317  # called by e2e_cleanup
+e2e_cleanup_hook() {
     if [ -n "$SERVE_PID" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
         kill -KILL "$SERVE_PID" 2>/dev/null || true # a server still here failed its shutdown already
         wait "$SERVE_PID" 2>/dev/null || true
     fi
-    pg_stop >/dev/null 2>&1 || true
-    if [ -n "${KEEP_TMP:-}" ]; then echo "kept $TMP"; else rm -rf -- "$TMP"; fi
 }
-trap cleanup EXIT
-
-passed=0 failed=0
-check() { # name, expected, actual
-    if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1: expected $2, got $3"; fi
-}
-# run_checks: reads the output of a probe; "CHECK<tab>name<tab>expected<tab>actual" lines are checks, the
-# other lines are printed as they are
-run_checks() {
-    local name want got line
-    while IFS= read -r line; do
-        if [[ $line == CHECK$'\t'* ]]; then
-            IFS=$'\t' read -r _ name want got <<<"$line"
-            check "$name" "$want" "$got"
-        else
-            printf '%s\n' "$line"
-        fi
-    done
-}
-
-pg_start "$TMP/pgdata" --no-fsync >/dev/null
-pg_create_db e2e >/dev/null
-export DATABASE_URL; DATABASE_URL=$(pg_url e2e)
-"$BIN" migrate 2>/dev/null
+e2e_database e2e
 mapfile -t acct < <("$BIN" account create --name "E2E shutdown" | account_fields)
 account=${acct[0]} key=${acct[1]}
-q() { pg_psql e2e -tA -c "$1" 2>&1 || true; }
 
 # start_server LOG [VAR=VALUE...]: starts `salesops serve` on a free port; sets SERVE_PID and port
 start_server() {
@@ -188,7 +158,7 @@ def exited():
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone between open and read
         return True
 
 exit_after = None
@@ -217,8 +187,8 @@ PY
 
 # ------------------------------------------------------------------------------------- calibration
 start_server "$TMP/serve-a.log" SALESOPS_CONNECTION_TIMEOUT_S=15
-base=http://127.0.0.1:$port
-check "(a) the server answers /healthz" 200 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base/healthz" || true)"
+server=http://127.0.0.1:$port
+check "(a) the server answers /healthz" 200 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$server/healthz" || true)"
 rate=$(python3 - "$port" "$key" <<'PY'
 import http.client, json, sys, time
 port, key, n = int(sys.argv[1]), sys.argv[2], 400
@@ -288,5 +258,4 @@ grep -h -E 'still in flight|stopped' "$TMP/serve-b.log" | sed 's/^/    log: /' |
 echo "    (b) events of the cut batch in the database: $(q "SELECT count(*) FROM inbox
     WHERE account_id = $account AND event_id LIKE 'sdb-%'") of $count_b"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

@@ -10,6 +10,8 @@
 #   e2e_database DB            start a private PostgreSQL in TMP/pgdata, create DB, export DATABASE_URL for it
 #                              and run BIN migrate
 #   check NAME EXPECTED ACTUAL count and print one check: passed when ACTUAL is EXPECTED
+#   run_checks                 read a probe's output on stdin: "CHECK<tab>name<tab>expected<tab>actual" lines are
+#                              checks (as check), other lines are printed as they are
 #   e2e_finish                 print the servers' warnings and errors when a check failed, then "N passed,
 #                              M failed"; fails when a check failed (the script's last command)
 #   q SQL                      the rows of SQL on the e2e database (E2E_DB, default e2e), unaligned, fields
@@ -71,6 +73,20 @@ e2e_database() {
 
 check() { # name, expected, actual
     if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1: expected $2, got $3"; fi
+}
+
+# run_checks: reads the output of a probe; "CHECK<tab>name<tab>expected<tab>actual" lines are checks, the
+# other lines are printed as they are
+run_checks() {
+    local name want got line
+    while IFS= read -r line; do
+        if [[ $line == CHECK$'\t'* ]]; then
+            IFS=$'\t' read -r _ name want got <<<"$line"
+            check "$name" "$want" "$got"
+        else
+            printf '%s\n' "$line"
+        fi
+    done
 }
 
 e2e_finish() {
