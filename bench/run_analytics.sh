@@ -80,20 +80,7 @@ CHECKLIST_RUNS=${CHECKLIST_RUNS:-$RUNS}
 # ------------------------------------------------------------------------------------------ packages
 need=(postgresql meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev libpq-dev libssl-dev
     python3 curl)
-missing=()
-for pkg in "${need[@]}"; do
-    if [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != installed ]; then
-        missing+=("$pkg")
-    fi
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        die "missing packages: ${missing[*]} (as root: apt-get install -y ${missing[*]})"
-    fi
-    log "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
-fi
+need_packages "${need[@]}"
 
 # --------------------------------------------------------------------------------------------- state
 TMP=""
@@ -123,16 +110,7 @@ log "results in $OUT"
 
 # --------------------------------------------------------------------------------------------- build
 BIN=build-bench-analytics/salesops
-if [ "$BUILD" = 1 ]; then
-    log "building build-bench-analytics/ (release, no tests)"
-    build build-bench-analytics -Dbuildtype=release -Dtests=false >"$OUT/build.log" 2>&1 || {
-        tail -n 30 "$OUT/build.log" >&2
-        die "build failed (log: $OUT/build.log)"
-    }
-else
-    [ -x "$BIN" ] || die "--no-build: there is no $BIN yet"
-    log "using $BIN as it is (built $(date -r "$BIN" '+%Y-%m-%d %H:%M:%S'))"
-fi
+release_build build-bench-analytics "$OUT"
 
 # ---------------------------------------------------------------------------------------- PostgreSQL
 TMP=$(mktemp -d /tmp/salesops-analytics.XXXXXX)

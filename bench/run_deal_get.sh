@@ -89,20 +89,7 @@ need=(wrk postgresql postgresql-contrib meson ninja-build pkg-config gcc libc6-d
 if [ "$PERF" = 1 ]; then
     need+=(linux-perf)
 fi
-missing=()
-for pkg in "${need[@]}"; do
-    if [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != installed ]; then
-        missing+=("$pkg")
-    fi
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        die "missing packages: ${missing[*]} (as root: apt-get install -y ${missing[*]})"
-    fi
-    log "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
-fi
+need_packages "${need[@]}"
 
 # --------------------------------------------------------------------------------------------- state
 TMP=""
@@ -135,16 +122,7 @@ log "results in $OUT"
 
 # --------------------------------------------------------------------------------------------- build
 BIN=build-bench/salesops
-if [ "$BUILD" = 1 ]; then
-    log "building build-bench/ (release, no tests)"
-    build build-bench -Dbuildtype=release -Dtests=false >"$OUT/build.log" 2>&1 || {
-        tail -n 30 "$OUT/build.log" >&2
-        die "build failed (log: $OUT/build.log)"
-    }
-else
-    [ -x "$BIN" ] || die "--no-build: there is no $BIN yet"
-    log "using $BIN as it is (built $(date -r "$BIN" '+%Y-%m-%d %H:%M:%S'))"
-fi
+release_build build-bench "$OUT"
 STATIC_BIN=build-bench/static_server
 # shellcheck disable=SC2046  # pkg-config prints several words on purpose
 cc -O2 -Wall -Wextra -Wpedantic -Werror bench/static_server.c $(pkg-config --cflags --libs libmicrohttpd) \

@@ -105,16 +105,7 @@ mkdir -p "$OUT"
 log "results in $OUT"
 
 BIN=build-bench2/salesops
-if [ "$BUILD" = 1 ]; then
-    log "building build-bench2/ (release, no tests)"
-    build build-bench2 -Dbuildtype=release -Dtests=false >"$OUT/build.log" 2>&1 || {
-        tail -n 30 "$OUT/build.log" >&2
-        die "build failed (log: $OUT/build.log)"
-    }
-else
-    [ -x "$BIN" ] || die "--no-build: there is no $BIN yet"
-    log "using $BIN as it is (built $(date -r "$BIN" '+%Y-%m-%d %H:%M:%S'))"
-fi
+release_build build-bench2 "$OUT"
 
 # ---------------------------------------------------------------------------------------- PostgreSQL
 TMP=$(mktemp -d /tmp/salesops-distribution.XXXXXX)

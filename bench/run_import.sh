@@ -113,16 +113,7 @@ OUT="bench/results/import-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 log "results in $OUT"
 
-if [ "$BUILD" = 1 ]; then
-    log "building build-bench2/ (release, no tests)"
-    build build-bench2 -Dbuildtype=release -Dtests=false >"$OUT/build.log" 2>&1 || {
-        tail -n 30 "$OUT/build.log" >&2
-        die "build failed (log: $OUT/build.log)"
-    }
-else
-    [ -x "$BIN" ] || die "there is no $BIN"
-    log "using $BIN as it is (built $(date -r "$BIN" '+%Y-%m-%d %H:%M:%S'))"
-fi
+release_build build-bench2 "$OUT"
 
 TMP=$(mktemp -d /tmp/salesops-import.XXXXXX)
 if [ "$(id -u)" -eq 0 ]; then

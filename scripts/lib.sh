@@ -20,7 +20,11 @@
 #                              account_id, api_key and webhook_token, one a line
 #   build DIR [-Dopt=val ...]  meson setup DIR (or reconfigure if the options differ), then ninja -C DIR
 #
-# For the benchmark scripts (bench/run_*.sh): CPU accounting from /proc and stopping what they started.
+# For the benchmark scripts (bench/run, bench/run_*.sh): packages, the release build, CPU accounting from /proc
+# and stopping what they started.
+#   need_packages PKG...       install the Debian packages that are missing (as root; otherwise die naming them)
+#   release_build DIR OUT      with BUILD=1 (the default) build DIR release without tests, log in OUT/build.log
+#                              (die with its tail on failure); with BUILD=0 use DIR/salesops as it is
 #   busy_ticks, all_ticks      non-idle and all clock ticks of all CPUs since boot
 #   ctxt                       context switches since boot, all CPUs
 #   ticks_of [--children] PID...  user + system ticks of the processes (with --children: of the children
@@ -406,4 +410,30 @@ stop_pid() {
         kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || true
+}
+
+need_packages() {
+    local pkg missing=()
+    for pkg in "$@"; do
+        [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" = installed ] || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -gt 0 ] || return 0
+    _is_root || die "missing packages: ${missing[*]} (as root: apt-get install -y ${missing[*]})"
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+}
+
+release_build() {
+    local dir=$1 out=$2
+    if [ "${BUILD:-1}" = 1 ]; then
+        log "building $dir/ (release, no tests)"
+        build "$dir" -Dbuildtype=release -Dtests=false >"$out/build.log" 2>&1 || {
+            tail -n 30 "$out/build.log" >&2
+            die "build failed (log: $out/build.log)"
+        }
+    else
+        [ -x "$dir/salesops" ] || die "--no-build: there is no $dir/salesops yet"
+        log "using $dir/salesops as it is (built $(date -r "$dir/salesops" '+%Y-%m-%d %H:%M:%S'))"
+    fi
 }
