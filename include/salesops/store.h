@@ -549,7 +549,9 @@ enum db_rc store_rejection_stats(struct db *db, struct arena *a, int64_t account
                                  const char *to_date, struct so_rejection_stats *out,
                                  struct so_rejection_manager_stats **by_manager, int *manager_count);
 
-/* Analytics (see migrations/0009_analytics.sql). */
+/* Analytics (see migrations/0009_analytics.sql and 0013_analytics_rollup.sql). */
+/* Folds the rollup deltas appended since the last fold, for up to `accounts` accounts; *rows = deltas folded. */
+enum db_rc store_kpi_compact(struct db *db, int accounts, int64_t *rows);
 /* The primary's current WAL position (text), and whether a replica has replayed up to it (a primary always
  * has). */
 enum db_rc store_wal_position(struct db *db, char *lsn, size_t len);

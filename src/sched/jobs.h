@@ -21,6 +21,9 @@ int job_focus_timeouts(struct db *db);
 /* Deals waiting for an eligible manager are assigned, oldest first; returns how many. */
 int job_assign_waiting(struct db *db);
 
+/* Folds the analytics rollup's appended deltas; returns 1 when it folded any (0 otherwise). */
+int job_kpi_compact(struct db *db);
+
 /* Reviews for judged losses that lack theirs (after a crash); returns how many. */
 int job_rejection_sweep(struct db *db);
 

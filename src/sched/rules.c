@@ -1,6 +1,8 @@
-/* Scheduler jobs of distribution, focus and rejection control: end the focus sessions whose time is up, give
- * waiting deals to managers who became eligible, and repair judged losses that lack their review. Both are safe with any number of instances: a timeout is one UPDATE over
- * rows claimed with SKIP LOCKED, and waiting deals are assigned under the account's distribution lock. */
+/* Scheduler jobs of distribution, focus, rejection control and the analytics rollup: end the focus sessions
+ * whose time is up, give waiting deals to managers who became eligible, repair judged losses that lack their
+ * review, and fold the rollup's appended deltas. All are safe with any number of instances: a timeout is one
+ * UPDATE over rows claimed with SKIP LOCKED, waiting deals are assigned under the account's distribution lock,
+ * and a fold takes the account's compaction lock or skips the account. */
 #include "jobs.h"
 #include "salesops/domain.h"
 #include "salesops/timeutil.h"
@@ -33,4 +35,10 @@ int job_rejection_sweep(struct db *db)
     int n = domain_rejection_sweep(db, &a, 20);
     arena_release(&a);
     return n;
+}
+
+int job_kpi_compact(struct db *db)
+{
+    int64_t rows = 0;
+    return store_kpi_compact(db, 20, &rows) == DB_OK && rows > 0 ? 1 : 0;
 }

@@ -1,4 +1,5 @@
-/* Analytics reads: the SQL functions of migrations/0009_analytics.sql. */
+/* Analytics reads: the SQL functions of migrations/0009_analytics.sql, the manager figures and the summary from
+ * the rollup of migrations/0013_analytics_rollup.sql. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "db_internal.h"
@@ -129,6 +130,20 @@ enum db_rc store_funnel(struct db *db, struct arena *a, int64_t account_id, int6
     if (rc == DB_OK) rc = db_exec(db, &stmt_funnel_totals, &p, &r);
     if (rc != DB_OK) return rc;
     fill_totals(r, totals, false);
+    PQclear(r);
+    return DB_OK;
+}
+
+DB_STMT(stmt_kpi_compact, "SELECT salesops_kpi_compact($1::int)");
+
+enum db_rc store_kpi_compact(struct db *db, int accounts, int64_t *rows)
+{
+    struct db_params p = {0};
+    dbp_int(&p, accounts);
+    PGresult *r;
+    enum db_rc rc = db_exec(db, &stmt_kpi_compact, &p, &r);
+    if (rc != DB_OK) return rc;
+    *rows = db_i64(r, 0, 0);
     PQclear(r);
     return DB_OK;
 }

@@ -1,0 +1,440 @@
+-- The "state as of" rollup behind the manager KPIs, the summary and the checklist (PRODUCT.md, Definitions).
+--
+-- Every figure of a manager row is a sum of contributions of single deals (a deal with its history, its tasks
+-- and its calls) and of calls without a deal. A contribution is a row (manager, day, t, at, values):
+--   tbl 1, period figures (talk time, outgoing calls, created, won, revenue, lost): counted for a period
+--          [S, E) (local dates) when S <= day < E and t >= E. day is the local date of the call, creation or
+--          move; t is 'infinity', or for a move into won or lost the date of the deal's next move into the
+--          same outcome (a deal counts once, at its last such move in the period).
+--   tbl 2, tasks due (due, on time, late done and its seconds, still open and late and the sum of their due
+--          times): counted when the due date is in the period and the change happened by as_of: at <= as_of
+--          (t is the local date of at). A value goes in at a (+) and out at b (-), so the rows of a task add
+--          up to its figures as of any moment.
+--   tbl 3, deals without tasks and deals with overdue tasks: spans [a, b) during which the deal counts, with
+--          +1 at a and -1 at b; counted when at <= as_of, whatever the period (day is '-infinity').
+-- kpi_contrib keeps each entity's rows, so a change replaces exactly what that entity gave before;
+-- kpi_roll holds the sums by (tbl, manager, day, t): writers append signed deltas (compact = false) and never
+-- update a shared row, and the scheduler folds them into one compact row per key (salesops_kpi_compact).
+-- A read adds up the rows by key range; rows of tbl 2 and 3 dated on the day of as_of are taken from
+-- kpi_contrib by their exact instant when as_of is not the last second of its day.
+--
+-- Nothing has to call this: statement triggers on deals, deal_history, tasks, task_history and calls note the
+-- entities a transaction touched (kpi_dirty), and one deferred trigger recomputes them at commit, so every
+-- write path (API, events, webhooks, import, late and out-of-order events) keeps the rollup exact. A change of
+-- an account's time zone rebuilds its rollup. The former functions stay as salesops_kpis_raw and
+-- salesops_summary_raw: the reference that tests compare the rollup with.
+
+CREATE TABLE kpi_contrib (
+    account_id bigint   NOT NULL,
+    ent_kind   smallint NOT NULL,          -- 0 a deal (with its tasks and calls), 1 a call without a deal
+    ent_id     bigint   NOT NULL,
+    tbl        smallint NOT NULL,
+    manager_id bigint   NOT NULL,          -- 0: nobody
+    day        date     NOT NULL,
+    t          date     NOT NULL,
+    at         timestamptz,
+    v1 bigint NOT NULL, v2 bigint NOT NULL, v3 bigint NOT NULL,
+    v4 bigint NOT NULL, v5 bigint NOT NULL, v6 bigint NOT NULL
+);
+CREATE INDEX kpi_contrib_by_entity ON kpi_contrib (account_id, ent_kind, ent_id);
+CREATE INDEX kpi_contrib_by_t ON kpi_contrib (account_id, tbl, t);
+
+CREATE TABLE kpi_roll (
+    account_id bigint   NOT NULL,
+    tbl        smallint NOT NULL,
+    manager_id bigint   NOT NULL,
+    day        date     NOT NULL,
+    t          date     NOT NULL,
+    v1 bigint NOT NULL, v2 bigint NOT NULL, v3 bigint NOT NULL,
+    v4 bigint NOT NULL, v5 bigint NOT NULL, v6 bigint NOT NULL,
+    compact    boolean  NOT NULL DEFAULT false
+);
+CREATE INDEX kpi_roll_read ON kpi_roll (account_id, tbl, day, t);
+CREATE UNIQUE INDEX kpi_roll_key ON kpi_roll (account_id, tbl, day, t, manager_id) WHERE compact;
+CREATE INDEX kpi_roll_pending ON kpi_roll (account_id) WHERE NOT compact;
+
+-- The entities each open transaction touched; emptied by the flush at its commit.
+CREATE TABLE kpi_dirty (
+    txid       xid8     NOT NULL DEFAULT pg_current_xact_id(),
+    account_id bigint   NOT NULL,
+    ent_kind   smallint NOT NULL,
+    ent_id     bigint   NOT NULL,
+    PRIMARY KEY (txid, account_id, ent_kind, ent_id)
+);
+
+-- The contribution rows of the given deals (with their tasks and calls) and calls without a deal, from their
+-- current state. Deleted deals give nothing, and neither do their tasks and calls.
+CREATE FUNCTION salesops_kpi_rows(p_account bigint, p_deals bigint[], p_calls bigint[])
+RETURNS TABLE (ent_kind smallint, ent_id bigint, tbl smallint, manager_id bigint, day date, t date,
+               at timestamptz, v1 bigint, v2 bigint, v3 bigint, v4 bigint, v5 bigint, v6 bigint)
+LANGUAGE sql STABLE AS $$
+    WITH z AS (SELECT a.timezone AS tz FROM accounts a WHERE a.id = p_account),
+    d AS (SELECT dl.id, dl.created_at, dl.creator_manager_id FROM deals dl
+          WHERE dl.account_id = p_account AND dl.id = ANY (p_deals) AND dl.deleted_at IS NULL),
+    h AS (SELECT h.deal_id, h.id, h.at, h.status, h.manager_id, h.price,
+                 lag(h.status) OVER (PARTITION BY h.deal_id ORDER BY h.at, h.id) AS prev
+          FROM deal_history h
+          WHERE h.account_id = p_account AND h.deal_id IN (SELECT d.id FROM d)),
+    moves AS (SELECT h.deal_id, h.status, h.manager_id, h.price, h.at,
+                     lead(h.at) OVER (PARTITION BY h.deal_id, h.status ORDER BY h.at, h.id) AS next_at
+              FROM h WHERE h.status IN ('won', 'lost') AND h.prev IS DISTINCT FROM h.status),
+    tk AS (SELECT tk.id, tk.deal_id, tk.created_at, tk.completed_at AS c,
+                  least(coalesce(tk.completed_at, 'infinity'), coalesce(tk.deleted_at, 'infinity')) AS open_end,
+                  coalesce(tk.deleted_at, 'infinity') AS gone
+           FROM tasks tk
+           WHERE tk.account_id = p_account AND tk.deal_id IN (SELECT d.id FROM d) AND tk.type <> 'rejection_control'),
+    -- each due time a task had, and while it stood and the task existed: [va, vb)
+    tv AS (SELECT th.task_id, tk.deal_id, th.due_at AS due, tk.c, tk.open_end,
+                  greatest(th.at, tk.created_at) AS va,
+                  least(coalesce(lead(th.at) OVER (PARTITION BY th.task_id ORDER BY th.at, th.id), 'infinity'),
+                        tk.gone) AS vb
+           FROM task_history th JOIN tk ON tk.id = th.task_id
+           WHERE th.account_id = p_account AND th.due_at IS NOT NULL),
+    -- the task's responsible from y until y_next
+    sm AS (SELECT th.task_id, th.at AS y, th.manager_id AS m,
+                  coalesce(lead(th.at) OVER (PARTITION BY th.task_id ORDER BY th.at, th.id), 'infinity') AS y_next
+           FROM task_history th JOIN tk ON tk.id = th.task_id
+           WHERE th.account_id = p_account AND th.set_manager),
+    -- whom a due time counts for, as of T: the responsible at min(due, T); pieces [pu, pv) of T
+    pieces AS (
+        SELECT tv.*, sm.m, sm.y AS pu, least(sm.y_next, tv.due) AS pv
+        FROM tv JOIN sm ON sm.task_id = tv.task_id AND sm.y < tv.due
+        UNION ALL
+        SELECT tv.*, sm.m, tv.due, 'infinity'
+        FROM tv LEFT JOIN sm ON sm.task_id = tv.task_id AND sm.y <= tv.due AND tv.due < sm.y_next),
+    -- each figure holds while T is in [lo, hi): 1 due, 2 on time, 3 late and done, 4 open and late
+    task_iv AS (
+        SELECT p.deal_id, p.m, p.due, g.k, greatest(g.lo, p.pu) AS a, least(g.hi, p.pv) AS b,
+               CASE g.k WHEN 3 THEN extract(epoch FROM p.c - p.due)::bigint
+                        WHEN 4 THEN extract(epoch FROM p.due)::bigint ELSE 0 END AS val
+        FROM pieces p
+        CROSS JOIN LATERAL (VALUES
+            (1, p.va, p.vb),
+            (2, CASE WHEN p.c <= p.due THEN greatest(p.va, p.c) END, p.vb),
+            (3, CASE WHEN p.c > p.due THEN greatest(p.va, p.c) END, p.vb),
+            (4, greatest(p.va, p.due + interval '1 second'), least(p.vb, coalesce(p.c, 'infinity')))
+        ) AS g (k, lo, hi)
+        WHERE g.lo IS NOT NULL),
+    -- spans: the deal's state, its open tasks and its overdue tasks change at these instants
+    ev AS (
+        SELECT h.deal_id, h.at AS p, 0 AS dopen, 0 AS dod, h.id AS hid FROM h
+        UNION ALL
+        SELECT tk.deal_id, tk.created_at, 1, 0, NULL FROM tk WHERE tk.created_at < tk.open_end
+        UNION ALL
+        SELECT tk.deal_id, tk.open_end, -1, 0, NULL FROM tk
+        WHERE tk.created_at < tk.open_end AND tk.open_end < 'infinity'
+        UNION ALL
+        SELECT o.deal_id, x.p, 0, x.dod, NULL
+        FROM (SELECT tv.deal_id, greatest(tv.va, tv.due + interval '1 second') AS oa,
+                     least(tv.vb, tv.open_end) AS ob FROM tv) o
+        CROSS JOIN LATERAL (VALUES (o.oa, 1), (o.ob, -1)) AS x (p, dod)
+        WHERE o.oa < o.ob AND x.p < 'infinity'),
+    pt AS (SELECT ev.deal_id, ev.p, sum(ev.dopen) AS dopen, sum(ev.dod) AS dod, max(ev.hid) AS hid
+           FROM ev GROUP BY ev.deal_id, ev.p),
+    run AS (SELECT pt.deal_id, pt.p, sum(pt.dopen) OVER w AS nopen, sum(pt.dod) OVER w AS nod,
+                   count(pt.hid) OVER w AS grp, hh.status AS hs, hh.manager_id AS hm,
+                   coalesce(lead(pt.p) OVER w, 'infinity') AS pnext
+            FROM pt LEFT JOIN h hh ON hh.id = pt.hid
+            WINDOW w AS (PARTITION BY pt.deal_id ORDER BY pt.p)),
+    -- the deal's status and responsible at each instant: those of its last history row so far
+    st AS (SELECT s.deal_id, s.p, s.pnext, s.m,
+                  CASE WHEN s.status = 'open' AND s.m IS NOT NULL
+                       THEN CASE WHEN s.nopen = 0 THEN 1 WHEN s.nod > 0 THEN 2 ELSE 0 END ELSE 0 END AS kind
+           FROM (SELECT run.*, first_value(run.hs) OVER g AS status, first_value(run.hm) OVER g AS m
+                 FROM run WINDOW g AS (PARTITION BY run.deal_id, run.grp ORDER BY run.p)) s),
+    isl AS (SELECT st.*, sum(st.brk) OVER (PARTITION BY st.deal_id ORDER BY st.p) AS island
+            FROM (SELECT st.*, CASE WHEN (st.kind, st.m) IS NOT DISTINCT FROM
+                                         (lag(st.kind) OVER w, lag(st.m) OVER w) THEN 0 ELSE 1 END AS brk
+                  FROM st WINDOW w AS (PARTITION BY st.deal_id ORDER BY st.p)) st),
+    spans AS (SELECT isl.deal_id, isl.kind, isl.m, min(isl.p) AS a, max(isl.pnext) AS b
+              FROM isl WHERE isl.kind > 0 GROUP BY isl.deal_id, isl.island, isl.kind, isl.m),
+    raw AS (
+        -- deals created
+        SELECT 0 AS ek, d.id AS eid, 1 AS tb, d.creator_manager_id AS m, d.created_at AS dt, 'infinity'::date AS t,
+               NULL::timestamptz AS at, 0::bigint AS v1, 0::bigint AS v2, 1::bigint AS v3, 0::bigint AS v4,
+               0::bigint AS v5, 0::bigint AS v6
+        FROM d
+        UNION ALL
+        -- moves into won or lost, counted in a period unless the next such move of the deal is in it too
+        SELECT 0, mv.deal_id, 1, mv.manager_id, mv.at,
+               CASE WHEN mv.next_at IS NULL THEN 'infinity'::date ELSE (mv.next_at AT TIME ZONE z.tz)::date END,
+               NULL, 0, 0, 0, (mv.status = 'won')::int, CASE WHEN mv.status = 'won' THEN mv.price ELSE 0 END,
+               (mv.status = 'lost')::int
+        FROM moves mv, z
+        UNION ALL
+        -- calls: of the deals, and those without a deal
+        SELECT CASE WHEN c.deal_id IS NULL THEN 1 ELSE 0 END, coalesce(c.deal_id, c.id), 1, c.manager_id,
+               c.started_at, 'infinity', NULL, CASE WHEN c.answered THEN c.duration_s ELSE 0 END,
+               (c.direction = 'out')::int, 0, 0, 0, 0
+        FROM calls c
+        WHERE c.account_id = p_account
+          AND (c.deal_id IN (SELECT d.id FROM d) OR (c.id = ANY (p_calls) AND c.deal_id IS NULL))
+        UNION ALL
+        -- tasks due: + at a, - at b
+        SELECT 0, ti.deal_id, 2, ti.m, ti.due, (x.at AT TIME ZONE z.tz)::date, x.at,
+               x.s * (ti.k = 1)::int, x.s * (ti.k = 2)::int, x.s * (ti.k = 3)::int,
+               CASE WHEN ti.k = 3 THEN x.s * ti.val ELSE 0 END, x.s * (ti.k = 4)::int,
+               CASE WHEN ti.k = 4 THEN x.s * ti.val ELSE 0 END
+        FROM task_iv ti, z
+        CROSS JOIN LATERAL (VALUES (ti.a, 1), (ti.b, -1)) AS x (at, s)
+        WHERE ti.a < ti.b AND x.at < 'infinity'
+        UNION ALL
+        -- deals without tasks (v1) and with overdue tasks (v2): + at a, - at b
+        SELECT 0, sp.deal_id, 3, sp.m, NULL, (x.at AT TIME ZONE z.tz)::date, x.at,
+               x.s * (sp.kind = 1)::int, x.s * (sp.kind = 2)::int, 0, 0, 0, 0
+        FROM spans sp, z
+        CROSS JOIN LATERAL (VALUES (sp.a, 1), (sp.b, -1)) AS x (at, s)
+        WHERE x.at < 'infinity')
+    SELECT r.ek::smallint, r.eid, r.tb::smallint, coalesce(r.m, 0),
+           CASE WHEN r.dt IS NULL THEN '-infinity'::date ELSE (r.dt AT TIME ZONE z.tz)::date END, r.t, r.at,
+           sum(r.v1)::bigint, sum(r.v2)::bigint, sum(r.v3)::bigint, sum(r.v4)::bigint, sum(r.v5)::bigint,
+           sum(r.v6)::bigint
+    FROM raw r, z
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    HAVING (sum(r.v1), sum(r.v2), sum(r.v3), sum(r.v4), sum(r.v5), sum(r.v6)) <> (0, 0, 0, 0, 0, 0)
+$$;
+
+-- Replaces the contributions of the given entities by their current ones, and appends the difference to
+-- kpi_roll. Refreshes of one entity take turns (a lock per entity, taken in order, under the account's lock
+-- in shared mode); a refresh of many entities takes the account's lock alone.
+CREATE FUNCTION salesops_kpi_refresh(p_account bigint, p_deals bigint[], p_calls bigint[])
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(p_deals) + cardinality(p_calls) > 64 THEN
+        PERFORM pg_advisory_xact_lock(1263553601, hashint8(p_account));
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(1263553601, hashint8(p_account));
+        PERFORM pg_advisory_xact_lock(hashint8(p_account), hashint8(k.id * 2 + k.kind))
+        FROM (SELECT 0 AS kind, x AS id FROM unnest(p_deals) AS x
+              UNION SELECT 1, x FROM unnest(p_calls) AS x ORDER BY 1, 2) k;
+    END IF;
+    WITH old AS (
+        DELETE FROM kpi_contrib c
+        WHERE c.account_id = p_account
+          AND ((c.ent_kind = 0 AND c.ent_id = ANY (p_deals)) OR (c.ent_kind = 1 AND c.ent_id = ANY (p_calls)))
+        RETURNING c.*),
+    new AS (
+        INSERT INTO kpi_contrib
+        SELECT p_account, r.* FROM salesops_kpi_rows(p_account, p_deals, p_calls) r
+        RETURNING *),
+    diff AS (
+        SELECT o.tbl, o.manager_id, o.day, o.t, -o.v1 AS v1, -o.v2 AS v2, -o.v3 AS v3, -o.v4 AS v4,
+               -o.v5 AS v5, -o.v6 AS v6 FROM old o
+        UNION ALL
+        SELECT n.tbl, n.manager_id, n.day, n.t, n.v1, n.v2, n.v3, n.v4, n.v5, n.v6 FROM new n)
+    INSERT INTO kpi_roll (account_id, tbl, manager_id, day, t, v1, v2, v3, v4, v5, v6)
+    SELECT p_account, x.tbl, x.manager_id, x.day, x.t, sum(x.v1), sum(x.v2), sum(x.v3), sum(x.v4), sum(x.v5),
+           sum(x.v6)
+    FROM diff x
+    GROUP BY x.tbl, x.manager_id, x.day, x.t
+    HAVING (sum(x.v1), sum(x.v2), sum(x.v3), sum(x.v4), sum(x.v5), sum(x.v6)) <> (0, 0, 0, 0, 0, 0);
+END
+$$;
+
+-- The whole rollup of an account from its data (a new time zone, the migration, generated data).
+CREATE FUNCTION salesops_kpi_rebuild(p_account bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1263553601, hashint8(p_account));
+    PERFORM pg_advisory_xact_lock(1263553602, hashint8(p_account));
+    PERFORM set_config('work_mem', '256MB', true);
+    DELETE FROM kpi_contrib WHERE account_id = p_account;
+    DELETE FROM kpi_roll WHERE account_id = p_account;
+    INSERT INTO kpi_contrib
+    SELECT p_account, r.*
+    FROM salesops_kpi_rows(p_account, ARRAY(SELECT id FROM deals WHERE account_id = p_account),
+                           ARRAY(SELECT id FROM calls WHERE account_id = p_account AND deal_id IS NULL)) r;
+    INSERT INTO kpi_roll (account_id, tbl, manager_id, day, t, v1, v2, v3, v4, v5, v6, compact)
+    SELECT p_account, tbl, manager_id, day, t, sum(v1), sum(v2), sum(v3), sum(v4), sum(v5), sum(v6), true
+    FROM kpi_contrib WHERE account_id = p_account
+    GROUP BY tbl, manager_id, day, t
+    HAVING (sum(v1), sum(v2), sum(v3), sum(v4), sum(v5), sum(v6)) <> (0, 0, 0, 0, 0, 0);
+END
+$$;
+
+-- Folds the appended deltas of up to p_accounts accounts into their compact rows; returns the rows folded.
+-- An account another compactor is busy with is skipped.
+CREATE FUNCTION salesops_kpi_compact(p_accounts int)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    acc bigint;
+    n bigint := 0;
+    k bigint;
+BEGIN
+    FOR acc IN SELECT DISTINCT r.account_id FROM kpi_roll r WHERE NOT r.compact LIMIT p_accounts LOOP
+        CONTINUE WHEN NOT pg_try_advisory_xact_lock(1263553602, hashint8(acc));
+        WITH moved AS (
+            DELETE FROM kpi_roll r WHERE r.account_id = acc AND NOT r.compact RETURNING r.*),
+        sums AS (
+            SELECT m.tbl, m.manager_id, m.day, m.t, sum(m.v1) AS v1, sum(m.v2) AS v2, sum(m.v3) AS v3,
+                   sum(m.v4) AS v4, sum(m.v5) AS v5, sum(m.v6) AS v6, count(*) AS rows
+            FROM moved m GROUP BY m.tbl, m.manager_id, m.day, m.t),
+        up AS (
+            INSERT INTO kpi_roll AS r (account_id, tbl, manager_id, day, t, v1, v2, v3, v4, v5, v6, compact)
+            SELECT acc, s.tbl, s.manager_id, s.day, s.t, s.v1, s.v2, s.v3, s.v4, s.v5, s.v6, true
+            FROM sums s ORDER BY s.tbl, s.day, s.t, s.manager_id
+            ON CONFLICT (account_id, tbl, day, t, manager_id) WHERE compact DO UPDATE
+            SET v1 = r.v1 + excluded.v1, v2 = r.v2 + excluded.v2, v3 = r.v3 + excluded.v3,
+                v4 = r.v4 + excluded.v4, v5 = r.v5 + excluded.v5, v6 = r.v6 + excluded.v6
+            RETURNING 1)
+        SELECT coalesce(sum(s.rows), 0) INTO k FROM sums s;
+        n := n + k;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- At commit: recompute what the transaction touched, once.
+CREATE FUNCTION salesops_kpi_flush() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    IF current_setting('salesops.kpi_flushed', true) = pg_current_xact_id()::text THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('salesops.kpi_flushed', pg_current_xact_id()::text, true);
+    FOR r IN
+        WITH x AS (DELETE FROM kpi_dirty WHERE txid = pg_current_xact_id()
+                   RETURNING account_id, ent_kind, ent_id)
+        SELECT x.account_id, coalesce(array_agg(x.ent_id) FILTER (WHERE x.ent_kind = 0), '{}') AS deals,
+               coalesce(array_agg(x.ent_id) FILTER (WHERE x.ent_kind = 1), '{}') AS calls
+        FROM x GROUP BY x.account_id ORDER BY x.account_id
+    LOOP
+        PERFORM salesops_kpi_refresh(r.account_id, r.deals, r.calls);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER kpi_dirty_flush AFTER INSERT ON kpi_dirty DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION salesops_kpi_flush();
+
+-- Statement triggers: note the entities of the rows a statement wrote, from its transition table "changed" (the
+-- new rows of an insert, the old ones of a delete, and both of an update, by two triggers: an update may move a
+-- task or call to another deal).
+CREATE FUNCTION salesops_kpi_note() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'deals' THEN
+        INSERT INTO kpi_dirty (account_id, ent_kind, ent_id)
+        SELECT DISTINCT c.account_id, 0, c.id FROM changed c ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'task_history' THEN
+        INSERT INTO kpi_dirty (account_id, ent_kind, ent_id)
+        SELECT DISTINCT t.account_id, 0, t.deal_id FROM tasks t
+        WHERE (t.account_id, t.id) IN (SELECT c.account_id, c.task_id FROM changed c) ON CONFLICT DO NOTHING;
+    ELSIF TG_TABLE_NAME = 'calls' THEN
+        -- a call without a deal is an entity of its own
+        INSERT INTO kpi_dirty (account_id, ent_kind, ent_id)
+        SELECT DISTINCT c.account_id, (c.deal_id IS NULL)::int, coalesce(c.deal_id, c.id) FROM changed c
+        ON CONFLICT DO NOTHING;
+    ELSE -- deal_history, tasks
+        INSERT INTO kpi_dirty (account_id, ent_kind, ent_id)
+        SELECT DISTINCT c.account_id, 0, c.deal_id FROM changed c ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DO $$
+DECLARE
+    tbl text;
+    how text;
+BEGIN
+    FOREACH tbl IN ARRAY ARRAY['deals', 'deal_history', 'tasks', 'task_history', 'calls'] LOOP
+        FOREACH how IN ARRAY ARRAY['INSERT:NEW', 'DELETE:OLD', 'UPDATE:NEW', 'UPDATE:OLD'] LOOP
+            EXECUTE format('CREATE TRIGGER %I AFTER %s ON %I REFERENCING %s TABLE AS changed'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION salesops_kpi_note()',
+                           tbl || '_kpi_' || lower(replace(how, ':', '_')), split_part(how, ':', 1), tbl,
+                           split_part(how, ':', 2));
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION salesops_kpi_timezone() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM salesops_kpi_rebuild(NEW.id);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER accounts_kpi_timezone AFTER UPDATE OF timezone ON accounts
+    FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone) EXECUTE FUNCTION salesops_kpi_timezone();
+
+-- The figures of each manager (0: nobody) for [p_start, p_end) as of p_as_of, from the rollup. late_s is the
+-- sum of lateness, late_n the number of late tasks.
+CREATE FUNCTION salesops_kpi_sums(p_account bigint, p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
+RETURNS TABLE (manager_id bigint, talk bigint, outgoing bigint, created bigint, won bigint, revenue bigint,
+               lost bigint, without bigint, overdue bigint, due_n bigint, on_time bigint, late_s bigint,
+               late_n bigint)
+LANGUAGE sql STABLE AS $$
+    WITH b AS (
+        SELECT (p_start AT TIME ZONE a.timezone)::date AS s, (p_end AT TIME ZONE a.timezone)::date AS e,
+               (p_as_of AT TIME ZONE a.timezone)::date AS n,
+               -- as_of is the last second of its day: every change dated that day has happened
+               ((p_as_of + interval '1 second') AT TIME ZONE a.timezone)::date
+                   <> (p_as_of AT TIME ZONE a.timezone)::date AS eod,
+               extract(epoch FROM p_as_of)::bigint AS asof
+        FROM accounts a WHERE a.id = p_account),
+    r_all AS (
+        SELECT r.tbl, r.manager_id, r.v1, r.v2, r.v3, r.v4, r.v5, r.v6
+        FROM kpi_roll r, b
+        WHERE r.account_id = p_account AND r.tbl = 1 AND r.day >= b.s AND r.day < b.e AND r.t >= b.e
+        UNION ALL
+        SELECT r.tbl, r.manager_id, r.v1, r.v2, r.v3, r.v4, r.v5, r.v6
+        FROM kpi_roll r, b
+        WHERE r.account_id = p_account AND r.tbl = 2 AND r.day >= b.s AND r.day < b.e
+          AND r.t < b.n + b.eod::int
+        UNION ALL
+        SELECT r.tbl, r.manager_id, r.v1, r.v2, r.v3, r.v4, r.v5, r.v6
+        FROM kpi_roll r, b
+        WHERE r.account_id = p_account AND r.tbl = 3 AND r.day = '-infinity' AND r.t < b.n + b.eod::int
+        UNION ALL
+        -- as_of within its day: that day's changes up to as_of, by their instant
+        SELECT c.tbl, c.manager_id, c.v1, c.v2, c.v3, c.v4, c.v5, c.v6
+        FROM kpi_contrib c, b
+        WHERE NOT b.eod AND c.account_id = p_account AND c.tbl IN (2, 3) AND c.t = b.n AND c.at <= p_as_of
+          AND (c.tbl = 3 OR (c.day >= b.s AND c.day < b.e)))
+    SELECT x.manager_id,
+           coalesce(sum(x.v1) FILTER (WHERE x.tbl = 1), 0)::bigint, coalesce(sum(x.v2) FILTER (WHERE x.tbl = 1), 0)::bigint,
+           coalesce(sum(x.v3) FILTER (WHERE x.tbl = 1), 0)::bigint, coalesce(sum(x.v4) FILTER (WHERE x.tbl = 1), 0)::bigint,
+           coalesce(sum(x.v5) FILTER (WHERE x.tbl = 1), 0)::bigint, coalesce(sum(x.v6) FILTER (WHERE x.tbl = 1), 0)::bigint,
+           coalesce(sum(x.v1) FILTER (WHERE x.tbl = 3), 0)::bigint, coalesce(sum(x.v2) FILTER (WHERE x.tbl = 3), 0)::bigint,
+           coalesce(sum(x.v1) FILTER (WHERE x.tbl = 2), 0)::bigint, coalesce(sum(x.v2) FILTER (WHERE x.tbl = 2), 0)::bigint,
+           (coalesce(sum(x.v4) FILTER (WHERE x.tbl = 2), 0)
+            + coalesce(sum(x.v5) FILTER (WHERE x.tbl = 2), 0) * (SELECT b.asof FROM b)
+            - coalesce(sum(x.v6) FILTER (WHERE x.tbl = 2), 0))::bigint,
+           coalesce(sum(x.v3 + x.v5) FILTER (WHERE x.tbl = 2), 0)::bigint
+    FROM r_all x
+    GROUP BY x.manager_id
+$$;
+
+ALTER FUNCTION salesops_kpis(bigint, timestamptz, timestamptz, timestamptz) RENAME TO salesops_kpis_raw;
+ALTER FUNCTION salesops_summary(bigint, timestamptz, timestamptz) RENAME TO salesops_summary_raw;
+
+-- Manager KPIs from the rollup: the same rows as salesops_kpis_raw.
+CREATE FUNCTION salesops_kpis(p_account bigint, p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
+RETURNS TABLE (manager_id bigint, name text, talk_time_s bigint, outgoing_calls bigint, deals_created bigint,
+               won bigint, won_revenue bigint, lost bigint, deals_without_tasks bigint,
+               deals_with_overdue_tasks bigint, tasks_due bigint, tasks_on_time bigint, overdue_total_s bigint,
+               late_tasks bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT m.id, m.name, coalesce(s.talk, 0), coalesce(s.outgoing, 0), coalesce(s.created, 0), coalesce(s.won, 0),
+           coalesce(s.revenue, 0), coalesce(s.lost, 0), coalesce(s.without, 0), coalesce(s.overdue, 0),
+           coalesce(s.due_n, 0), coalesce(s.on_time, 0), coalesce(s.late_s, 0), coalesce(s.late_n, 0)
+    FROM managers m
+    LEFT JOIN salesops_kpi_sums(p_account, p_start, p_end, p_as_of) s ON s.manager_id = m.id
+    WHERE m.account_id = p_account AND m.role = 'manager' AND NOT m.pool_user
+    ORDER BY m.id
+$$;
+
+-- Account-wide, from the rollup: the same row as salesops_summary_raw.
+CREATE FUNCTION salesops_summary(p_account bigint, p_start timestamptz, p_end timestamptz)
+RETURNS TABLE (created bigint, won bigint, won_revenue bigint, lost bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(r.v3), 0)::bigint, coalesce(sum(r.v4), 0)::bigint, coalesce(sum(r.v5), 0)::bigint,
+           coalesce(sum(r.v6), 0)::bigint
+    FROM kpi_roll r, accounts a
+    WHERE a.id = p_account AND r.account_id = p_account AND r.tbl = 1
+      AND r.day >= (p_start AT TIME ZONE a.timezone)::date AND r.day < (p_end AT TIME ZONE a.timezone)::date
+      AND r.t >= (p_end AT TIME ZONE a.timezone)::date
+$$;
+
+SELECT salesops_kpi_rebuild(id) FROM accounts;
