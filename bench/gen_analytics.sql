@@ -10,6 +10,7 @@
 -- What it writes, all in account ID, consistent with how the service stores it:
 --   managers      MANAGERS with role manager ('Manager 001'..) and one head
 --   pipeline      'Analytics bench': 5 open stages (the case's), won, lost (positions 1..7); 6 loss reasons
+--   (every time is whole seconds, as the service stores them)
 --   deals         created over the last 365 days (ids in creation order), creator_manager_id = manager_id
 --                 (managers take turns), each moved forward through the open stages with the case's funnel:
 --                 ~80 % reach stage 2, ~55 % stage 3, ~35 % stage 4, ~20 % stage 5; ~6 % end won (from
@@ -131,7 +132,8 @@ SELECT g, g % :managers AS mi, c, m, outcome, bits,
        gap, price, ri
 FROM (
     SELECT g,
-           :'t0'::timestamptz - interval '365 days' + (g + 0.999 * random()) / :deals * interval '365 days' AS c,
+           date_trunc('second', :'t0'::timestamptz - interval '365 days'
+                                + (g + 0.999 * random()) / :deals * interval '365 days') AS c,
            CASE WHEN u1 < 0.20 THEN 1 WHEN u1 < 0.45 THEN 2 WHEN u1 < 0.65 THEN 3 WHEN u1 < 0.80 THEN 4
                 ELSE 5 END AS m,
            CASE WHEN u1 >= 0.80 THEN CASE WHEN u2 < 0.30 THEN 'won' WHEN u2 < 0.70 THEN 'lost' ELSE 'open' END
@@ -153,7 +155,7 @@ CREATE TEMP TABLE st AS
 SELECT g, j, from_pos, to_pos, at
 FROM (
     SELECT dp.g, s.j, s.from_pos, s.to_pos,
-           CASE WHEN s.j = 0 THEN dp.c ELSE dp.c + (s.j + 0.9 * random()) * dp.gap END AS at
+           CASE WHEN s.j = 0 THEN dp.c ELSE date_trunc('second', dp.c + (s.j + 0.9 * random()) * dp.gap) END AS at
     FROM dp
     CROSS JOIN LATERAL (
         SELECT 0 AS j, NULL::int AS from_pos, 1 AS to_pos
@@ -227,14 +229,16 @@ ORDER BY st.at, st.g, st.j;
 \echo '== task plan'
 CREATE TEMP TABLE tp AS
 SELECT g, manager_id, created_at, due_at, type,
-       CASE WHEN fate = 'deleted' THEN created_at + u * (least(due_at, :'t0'::timestamptz) - created_at) END
+       CASE WHEN fate = 'deleted'
+            THEN date_trunc('second', created_at + u * (least(due_at, :'t0'::timestamptz) - created_at)) END
            AS deleted_at,
        CASE WHEN fate = 'on_time' AND created_at + u * (due_at - created_at) <= :'t0'::timestamptz
-                THEN created_at + u * (due_at - created_at)
+                THEN date_trunc('second', created_at + u * (due_at - created_at))
             WHEN fate = 'late' AND due_at + interval '1 hour' + u ^ 2 * interval '5 days' <= :'t0'::timestamptz
-                THEN due_at + interval '1 hour' + u ^ 2 * interval '5 days' END AS completed_at
+                THEN date_trunc('second', due_at + interval '1 hour' + u ^ 2 * interval '5 days') END AS completed_at
 FROM (
-    SELECT g, manager_id, created_at, created_at + interval '1 hour' + random() ^ 2 * interval '4 days' AS due_at,
+    SELECT g, manager_id, created_at,
+           date_trunc('second', created_at + interval '1 hour' + random() ^ 2 * interval '4 days') AS due_at,
            CASE WHEN ut < 0.5 THEN 'call' WHEN ut < 0.6 THEN 'meeting' WHEN ut < 0.9 THEN 'follow_up'
                 ELSE 'other' END AS type,
            CASE WHEN uf < 0.03 THEN 'deleted' WHEN uf < 0.68 THEN 'on_time' WHEN uf < 0.95 THEN 'late'
@@ -242,8 +246,8 @@ FROM (
            random() AS u
     FROM (
         SELECT x.g, m.id AS manager_id,
-               dp.c + random() * (CASE WHEN s.kind = 'open' THEN :'t0'::timestamptz ELSE df.last_at END - dp.c)
-                   AS created_at,
+               date_trunc('second', dp.c + random() * (CASE WHEN s.kind = 'open' THEN :'t0'::timestamptz
+                                                              ELSE df.last_at END - dp.c)) AS created_at,
                random() AS ut, random() AS uf
         FROM (SELECT floor(random() * :deals)::int AS g FROM generate_series(1, :tasks)) AS x
         JOIN dp ON dp.g = x.g
@@ -287,9 +291,9 @@ FROM (
     FROM (
         SELECT CASE WHEN x.on_deal THEN m.id ELSE rm.id END AS manager_id,
                CASE WHEN x.on_deal THEN :deal_base + x.g END AS deal_id,
-               CASE WHEN x.on_deal
+               date_trunc('second', CASE WHEN x.on_deal
                     THEN dp.c + x.u * (CASE WHEN s.kind = 'open' THEN :'t0'::timestamptz ELSE df.last_at END - dp.c)
-                    ELSE :'t0'::timestamptz - x.u * interval '365 days' END AS started_at,
+                    ELSE :'t0'::timestamptz - x.u * interval '365 days' END) AS started_at,
                random() AS ua
         FROM (SELECT floor(random() * :deals)::int AS g, random() < 0.85 AS on_deal,
                      floor(random() * :managers)::int AS rmi, random() AS u
@@ -347,6 +351,13 @@ SELECT :dangling_references = 0 AND :deals_not_matching_history = 0 AS checks_ok
 \else
 DO $$ BEGIN RAISE EXCEPTION 'gen_analytics.sql: the generated data is inconsistent'; END $$;
 \endif
+
+-- The analytics rollup (migration 0013): the triggers that keep it are off in this session, so it is built here
+-- in one pass, as the migration builds it for existing accounts.
+\echo '== analytics rollup'
+SELECT salesops_kpi_rebuild(:account);
+ANALYZE kpi_contrib;
+ANALYZE kpi_roll;
 \timing off
 
 -- ---------------------------------------------------------------------------------------------- summary
@@ -362,7 +373,9 @@ SELECT what, n FROM (
     UNION ALL SELECT 5, 'deal_changes', count(*) FROM deal_changes WHERE account_id = :account
     UNION ALL SELECT 6, 'tasks', count(*) FROM tasks WHERE account_id = :account
     UNION ALL SELECT 7, 'task_history', count(*) FROM task_history WHERE account_id = :account
-    UNION ALL SELECT 8, 'calls', count(*) FROM calls WHERE account_id = :account) AS c
+    UNION ALL SELECT 8, 'calls', count(*) FROM calls WHERE account_id = :account
+    UNION ALL SELECT 9, 'kpi_contrib (rollup contributions)', count(*) FROM kpi_contrib WHERE account_id = :account
+    UNION ALL SELECT 10, 'kpi_roll (rollup rows)', count(*) FROM kpi_roll WHERE account_id = :account) AS c
 ORDER BY k;
 \echo '== deals by status, and the share that reached each open stage'
 SELECT status, count(*) AS deals, round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct

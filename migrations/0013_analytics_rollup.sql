@@ -29,8 +29,10 @@ CREATE TABLE kpi_contrib (
     ent_kind   smallint NOT NULL,          -- 0 a deal (with its tasks and calls), 1 a call without a deal
     ent_id     bigint   NOT NULL,
     tbl        smallint NOT NULL,
-    manager_id bigint   NOT NULL,          -- 0: nobody
+    manager_id bigint   NOT NULL,          -- 0: nobody; the stage (tbl 4) or pipeline (tbl 5)
+    k2         bigint   NOT NULL,          -- tbl 4: the loss reason of a lost row (-1: none), else 0
     day        date     NOT NULL,
+    p          date     NOT NULL,          -- tbl 4: the date of the deal's previous entry into the stage
     t          date     NOT NULL,
     at         timestamptz,
     v1 bigint NOT NULL, v2 bigint NOT NULL, v3 bigint NOT NULL,
@@ -43,14 +45,16 @@ CREATE TABLE kpi_roll (
     account_id bigint   NOT NULL,
     tbl        smallint NOT NULL,
     manager_id bigint   NOT NULL,
+    k2         bigint   NOT NULL,
     day        date     NOT NULL,
+    p          date     NOT NULL,
     t          date     NOT NULL,
     v1 bigint NOT NULL, v2 bigint NOT NULL, v3 bigint NOT NULL,
     v4 bigint NOT NULL, v5 bigint NOT NULL, v6 bigint NOT NULL,
     compact    boolean  NOT NULL DEFAULT false
 );
 CREATE INDEX kpi_roll_read ON kpi_roll (account_id, tbl, day, t);
-CREATE UNIQUE INDEX kpi_roll_key ON kpi_roll (account_id, tbl, day, t, manager_id) WHERE compact;
+CREATE UNIQUE INDEX kpi_roll_key ON kpi_roll (account_id, tbl, day, t, manager_id, k2, p) WHERE compact;
 CREATE INDEX kpi_roll_pending ON kpi_roll (account_id) WHERE NOT compact;
 
 -- The entities each open transaction touched; emptied by the flush at its commit.
@@ -65,16 +69,42 @@ CREATE TABLE kpi_dirty (
 -- The contribution rows of the given deals (with their tasks and calls) and calls without a deal, from their
 -- current state. Deleted deals give nothing, and neither do their tasks and calls.
 CREATE FUNCTION salesops_kpi_rows(p_account bigint, p_deals bigint[], p_calls bigint[])
-RETURNS TABLE (ent_kind smallint, ent_id bigint, tbl smallint, manager_id bigint, day date, t date,
-               at timestamptz, v1 bigint, v2 bigint, v3 bigint, v4 bigint, v5 bigint, v6 bigint)
+RETURNS TABLE (ent_kind smallint, ent_id bigint, tbl smallint, manager_id bigint, k2 bigint, day date, p date,
+               t date, at timestamptz, v1 bigint, v2 bigint, v3 bigint, v4 bigint, v5 bigint, v6 bigint)
 LANGUAGE sql STABLE AS $$
     WITH z AS (SELECT a.timezone AS tz FROM accounts a WHERE a.id = p_account),
-    d AS (SELECT dl.id, dl.created_at, dl.creator_manager_id FROM deals dl
+    d AS (SELECT dl.id, dl.created_at, dl.creator_manager_id, dl.pipeline_id FROM deals dl
           WHERE dl.account_id = p_account AND dl.id = ANY (p_deals) AND dl.deleted_at IS NULL),
-    h AS (SELECT h.deal_id, h.id, h.at, h.status, h.manager_id, h.price,
-                 lag(h.status) OVER (PARTITION BY h.deal_id ORDER BY h.at, h.id) AS prev
+    h AS (SELECT h.deal_id, h.id, h.at, h.status, h.manager_id, h.price, h.from_stage_id, h.to_stage_id,
+                 h.loss_reason_id, s.kind, s.pipeline_id, s.position,
+                 lag(h.status) OVER w AS prev,
+                 coalesce(lead(h.at) OVER w, 'infinity') AS next_at,
+                 -- the next row that is not lost, and the last open stage before this row
+                 coalesce(min(CASE WHEN h.status <> 'lost' THEN h.at END)
+                              OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 'infinity') AS unlost_at,
+                 count(*) FILTER (WHERE h.status = 'open') OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                     AS opens_before,
+                 count(*) FILTER (WHERE h.status = 'open') OVER (w ROWS UNBOUNDED PRECEDING) AS opens_so_far
           FROM deal_history h
-          WHERE h.account_id = p_account AND h.deal_id IN (SELECT d.id FROM d)),
+          JOIN stages s ON s.account_id = h.account_id AND s.id = h.to_stage_id
+          WHERE h.account_id = p_account AND h.deal_id IN (SELECT d.id FROM d)
+          WINDOW w AS (PARTITION BY h.deal_id ORDER BY h.at, h.id)),
+    -- funnel: each entry into an open stage (created, moved or reopened there), with the deal's previous entry
+    -- into the same stage, and when it first advanced after it (a later open stage of the pipeline, or won)
+    ent AS (SELECT h.deal_id, h.id, h.at, h.to_stage_id AS stage, h.pipeline_id, h.position,
+                   lag(h.at) OVER (PARTITION BY h.deal_id, h.to_stage_id ORDER BY h.at, h.id) AS prev_at
+            FROM h WHERE h.kind = 'open' AND h.from_stage_id IS DISTINCT FROM h.to_stage_id),
+    adv AS (SELECT e.deal_id, e.id, e.at, e.stage, e.prev_at, min(r.at) AS a
+            FROM ent e
+            LEFT JOIN h r ON r.deal_id = e.deal_id AND (r.at, r.id) > (e.at, e.id)
+                         AND (r.status = 'won' OR (r.kind = 'open' AND r.pipeline_id = e.pipeline_id
+                                                   AND r.position > e.position))
+            GROUP BY e.deal_id, e.id, e.at, e.stage, e.prev_at),
+    -- each time the deal was lost: from the move into lost until it was not, with the last open stage before it
+    lseg AS (SELECT x.deal_id, x.at AS lx, x.unlost_at AS ly, x.loss_reason_id, o.to_stage_id AS stage
+             FROM h x
+             JOIN h o ON o.deal_id = x.deal_id AND o.status = 'open' AND o.opens_so_far = x.opens_before
+             WHERE x.status = 'lost' AND x.prev IS DISTINCT FROM 'lost'),
     moves AS (SELECT h.deal_id, h.status, h.manager_id, h.price, h.at,
                      lead(h.at) OVER (PARTITION BY h.deal_id, h.status ORDER BY h.at, h.id) AS next_at
               FROM h WHERE h.status IN ('won', 'lost') AND h.prev IS DISTINCT FROM h.status),
@@ -150,28 +180,28 @@ LANGUAGE sql STABLE AS $$
               FROM isl WHERE isl.kind > 0 GROUP BY isl.deal_id, isl.island, isl.kind, isl.m),
     raw AS (
         -- deals created
-        SELECT 0 AS ek, d.id AS eid, 1 AS tb, d.creator_manager_id AS m, d.created_at AS dt, 'infinity'::date AS t,
-               NULL::timestamptz AS at, 0::bigint AS v1, 0::bigint AS v2, 1::bigint AS v3, 0::bigint AS v4,
-               0::bigint AS v5, 0::bigint AS v6
+        SELECT 0 AS ek, d.id AS eid, 1 AS tb, d.creator_manager_id AS m, 0::bigint AS k2, d.created_at AS dt,
+               NULL::timestamptz AS pdt, 'infinity'::date AS t, NULL::timestamptz AS at, 0::bigint AS v1,
+               0::bigint AS v2, 1::bigint AS v3, 0::bigint AS v4, 0::bigint AS v5, 0::bigint AS v6
         FROM d
         UNION ALL
         -- moves into won or lost, counted in a period unless the next such move of the deal is in it too
-        SELECT 0, mv.deal_id, 1, mv.manager_id, mv.at,
+        SELECT 0, mv.deal_id, 1, mv.manager_id, 0, mv.at, NULL,
                CASE WHEN mv.next_at IS NULL THEN 'infinity'::date ELSE (mv.next_at AT TIME ZONE z.tz)::date END,
                NULL, 0, 0, 0, (mv.status = 'won')::int, CASE WHEN mv.status = 'won' THEN mv.price ELSE 0 END,
                (mv.status = 'lost')::int
         FROM moves mv, z
         UNION ALL
         -- calls: of the deals, and those without a deal
-        SELECT CASE WHEN c.deal_id IS NULL THEN 1 ELSE 0 END, coalesce(c.deal_id, c.id), 1, c.manager_id,
-               c.started_at, 'infinity', NULL, CASE WHEN c.answered THEN c.duration_s ELSE 0 END,
-               (c.direction = 'out')::int, 0, 0, 0, 0
+        SELECT (c.deal_id IS NULL)::int, coalesce(c.deal_id, c.id), 1, c.manager_id, 0, c.started_at, NULL,
+               'infinity', NULL, CASE WHEN c.answered THEN c.duration_s ELSE 0 END, (c.direction = 'out')::int,
+               0, 0, 0, 0
         FROM calls c
         WHERE c.account_id = p_account
           AND (c.deal_id IN (SELECT d.id FROM d) OR (c.id = ANY (p_calls) AND c.deal_id IS NULL))
         UNION ALL
         -- tasks due: + at a, - at b
-        SELECT 0, ti.deal_id, 2, ti.m, ti.due, (x.at AT TIME ZONE z.tz)::date, x.at,
+        SELECT 0, ti.deal_id, 2, ti.m, 0, ti.due, NULL, (x.at AT TIME ZONE z.tz)::date, x.at,
                x.s * (ti.k = 1)::int, x.s * (ti.k = 2)::int, x.s * (ti.k = 3)::int,
                CASE WHEN ti.k = 3 THEN x.s * ti.val ELSE 0 END, x.s * (ti.k = 4)::int,
                CASE WHEN ti.k = 4 THEN x.s * ti.val ELSE 0 END
@@ -180,17 +210,44 @@ LANGUAGE sql STABLE AS $$
         WHERE ti.a < ti.b AND x.at < 'infinity'
         UNION ALL
         -- deals without tasks (v1) and with overdue tasks (v2): + at a, - at b
-        SELECT 0, sp.deal_id, 3, sp.m, NULL, (x.at AT TIME ZONE z.tz)::date, x.at,
+        SELECT 0, sp.deal_id, 3, sp.m, 0, NULL, NULL, (x.at AT TIME ZONE z.tz)::date, x.at,
                x.s * (sp.kind = 1)::int, x.s * (sp.kind = 2)::int, 0, 0, 0, 0
         FROM spans sp, z
         CROSS JOIN LATERAL (VALUES (sp.a, 1), (sp.b, -1)) AS x (at, s)
-        WHERE x.at < 'infinity')
-    SELECT r.ek::smallint, r.eid, r.tb::smallint, coalesce(r.m, 0),
-           CASE WHEN r.dt IS NULL THEN '-infinity'::date ELSE (r.dt AT TIME ZONE z.tz)::date END, r.t, r.at,
+        WHERE x.at < 'infinity'
+        UNION ALL
+        -- funnel, per stage entry (day: the entry, p: the previous entry into the stage): entered (v1), advanced
+        -- (v2) from the first advance after it, and lost (v3, k2 the reason) while the deal is lost from that
+        -- stage and has not advanced
+        SELECT 0, e.deal_id, 4, e.stage, 0, e.at, e.prev_at, '-infinity', NULL, 1, 0, 0, 0, 0, 0
+        FROM adv e
+        UNION ALL
+        SELECT 0, e.deal_id, 4, e.stage, 0, e.at, e.prev_at, (e.a AT TIME ZONE z.tz)::date, e.a, 0, 1, 0, 0, 0, 0
+        FROM adv e, z WHERE e.a IS NOT NULL
+        UNION ALL
+        SELECT 0, e.deal_id, 4, e.stage, coalesce(l.loss_reason_id, -1), e.at, e.prev_at,
+               (x.at AT TIME ZONE z.tz)::date, x.at, 0, 0, x.s, 0, 0, 0
+        FROM adv e
+        JOIN lseg l ON l.deal_id = e.deal_id AND l.stage = e.stage
+        CROSS JOIN LATERAL (VALUES (l.lx, 1), (least(l.ly, coalesce(e.a, 'infinity')), -1)) AS x (at, s), z
+        WHERE l.lx < least(l.ly, coalesce(e.a, 'infinity')) AND x.at < 'infinity'
+        UNION ALL
+        -- funnel totals, per the deal's pipeline and creation: created (v1), won (v2) and lost (v3) as of T
+        SELECT 0, d.id, 5, d.pipeline_id, 0, d.created_at, NULL, '-infinity', NULL, 1, 0, 0, 0, 0, 0
+        FROM d
+        UNION ALL
+        SELECT 0, d.id, 5, d.pipeline_id, 0, d.created_at, NULL, (x.at AT TIME ZONE z.tz)::date, x.at, 0,
+               x.s * (h.status = 'won')::int, x.s * (h.status = 'lost')::int, 0, 0, 0
+        FROM h JOIN d ON d.id = h.deal_id
+        CROSS JOIN LATERAL (VALUES (h.at, 1), (h.next_at, -1)) AS x (at, s), z
+        WHERE h.status <> 'open' AND h.at < h.next_at AND x.at < 'infinity')
+    SELECT r.ek::smallint, r.eid, r.tb::smallint, coalesce(r.m, 0), r.k2,
+           CASE WHEN r.dt IS NULL THEN '-infinity'::date ELSE (r.dt AT TIME ZONE z.tz)::date END,
+           CASE WHEN r.pdt IS NULL THEN '-infinity'::date ELSE (r.pdt AT TIME ZONE z.tz)::date END, r.t, r.at,
            sum(r.v1)::bigint, sum(r.v2)::bigint, sum(r.v3)::bigint, sum(r.v4)::bigint, sum(r.v5)::bigint,
            sum(r.v6)::bigint
     FROM raw r, z
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
     HAVING (sum(r.v1), sum(r.v2), sum(r.v3), sum(r.v4), sum(r.v5), sum(r.v6)) <> (0, 0, 0, 0, 0, 0)
 $$;
 
@@ -218,15 +275,15 @@ BEGIN
         SELECT p_account, r.* FROM salesops_kpi_rows(p_account, p_deals, p_calls) r
         RETURNING *),
     diff AS (
-        SELECT o.tbl, o.manager_id, o.day, o.t, -o.v1 AS v1, -o.v2 AS v2, -o.v3 AS v3, -o.v4 AS v4,
+        SELECT o.tbl, o.manager_id, o.k2, o.day, o.p, o.t, -o.v1 AS v1, -o.v2 AS v2, -o.v3 AS v3, -o.v4 AS v4,
                -o.v5 AS v5, -o.v6 AS v6 FROM old o
         UNION ALL
-        SELECT n.tbl, n.manager_id, n.day, n.t, n.v1, n.v2, n.v3, n.v4, n.v5, n.v6 FROM new n)
-    INSERT INTO kpi_roll (account_id, tbl, manager_id, day, t, v1, v2, v3, v4, v5, v6)
-    SELECT p_account, x.tbl, x.manager_id, x.day, x.t, sum(x.v1), sum(x.v2), sum(x.v3), sum(x.v4), sum(x.v5),
+        SELECT n.tbl, n.manager_id, n.k2, n.day, n.p, n.t, n.v1, n.v2, n.v3, n.v4, n.v5, n.v6 FROM new n)
+    INSERT INTO kpi_roll (account_id, tbl, manager_id, k2, day, p, t, v1, v2, v3, v4, v5, v6)
+    SELECT p_account, x.tbl, x.manager_id, x.k2, x.day, x.p, x.t, sum(x.v1), sum(x.v2), sum(x.v3), sum(x.v4), sum(x.v5),
            sum(x.v6)
     FROM diff x
-    GROUP BY x.tbl, x.manager_id, x.day, x.t
+    GROUP BY x.tbl, x.manager_id, x.k2, x.day, x.p, x.t
     HAVING (sum(x.v1), sum(x.v2), sum(x.v3), sum(x.v4), sum(x.v5), sum(x.v6)) <> (0, 0, 0, 0, 0, 0);
 END
 $$;
@@ -244,10 +301,10 @@ BEGIN
     SELECT p_account, r.*
     FROM salesops_kpi_rows(p_account, ARRAY(SELECT id FROM deals WHERE account_id = p_account),
                            ARRAY(SELECT id FROM calls WHERE account_id = p_account AND deal_id IS NULL)) r;
-    INSERT INTO kpi_roll (account_id, tbl, manager_id, day, t, v1, v2, v3, v4, v5, v6, compact)
-    SELECT p_account, tbl, manager_id, day, t, sum(v1), sum(v2), sum(v3), sum(v4), sum(v5), sum(v6), true
+    INSERT INTO kpi_roll (account_id, tbl, manager_id, k2, day, p, t, v1, v2, v3, v4, v5, v6, compact)
+    SELECT p_account, tbl, manager_id, k2, day, p, t, sum(v1), sum(v2), sum(v3), sum(v4), sum(v5), sum(v6), true
     FROM kpi_contrib WHERE account_id = p_account
-    GROUP BY tbl, manager_id, day, t
+    GROUP BY tbl, manager_id, k2, day, p, t
     HAVING (sum(v1), sum(v2), sum(v3), sum(v4), sum(v5), sum(v6)) <> (0, 0, 0, 0, 0, 0);
 END
 $$;
@@ -266,14 +323,14 @@ BEGIN
         WITH moved AS (
             DELETE FROM kpi_roll r WHERE r.account_id = acc AND NOT r.compact RETURNING r.*),
         sums AS (
-            SELECT m.tbl, m.manager_id, m.day, m.t, sum(m.v1) AS v1, sum(m.v2) AS v2, sum(m.v3) AS v3,
+            SELECT m.tbl, m.manager_id, m.k2, m.day, m.p, m.t, sum(m.v1) AS v1, sum(m.v2) AS v2, sum(m.v3) AS v3,
                    sum(m.v4) AS v4, sum(m.v5) AS v5, sum(m.v6) AS v6, count(*) AS rows
-            FROM moved m GROUP BY m.tbl, m.manager_id, m.day, m.t),
+            FROM moved m GROUP BY m.tbl, m.manager_id, m.k2, m.day, m.p, m.t),
         up AS (
-            INSERT INTO kpi_roll AS r (account_id, tbl, manager_id, day, t, v1, v2, v3, v4, v5, v6, compact)
-            SELECT acc, s.tbl, s.manager_id, s.day, s.t, s.v1, s.v2, s.v3, s.v4, s.v5, s.v6, true
-            FROM sums s ORDER BY s.tbl, s.day, s.t, s.manager_id
-            ON CONFLICT (account_id, tbl, day, t, manager_id) WHERE compact DO UPDATE
+            INSERT INTO kpi_roll AS r (account_id, tbl, manager_id, k2, day, p, t, v1, v2, v3, v4, v5, v6, compact)
+            SELECT acc, s.tbl, s.manager_id, s.k2, s.day, s.p, s.t, s.v1, s.v2, s.v3, s.v4, s.v5, s.v6, true
+            FROM sums s ORDER BY s.tbl, s.day, s.t, s.manager_id, s.k2, s.p
+            ON CONFLICT (account_id, tbl, day, t, manager_id, k2, p) WHERE compact DO UPDATE
             SET v1 = r.v1 + excluded.v1, v2 = r.v2 + excluded.v2, v3 = r.v3 + excluded.v3,
                 v4 = r.v4 + excluded.v4, v5 = r.v5 + excluded.v5, v6 = r.v6 + excluded.v6
             RETURNING 1)
@@ -358,6 +415,39 @@ $$;
 CREATE TRIGGER accounts_kpi_timezone AFTER UPDATE OF timezone ON accounts
     FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone) EXECUTE FUNCTION salesops_kpi_timezone();
 
+-- A period [p_start, p_end) as local dates [s, e), the local date n of p_as_of, whether p_as_of is the last
+-- second of that day (then every change dated that day has happened), and p_as_of in epoch seconds.
+CREATE FUNCTION salesops_kpi_bounds(p_account bigint, p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
+RETURNS TABLE (s date, e date, n date, eod boolean, asof bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT (p_start AT TIME ZONE a.timezone)::date, (p_end AT TIME ZONE a.timezone)::date,
+           (p_as_of AT TIME ZONE a.timezone)::date,
+           ((p_as_of + interval '1 second') AT TIME ZONE a.timezone)::date <> (p_as_of AT TIME ZONE a.timezone)::date,
+           extract(epoch FROM p_as_of)::bigint
+    FROM accounts a WHERE a.id = p_account
+$$;
+
+-- The rows of rollup table p_tbl (2 to 5) that count for the period as of p_as_of: their day in the period
+-- (any day for spans), no earlier entry in it (funnel), and their change at or before p_as_of. When p_as_of
+-- is within its day, that day's rows come from kpi_contrib by their exact instant.
+CREATE FUNCTION salesops_kpi_asof(p_account bigint, p_tbl smallint, p_start timestamptz, p_end timestamptz,
+                                  p_as_of timestamptz)
+RETURNS TABLE (manager_id bigint, k2 bigint, v1 bigint, v2 bigint, v3 bigint, v4 bigint, v5 bigint, v6 bigint)
+LANGUAGE sql STABLE AS $$
+    WITH b AS (SELECT x.*, CASE WHEN p_tbl = 3 THEN '-infinity'::date ELSE x.s END AS lo,
+                      CASE WHEN p_tbl = 3 THEN 'infinity'::date ELSE x.e END AS hi
+               FROM salesops_kpi_bounds(p_account, p_start, p_end, p_as_of) x)
+    SELECT r.manager_id, r.k2, r.v1, r.v2, r.v3, r.v4, r.v5, r.v6
+    FROM kpi_roll r, b
+    WHERE r.account_id = p_account AND r.tbl = p_tbl AND r.day >= b.lo AND r.day < b.hi AND r.p < b.s
+      AND r.t < b.n + b.eod::int
+    UNION ALL
+    SELECT c.manager_id, c.k2, c.v1, c.v2, c.v3, c.v4, c.v5, c.v6
+    FROM kpi_contrib c, b
+    WHERE NOT b.eod AND c.account_id = p_account AND c.tbl = p_tbl AND c.t = b.n AND c.at <= p_as_of
+      AND c.day >= b.lo AND c.day < b.hi AND c.p < b.s
+$$;
+
 -- The figures of each manager (0: nobody) for [p_start, p_end) as of p_as_of, from the rollup. late_s is the
 -- sum of lateness, late_n the number of late tasks.
 CREATE FUNCTION salesops_kpi_sums(p_account bigint, p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
@@ -365,33 +455,17 @@ RETURNS TABLE (manager_id bigint, talk bigint, outgoing bigint, created bigint, 
                lost bigint, without bigint, overdue bigint, due_n bigint, on_time bigint, late_s bigint,
                late_n bigint)
 LANGUAGE sql STABLE AS $$
-    WITH b AS (
-        SELECT (p_start AT TIME ZONE a.timezone)::date AS s, (p_end AT TIME ZONE a.timezone)::date AS e,
-               (p_as_of AT TIME ZONE a.timezone)::date AS n,
-               -- as_of is the last second of its day: every change dated that day has happened
-               ((p_as_of + interval '1 second') AT TIME ZONE a.timezone)::date
-                   <> (p_as_of AT TIME ZONE a.timezone)::date AS eod,
-               extract(epoch FROM p_as_of)::bigint AS asof
-        FROM accounts a WHERE a.id = p_account),
+    WITH b AS (SELECT * FROM salesops_kpi_bounds(p_account, p_start, p_end, p_as_of)),
     r_all AS (
-        SELECT r.tbl, r.manager_id, r.v1, r.v2, r.v3, r.v4, r.v5, r.v6
+        SELECT 1 AS tbl, r.manager_id, r.v1, r.v2, r.v3, r.v4, r.v5, r.v6
         FROM kpi_roll r, b
         WHERE r.account_id = p_account AND r.tbl = 1 AND r.day >= b.s AND r.day < b.e AND r.t >= b.e
         UNION ALL
-        SELECT r.tbl, r.manager_id, r.v1, r.v2, r.v3, r.v4, r.v5, r.v6
-        FROM kpi_roll r, b
-        WHERE r.account_id = p_account AND r.tbl = 2 AND r.day >= b.s AND r.day < b.e
-          AND r.t < b.n + b.eod::int
+        SELECT 2, x.manager_id, x.v1, x.v2, x.v3, x.v4, x.v5, x.v6
+        FROM salesops_kpi_asof(p_account, 2::smallint, p_start, p_end, p_as_of) x
         UNION ALL
-        SELECT r.tbl, r.manager_id, r.v1, r.v2, r.v3, r.v4, r.v5, r.v6
-        FROM kpi_roll r, b
-        WHERE r.account_id = p_account AND r.tbl = 3 AND r.day = '-infinity' AND r.t < b.n + b.eod::int
-        UNION ALL
-        -- as_of within its day: that day's changes up to as_of, by their instant
-        SELECT c.tbl, c.manager_id, c.v1, c.v2, c.v3, c.v4, c.v5, c.v6
-        FROM kpi_contrib c, b
-        WHERE NOT b.eod AND c.account_id = p_account AND c.tbl IN (2, 3) AND c.t = b.n AND c.at <= p_as_of
-          AND (c.tbl = 3 OR (c.day >= b.s AND c.day < b.e)))
+        SELECT 3, x.manager_id, x.v1, x.v2, x.v3, x.v4, x.v5, x.v6
+        FROM salesops_kpi_asof(p_account, 3::smallint, p_start, p_end, p_as_of) x)
     SELECT x.manager_id,
            coalesce(sum(x.v1) FILTER (WHERE x.tbl = 1), 0)::bigint, coalesce(sum(x.v2) FILTER (WHERE x.tbl = 1), 0)::bigint,
            coalesce(sum(x.v3) FILTER (WHERE x.tbl = 1), 0)::bigint, coalesce(sum(x.v4) FILTER (WHERE x.tbl = 1), 0)::bigint,
@@ -435,6 +509,32 @@ LANGUAGE sql STABLE AS $$
     WHERE a.id = p_account AND r.account_id = p_account AND r.tbl = 1
       AND r.day >= (p_start AT TIME ZONE a.timezone)::date AND r.day < (p_end AT TIME ZONE a.timezone)::date
       AND r.t >= (p_end AT TIME ZONE a.timezone)::date
+$$;
+
+ALTER FUNCTION salesops_funnel_totals(bigint, bigint, timestamptz, timestamptz, timestamptz)
+    RENAME TO salesops_funnel_totals_raw;
+
+-- The funnel from the rollup, per open stage of the pipeline and loss reason (reason 0: the entered and advanced
+-- counts; -1: lost without a reason): the same counts as salesops_funnel_entries.
+CREATE FUNCTION salesops_funnel_counts(p_account bigint, p_pipeline bigint, p_start timestamptz,
+                                       p_end timestamptz, p_as_of timestamptz)
+RETURNS TABLE (stage_id bigint, reason bigint, entered bigint, advanced bigint, lost bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT x.manager_id, x.k2, sum(x.v1)::bigint, sum(x.v2)::bigint, sum(x.v3)::bigint
+    FROM salesops_kpi_asof(p_account, 4::smallint, p_start, p_end, p_as_of) x
+    WHERE x.manager_id IN (SELECT s.id FROM stages s
+                           WHERE s.account_id = p_account AND s.pipeline_id = p_pipeline AND s.kind = 'open')
+    GROUP BY x.manager_id, x.k2
+$$;
+
+-- The pipeline's totals from the rollup: the same row as salesops_funnel_totals_raw.
+CREATE FUNCTION salesops_funnel_totals(p_account bigint, p_pipeline bigint, p_start timestamptz,
+                                       p_end timestamptz, p_as_of timestamptz)
+RETURNS TABLE (created bigint, won bigint, lost bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(x.v1), 0)::bigint, coalesce(sum(x.v2), 0)::bigint, coalesce(sum(x.v3), 0)::bigint
+    FROM salesops_kpi_asof(p_account, 5::smallint, p_start, p_end, p_as_of) x
+    WHERE x.manager_id = p_pipeline
 $$;
 
 SELECT salesops_kpi_rebuild(id) FROM accounts;

@@ -1,5 +1,4 @@
-/* Analytics reads: the SQL functions of migrations/0009_analytics.sql, the manager figures and the summary from
- * the rollup of migrations/0013_analytics_rollup.sql. */
+/* Analytics reads: the SQL functions over the rollup of migrations/0013_analytics_rollup.sql. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "db_internal.h"
@@ -10,18 +9,17 @@ DB_STMT(stmt_period_bounds,
 DB_STMT(stmt_kpis, "SELECT * FROM salesops_kpis($1, to_timestamp($2), to_timestamp($3), to_timestamp($4))");
 DB_STMT(stmt_summary, "SELECT * FROM salesops_summary($1, to_timestamp($2), to_timestamp($3))");
 DB_STMT(stmt_funnel_stages,
-        "SELECT s.id, s.name, s.position, count(e.deal_id), count(*) FILTER (WHERE e.class = 'advanced'),"
-        " count(*) FILTER (WHERE e.class = 'lost'), count(*) FILTER (WHERE e.class = 'in_stage')"
-        " FROM stages s LEFT JOIN salesops_funnel_entries($1, $2, to_timestamp($3), to_timestamp($4),"
-        " to_timestamp($5)) e ON e.stage_id = s.id"
+        "SELECT s.id, s.name, s.position, coalesce(sum(c.entered), 0), coalesce(sum(c.advanced), 0),"
+        " coalesce(sum(c.lost), 0), coalesce(sum(c.entered - c.advanced - c.lost), 0)"
+        " FROM stages s LEFT JOIN salesops_funnel_counts($1, $2, to_timestamp($3), to_timestamp($4),"
+        " to_timestamp($5)) c ON c.stage_id = s.id"
         " WHERE s.account_id = $1 AND s.pipeline_id = $2 AND s.kind = 'open' GROUP BY s.id, s.name, s.position"
         " ORDER BY s.position, s.id");
 DB_STMT(stmt_funnel_reasons,
-        "SELECT e.stage_id, e.loss_reason_id, r.name, count(*) FROM salesops_funnel_entries($1, $2,"
-        " to_timestamp($3), to_timestamp($4), to_timestamp($5)) e"
-        " LEFT JOIN loss_reasons r ON r.account_id = $1 AND r.id = e.loss_reason_id WHERE e.class = 'lost'"
-        " GROUP BY e.stage_id, e.loss_reason_id, r.name"
-        " ORDER BY e.stage_id, count(*) DESC, e.loss_reason_id NULLS LAST");
+        "SELECT c.stage_id, nullif(c.reason, -1), r.name, c.lost FROM salesops_funnel_counts($1, $2,"
+        " to_timestamp($3), to_timestamp($4), to_timestamp($5)) c"
+        " LEFT JOIN loss_reasons r ON r.account_id = $1 AND r.id = c.reason WHERE c.reason <> 0 AND c.lost > 0"
+        " ORDER BY c.stage_id, c.lost DESC, nullif(c.reason, -1) NULLS LAST");
 DB_STMT(stmt_funnel_totals,
         "SELECT * FROM salesops_funnel_totals($1, $2, to_timestamp($3), to_timestamp($4), to_timestamp($5))");
 

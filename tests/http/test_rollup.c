@@ -74,6 +74,7 @@ static int64_t step(int64_t t)
 static void generate(int deals, int64_t from, int first_deal)
 {
     static const char *stages[] = {"s1", "s2", "s3", "won", "lost"};
+    static const char *stages2[] = {"q1", "q2", "won", "lost"};
     static const char *types[] = {"call", "meeting", "follow_up", "other"};
     int task_no = first_deal * 10, call_no = first_deal * 10;
     for (int d = first_deal; d < first_deal + deals; d++) {
@@ -87,12 +88,15 @@ static void generate(int deals, int64_t from, int first_deal)
             int op = pick(20);
             if (deleted) op = 19;
             if (op < 5) {
-                const char *s = stages[pick(5)];
+                /* mostly within p1, sometimes into the other pipeline (its q1, q2, won or lost) */
+                bool other = pick(5) == 0;
+                const char *s = other ? stages2[pick(4)] : stages[pick(5)];
                 if (strcmp(s, "lost") == 0 && pick(2))
-                    add_event("deal.stage_changed", t, "{\"deal\":\"d%d\",\"stage\":\"lost\",\"loss_reason\":\"r%d\"}",
-                              d, 1 + pick(2));
+                    add_event("deal.stage_changed", t, "{\"deal\":\"d%d\",\"pipeline\":\"%s\",\"stage\":\"lost\","
+                              "\"loss_reason\":\"r%d\"}", d, other ? "p2" : "p1", 1 + pick(3));
                 else
-                    add_event("deal.stage_changed", t, "{\"deal\":\"d%d\",\"stage\":\"%s\"}", d, s);
+                    add_event("deal.stage_changed", t, "{\"deal\":\"d%d\",\"pipeline\":\"%s\",\"stage\":\"%s\"}", d,
+                              other ? "p2" : "p1", s);
             } else if (op < 7) {
                 add_event("deal.responsible_changed", t, "{\"deal\":\"d%d\",\"manager\":\"m%d\"}", d, 1 + pick(4));
             } else if (op == 7) {
@@ -134,6 +138,14 @@ static void generate(int deals, int64_t from, int first_deal)
                     events[nevents - 1] = strdup(buf);
                 }
                 call_no++;
+            } else if (op == 18) {
+                /* forward, back, then lost from the earlier stage (lost there after having advanced) */
+                add_event("deal.stage_changed", t, "{\"deal\":\"d%d\",\"pipeline\":\"p1\",\"stage\":\"s3\"}", d);
+                t = step(t);
+                add_event("deal.stage_changed", t, "{\"deal\":\"d%d\",\"pipeline\":\"p1\",\"stage\":\"s%d\"}", d,
+                          1 + pick(2));
+                t = step(t);
+                add_event("deal.stage_changed", t, "{\"deal\":\"d%d\",\"pipeline\":\"p1\",\"stage\":\"lost\"}", d);
             } else if (op == 17 && pick(4) == 0) {
                 add_event("deal.deleted", t, "{\"deal\":\"d%d\"}", d);
                 deleted = true;
@@ -200,30 +212,59 @@ static char *sql_text(const char *sql)
  * differs ("" when none). */
 static void compare(const char *first, int days, const char *what)
 {
-    char sql[4096];
+    char sql[8192];
+    long long id = (long long)acct.id;
     snprintf(sql, sizeof sql,
              "WITH z AS (SELECT timezone AS tz FROM accounts WHERE id = %lld),"
              " p AS (SELECT (('%s'::date + i)::timestamp AT TIME ZONE z.tz) AS s,"
              "              (('%s'::date + i + n)::timestamp AT TIME ZONE z.tz) AS e"
              "       FROM z, generate_series(0, %d) AS i, unnest(ARRAY[1, 7, 31]) n),"
              " c AS (SELECT s, e, e - interval '1 second' AS asof FROM p"
-             "       UNION ALL SELECT s, e, s + k * interval '37 hours 30 minutes' - interval '1 day' - (k %% 2) * interval '1 second'"
+             "       UNION ALL SELECT s, e, s + k * interval '37 hours 30 minutes' - interval '1 day'"
+             "                              - (k %% 2) * interval '1 second'"
              "       FROM p, generate_series(0, 5) AS k),"
+             " pl AS (SELECT id FROM pipelines WHERE account_id = %lld),"
+             " f AS (SELECT pl.id AS pid, c.* FROM c, pl),"
+             " fe AS (SELECT f.pid, f.s, f.e, f.asof, x.* FROM f,"
+             "        LATERAL salesops_funnel_entries(%lld, f.pid, f.s, f.e, f.asof) x),"
+             " fraw AS (SELECT pid, s, e, asof, array_agg((y.stage_id, y.reason, y.entered, y.advanced, y.lost)"
+             "                 ORDER BY y.stage_id, y.reason)::text AS want FROM ("
+             "          SELECT pid, s, e, asof, stage_id, 0::bigint AS reason, count(*) AS entered,"
+             "                 count(*) FILTER (WHERE class = 'advanced') AS advanced, 0::bigint AS lost"
+             "          FROM fe GROUP BY 1, 2, 3, 4, 5"
+             "          UNION ALL SELECT pid, s, e, asof, stage_id, coalesce(loss_reason_id, -1), 0, 0, count(*)"
+             "          FROM fe WHERE class = 'lost' GROUP BY 1, 2, 3, 4, 5, 6) y (pid, s, e, asof, stage_id, reason,"
+             "          entered, advanced, lost) GROUP BY 1, 2, 3, 4),"
+             " fcmp AS (SELECT f.*, (SELECT array_agg((x.stage_id, x.reason, x.entered, x.advanced, x.lost)"
+             "                  ORDER BY x.stage_id, x.reason)::text"
+             "                  FROM salesops_funnel_counts(%lld, f.pid, f.s, f.e, f.asof) x"
+             "                  WHERE (x.entered, x.advanced, x.lost) <> (0, 0, 0)) AS got, fraw.want,"
+             "          (SELECT array_agg(x)::text FROM salesops_funnel_totals(%lld, f.pid, f.s, f.e, f.asof) x) AS tgot,"
+             "          (SELECT array_agg(x)::text FROM salesops_funnel_totals_raw(%lld, f.pid, f.s, f.e, f.asof) x)"
+             "            AS twant"
+             "          FROM f LEFT JOIN fraw USING (pid, s, e, asof)),"
              " cmp AS (SELECT c.*,"
              "   (SELECT array_agg(x ORDER BY x.manager_id)::text FROM salesops_kpis(%lld, s, e, asof) x) AS got,"
              "   (SELECT array_agg(x ORDER BY x.manager_id)::text FROM salesops_kpis_raw(%lld, s, e, asof) x) AS want,"
              "   (SELECT array_agg(x)::text FROM salesops_summary(%lld, s, e) x) AS sgot,"
              "   (SELECT array_agg(x)::text FROM salesops_summary_raw(%lld, s, e) x) AS swant FROM c)"
-             " SELECT count(*) || '|' || coalesce(min(CASE WHEN got IS DISTINCT FROM want OR sgot IS DISTINCT FROM"
-             "   swant THEN s || ' .. ' || e || ' as of ' || asof || E'\\n rollup ' || got || E'\\n raw    ' || want"
-             "   || E'\\n summary ' || sgot || ' / ' || swant END), '') FROM cmp",
-             (long long)acct.id, first, first, days - 1, (long long)acct.id, (long long)acct.id,
-             (long long)acct.id, (long long)acct.id);
+             " SELECT (SELECT count(*) FROM cmp) || ' ' || (SELECT count(*) FROM fcmp) || ' ' || (SELECT count(*) FROM fe)"
+             "   || '|' || coalesce((SELECT min(s || ' .. ' || e || ' as of ' || asof || E'\\n rollup ' || got"
+             "   || E'\\n raw    ' || want || E'\\n summary ' || sgot || ' / ' || swant) FROM cmp"
+             "   WHERE got IS DISTINCT FROM want OR sgot IS DISTINCT FROM swant), '')"
+             "   || coalesce((SELECT min('funnel of pipeline ' || pid || ', ' || s || ' .. ' || e || ' as of ' || asof"
+             "   || E'\\n rollup ' || coalesce(got, '') || E'\\n raw    ' || coalesce(want, '') || E'\\n totals '"
+             "   || tgot || ' / ' || twant) FROM fcmp"
+             "   WHERE coalesce(got, '') <> coalesce(want, '') OR tgot IS DISTINCT FROM twant), '')",
+             id, first, first, days - 1, id, id, id, id, id, id, id, id, id);
     char *res = sql_text(sql);
     char *bar = strchr(res, '|');
     cr_assert_not_null(bar);
-    long compared = strtol(res, NULL, 10);
-    cr_assert_eq(compared, days * 3 * 7, "%s: %ld periods compared", what, compared);
+    long periods = 0, funnels = 0, entries = 0;
+    cr_assert_eq(sscanf(res, "%ld %ld %ld", &periods, &funnels, &entries), 3);
+    cr_assert_eq(periods, days * 3 * 7, "%s: %ld periods compared", what, periods);
+    cr_assert_eq(funnels, 2 * periods, "%s: %ld funnels compared", what, funnels);
+    cr_assert_gt(entries, 1000, "%s: only %ld stage entries in the compared funnels", what, entries);
     cr_assert_str_empty(bar + 1, "%s: the rollup differs from the raw figures:\n%s", what, bar + 1);
     free(res);
 }
@@ -238,6 +279,11 @@ static void check_account(uint64_t seed)
                 "{\"name\":\"P\",\"external_id\":\"p1\",\"stages\":[{\"name\":\"1\",\"external_id\":\"s1\","
                 "\"kind\":\"open\"},{\"name\":\"2\",\"external_id\":\"s2\",\"kind\":\"open\"},{\"name\":\"3\","
                 "\"external_id\":\"s3\",\"kind\":\"open\"}]}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    th_resp_free(&r);
+    r = th_post(acct.admin_key, "/api/v1/pipelines",
+                "{\"name\":\"Q\",\"external_id\":\"p2\",\"stages\":[{\"name\":\"1\",\"external_id\":\"q1\","
+                "\"kind\":\"open\"},{\"name\":\"2\",\"external_id\":\"q2\",\"kind\":\"open\"}]}");
     cr_assert_eq(r.status, 201, "%s", r.body);
     th_resp_free(&r);
 
