@@ -39,6 +39,8 @@ CREATE TABLE kpi_contrib (
     v4 bigint NOT NULL, v5 bigint NOT NULL, v6 bigint NOT NULL
 );
 CREATE INDEX kpi_contrib_by_entity ON kpi_contrib (account_id, ent_kind, ent_id);
+-- a deal's calls, for its refresh
+CREATE INDEX IF NOT EXISTS calls_by_deal ON calls (account_id, deal_id) WHERE deal_id IS NOT NULL;
 CREATE INDEX kpi_contrib_by_t ON kpi_contrib (account_id, tbl, t);
 
 CREATE TABLE kpi_roll (
@@ -74,7 +76,7 @@ RETURNS TABLE (ent_kind smallint, ent_id bigint, tbl smallint, manager_id bigint
 LANGUAGE sql STABLE AS $$
     WITH z AS (SELECT a.timezone AS tz FROM accounts a WHERE a.id = p_account),
     d AS (SELECT dl.id, dl.created_at, dl.creator_manager_id, dl.pipeline_id FROM deals dl
-          WHERE dl.account_id = p_account AND dl.id = ANY (p_deals) AND dl.deleted_at IS NULL),
+          WHERE dl.account_id = p_account AND dl.id IN (SELECT unnest(p_deals)) AND dl.deleted_at IS NULL),
     h AS (SELECT h.deal_id, h.id, h.at, h.status, h.manager_id, h.price, h.from_stage_id, h.to_stage_id,
                  h.loss_reason_id, s.kind, s.pipeline_id, s.position,
                  lag(h.status) OVER w AS prev,
@@ -196,9 +198,10 @@ LANGUAGE sql STABLE AS $$
         SELECT (c.deal_id IS NULL)::int, coalesce(c.deal_id, c.id), 1, c.manager_id, 0, c.started_at, NULL,
                'infinity', NULL, CASE WHEN c.answered THEN c.duration_s ELSE 0 END, (c.direction = 'out')::int,
                0, 0, 0, 0
-        FROM calls c
-        WHERE c.account_id = p_account
-          AND (c.deal_id IN (SELECT d.id FROM d) OR (c.id = ANY (p_calls) AND c.deal_id IS NULL))
+        FROM (SELECT c.* FROM calls c JOIN d ON c.deal_id = d.id WHERE c.account_id = p_account
+              UNION ALL
+              SELECT c.* FROM calls c
+              WHERE c.account_id = p_account AND c.deal_id IS NULL AND c.id IN (SELECT unnest(p_calls))) c
         UNION ALL
         -- tasks due: + at a, - at b
         SELECT 0, ti.deal_id, 2, ti.m, 0, ti.due, NULL, (x.at AT TIME ZONE z.tz)::date, x.at,
@@ -253,13 +256,22 @@ $$;
 
 -- Replaces the contributions of the given entities by their current ones, and appends the difference to
 -- kpi_roll. Refreshes of one entity take turns (a lock per entity, taken in order, under the account's lock
--- in shared mode); a refresh of many entities takes the account's lock alone.
+-- in shared mode), with one cached plan (planning the statement costs more than running it for a few deals).
+-- A refresh of many entities (an import, a rebuild) takes the account's lock alone, and is planned for its
+-- size: the plan for a few entities would loop over each of them.
 CREATE FUNCTION salesops_kpi_refresh(p_account bigint, p_deals bigint[], p_calls bigint[])
 RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    bulk boolean := cardinality(p_deals) + cardinality(p_calls) > 64;
+    saved_mode text := current_setting('plan_cache_mode');
+    saved_nestloop text := current_setting('enable_nestloop');
 BEGIN
-    IF cardinality(p_deals) + cardinality(p_calls) > 64 THEN
+    IF bulk THEN
         PERFORM pg_advisory_xact_lock(1263553601, hashint8(p_account));
+        PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
+        PERFORM set_config('enable_nestloop', 'off', true);
     ELSE
+        PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
         PERFORM pg_advisory_xact_lock_shared(1263553601, hashint8(p_account));
         PERFORM pg_advisory_xact_lock(hashint8(p_account), hashint8(k.id * 2 + k.kind))
         FROM (SELECT 0 AS kind, x AS id FROM unnest(p_deals) AS x
@@ -267,8 +279,8 @@ BEGIN
     END IF;
     WITH old AS (
         DELETE FROM kpi_contrib c
-        WHERE c.account_id = p_account
-          AND ((c.ent_kind = 0 AND c.ent_id = ANY (p_deals)) OR (c.ent_kind = 1 AND c.ent_id = ANY (p_calls)))
+        USING (SELECT 0 AS kind, unnest(p_deals) AS id UNION ALL SELECT 1, unnest(p_calls)) e
+        WHERE c.account_id = p_account AND c.ent_kind = e.kind AND c.ent_id = e.id
         RETURNING c.*),
     new AS (
         INSERT INTO kpi_contrib
@@ -280,12 +292,35 @@ BEGIN
         UNION ALL
         SELECT n.tbl, n.manager_id, n.k2, n.day, n.p, n.t, n.v1, n.v2, n.v3, n.v4, n.v5, n.v6 FROM new n)
     INSERT INTO kpi_roll (account_id, tbl, manager_id, k2, day, p, t, v1, v2, v3, v4, v5, v6)
-    SELECT p_account, x.tbl, x.manager_id, x.k2, x.day, x.p, x.t, sum(x.v1), sum(x.v2), sum(x.v3), sum(x.v4), sum(x.v5),
-           sum(x.v6)
+    SELECT p_account, x.tbl, x.manager_id, x.k2, x.day, x.p, x.t, sum(x.v1), sum(x.v2), sum(x.v3), sum(x.v4),
+           sum(x.v5), sum(x.v6)
     FROM diff x
     GROUP BY x.tbl, x.manager_id, x.k2, x.day, x.p, x.t
     HAVING (sum(x.v1), sum(x.v2), sum(x.v3), sum(x.v4), sum(x.v5), sum(x.v6)) <> (0, 0, 0, 0, 0, 0);
+    PERFORM set_config('plan_cache_mode', saved_mode, true);
+    PERFORM set_config('enable_nestloop', saved_nestloop, true);
 END
+$$;
+
+-- Folds the account's appended deltas into its compact rows (the caller holds its compaction lock); returns the
+-- rows folded.
+CREATE FUNCTION salesops_kpi_fold(p_account bigint)
+RETURNS bigint LANGUAGE sql AS $$
+    WITH moved AS (
+        DELETE FROM kpi_roll r WHERE r.account_id = p_account AND NOT r.compact RETURNING r.*),
+    sums AS (
+        SELECT m.tbl, m.manager_id, m.k2, m.day, m.p, m.t, sum(m.v1) AS v1, sum(m.v2) AS v2, sum(m.v3) AS v3,
+               sum(m.v4) AS v4, sum(m.v5) AS v5, sum(m.v6) AS v6, count(*) AS n
+        FROM moved m GROUP BY m.tbl, m.manager_id, m.k2, m.day, m.p, m.t),
+    up AS (
+        INSERT INTO kpi_roll AS r (account_id, tbl, manager_id, k2, day, p, t, v1, v2, v3, v4, v5, v6, compact)
+        SELECT p_account, s.tbl, s.manager_id, s.k2, s.day, s.p, s.t, s.v1, s.v2, s.v3, s.v4, s.v5, s.v6, true
+        FROM sums s ORDER BY s.tbl, s.day, s.t, s.manager_id, s.k2, s.p
+        ON CONFLICT (account_id, tbl, day, t, manager_id, k2, p) WHERE compact DO UPDATE
+        SET v1 = r.v1 + excluded.v1, v2 = r.v2 + excluded.v2, v3 = r.v3 + excluded.v3,
+            v4 = r.v4 + excluded.v4, v5 = r.v5 + excluded.v5, v6 = r.v6 + excluded.v6
+        RETURNING 1)
+    SELECT coalesce(sum(s.n), 0)::bigint FROM sums s
 $$;
 
 -- The whole rollup of an account from its data (a new time zone, the migration, generated data).
@@ -297,45 +332,23 @@ BEGIN
     PERFORM set_config('work_mem', '256MB', true);
     DELETE FROM kpi_contrib WHERE account_id = p_account;
     DELETE FROM kpi_roll WHERE account_id = p_account;
-    INSERT INTO kpi_contrib
-    SELECT p_account, r.*
-    FROM salesops_kpi_rows(p_account, ARRAY(SELECT id FROM deals WHERE account_id = p_account),
-                           ARRAY(SELECT id FROM calls WHERE account_id = p_account AND deal_id IS NULL)) r;
-    INSERT INTO kpi_roll (account_id, tbl, manager_id, k2, day, p, t, v1, v2, v3, v4, v5, v6, compact)
-    SELECT p_account, tbl, manager_id, k2, day, p, t, sum(v1), sum(v2), sum(v3), sum(v4), sum(v5), sum(v6), true
-    FROM kpi_contrib WHERE account_id = p_account
-    GROUP BY tbl, manager_id, k2, day, p, t
-    HAVING (sum(v1), sum(v2), sum(v3), sum(v4), sum(v5), sum(v6)) <> (0, 0, 0, 0, 0, 0);
+    PERFORM salesops_kpi_refresh(p_account, ARRAY(SELECT id FROM deals WHERE account_id = p_account),
+                                 ARRAY(SELECT id FROM calls WHERE account_id = p_account AND deal_id IS NULL));
+    PERFORM salesops_kpi_fold(p_account);
 END
 $$;
 
--- Folds the appended deltas of up to p_accounts accounts into their compact rows; returns the rows folded.
--- An account another compactor is busy with is skipped.
+-- Folds the appended deltas of up to p_accounts accounts; returns the rows folded. An account another
+-- compactor is busy with is skipped.
 CREATE FUNCTION salesops_kpi_compact(p_accounts int)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     acc bigint;
     n bigint := 0;
-    k bigint;
 BEGIN
     FOR acc IN SELECT DISTINCT r.account_id FROM kpi_roll r WHERE NOT r.compact LIMIT p_accounts LOOP
         CONTINUE WHEN NOT pg_try_advisory_xact_lock(1263553602, hashint8(acc));
-        WITH moved AS (
-            DELETE FROM kpi_roll r WHERE r.account_id = acc AND NOT r.compact RETURNING r.*),
-        sums AS (
-            SELECT m.tbl, m.manager_id, m.k2, m.day, m.p, m.t, sum(m.v1) AS v1, sum(m.v2) AS v2, sum(m.v3) AS v3,
-                   sum(m.v4) AS v4, sum(m.v5) AS v5, sum(m.v6) AS v6, count(*) AS rows
-            FROM moved m GROUP BY m.tbl, m.manager_id, m.k2, m.day, m.p, m.t),
-        up AS (
-            INSERT INTO kpi_roll AS r (account_id, tbl, manager_id, k2, day, p, t, v1, v2, v3, v4, v5, v6, compact)
-            SELECT acc, s.tbl, s.manager_id, s.k2, s.day, s.p, s.t, s.v1, s.v2, s.v3, s.v4, s.v5, s.v6, true
-            FROM sums s ORDER BY s.tbl, s.day, s.t, s.manager_id, s.k2, s.p
-            ON CONFLICT (account_id, tbl, day, t, manager_id, k2, p) WHERE compact DO UPDATE
-            SET v1 = r.v1 + excluded.v1, v2 = r.v2 + excluded.v2, v3 = r.v3 + excluded.v3,
-                v4 = r.v4 + excluded.v4, v5 = r.v5 + excluded.v5, v6 = r.v6 + excluded.v6
-            RETURNING 1)
-        SELECT coalesce(sum(s.rows), 0) INTO k FROM sums s;
-        n := n + k;
+        n := n + salesops_kpi_fold(acc);
     END LOOP;
     RETURN n;
 END
