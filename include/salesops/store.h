@@ -560,6 +560,7 @@ enum db_rc store_replayed(struct db *db, const char *lsn, bool *done);
 enum db_rc store_period_bounds(struct db *db, int64_t account_id, const char *from_date, const char *to_date,
                                int64_t *start, int64_t *end);
 struct so_kpi_row {
+    int period; /* store_kpis_multi: the period's index (0-based) */
     int64_t manager_id;
     const char *name;
     int64_t talk_time_s, outgoing_calls, deals_created, won, won_revenue, lost, deals_without_tasks,
@@ -568,6 +569,10 @@ struct so_kpi_row {
 /* One row per manager in reports, by id. */
 enum db_rc store_kpis(struct db *db, struct arena *a, int64_t account_id, int64_t start, int64_t end,
                       int64_t as_of, struct so_kpi_row **rows, int *count);
+/* The same for n periods at once ([starts[i], ends[i]) as of as_ofs[i]), in one pass over the rollup: rows by
+ * period, then manager id. */
+enum db_rc store_kpis_multi(struct db *db, struct arena *a, int64_t account_id, int n, const int64_t *starts,
+                            const int64_t *ends, const int64_t *as_ofs, struct so_kpi_row **rows, int *count);
 struct so_summary_totals {
     int64_t created, won, won_revenue, lost;
 };

@@ -7,6 +7,9 @@ DB_STMT(stmt_period_bounds,
         "SELECT " EPOCH("($2::date::timestamp AT TIME ZONE a.timezone)") ", " EPOCH(
             "(($3::date + 1)::timestamp AT TIME ZONE a.timezone)") " FROM accounts a WHERE a.id = $1");
 DB_STMT(stmt_kpis, "SELECT * FROM salesops_kpis($1, to_timestamp($2), to_timestamp($3), to_timestamp($4))");
+/* epoch arrays in, timestamptz arrays (in the same order) to the function */
+#define TIMES(n) "(SELECT array_agg(to_timestamp(x) ORDER BY i) FROM unnest($" #n "::int8[]) WITH ORDINALITY u (x, i))"
+DB_STMT(stmt_kpis_multi, "SELECT * FROM salesops_kpis_multi($1, " TIMES(2) ", " TIMES(3) ", " TIMES(4) ")");
 DB_STMT(stmt_summary, "SELECT * FROM salesops_summary($1, to_timestamp($2), to_timestamp($3))");
 DB_STMT(stmt_funnel_stages,
         "SELECT s.id, s.name, s.position, coalesce(sum(c.entered), 0), coalesce(sum(c.advanced), 0),"
@@ -39,16 +42,28 @@ enum db_rc store_period_bounds(struct db *db, int64_t account_id, const char *fr
     return DB_OK;
 }
 
-static void fill_kpi(struct arena *a, const PGresult *r, int row, void *item)
+/* a manager row from column `col` on */
+static void fill_kpi_at(struct arena *a, const PGresult *r, int row, struct so_kpi_row *k, int col)
 {
-    struct so_kpi_row *k = item;
-    k->manager_id = db_i64(r, row, 0);
-    k->name = db_str(a, r, row, 1);
+    k->manager_id = db_i64(r, row, col);
+    k->name = db_str(a, r, row, col + 1);
     int64_t *fig[] = {&k->talk_time_s,   &k->outgoing_calls, &k->deals_created,       &k->won,
                       &k->won_revenue,   &k->lost,           &k->deals_without_tasks, &k->deals_with_overdue_tasks,
                       &k->tasks_due,     &k->tasks_on_time,  &k->overdue_total_s,     &k->late_tasks};
     for (int i = 0; i < (int)(sizeof fig / sizeof fig[0]); i++)
-        *fig[i] = db_i64(r, row, 2 + i);
+        *fig[i] = db_i64(r, row, col + 2 + i);
+}
+
+static void fill_kpi(struct arena *a, const PGresult *r, int row, void *item)
+{
+    fill_kpi_at(a, r, row, item, 0);
+}
+
+static void fill_kpi_period(struct arena *a, const PGresult *r, int row, void *item)
+{
+    struct so_kpi_row *k = item;
+    k->period = db_int(r, row, 0) - 1;
+    fill_kpi_at(a, r, row, k, 1);
 }
 
 static void period_params(struct db_params *p, int64_t account_id, int64_t start, int64_t end)
@@ -65,6 +80,17 @@ enum db_rc store_kpis(struct db *db, struct arena *a, int64_t account_id, int64_
     period_params(&p, account_id, start, end);
     dbp_int(&p, as_of);
     return db_list(db, a, &stmt_kpis, &p, sizeof **rows, fill_kpi, (void **)rows, count);
+}
+
+enum db_rc store_kpis_multi(struct db *db, struct arena *a, int64_t account_id, int n, const int64_t *starts,
+                            const int64_t *ends, const int64_t *as_ofs, struct so_kpi_row **rows, int *count)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_str(&p, db_id_array(a, starts, n));
+    dbp_str(&p, db_id_array(a, ends, n));
+    dbp_str(&p, db_id_array(a, as_ofs, n));
+    return db_list(db, a, &stmt_kpis_multi, &p, sizeof **rows, fill_kpi_period, (void **)rows, count);
 }
 
 static void fill_totals(const PGresult *r, struct so_summary_totals *t, bool summary)

@@ -8,7 +8,8 @@
  * period of 1, 7 and 31 local days over six weeks is compared, as of its last second and as of instants within
  * and around it (the "now" of a running period), in a zone with a half-hour offset and then, after the
  * account moves to a zone with a DST change in the range, again; then after more late events, and after the
- * scheduler's compaction. One differing figure fails the test and names the period. */
+ * scheduler's compaction; and nine consecutive weeks read at once, as the checklist reads them. One differing
+ * figure fails the test and names the period. */
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -269,6 +270,38 @@ static void compare(const char *first, int days, const char *what)
     free(res);
 }
 
+/* The checklist reads nine weeks in one call (salesops_kpis_multi): weeks starting on each of several days,
+ * the last one as of an instant within it, against the raw figures of each week. */
+static void compare_weeks(const char *first, const char *what)
+{
+    char sql[4096];
+    long long id = (long long)acct.id;
+    snprintf(sql, sizeof sql,
+             "WITH z AS (SELECT timezone AS tz FROM accounts WHERE id = %lld),"
+             " w AS (SELECT d, k, (('%s'::date + d + 7 * k)::timestamp AT TIME ZONE z.tz) AS s,"
+             "              (('%s'::date + d + 7 * k + 7)::timestamp AT TIME ZONE z.tz) AS e"
+             "       FROM z, generate_series(0, 20) AS d, generate_series(0, 8) AS k),"
+             " c AS (SELECT d, k, s, e, CASE WHEN k = 8 THEN s + interval '3 days 7 hours 30 minutes' - (d %% 2)"
+             "              * interval '1 second' ELSE e - interval '1 second' END AS asof FROM w),"
+             " got AS (SELECT c0.d, (SELECT array_agg(x ORDER BY x.period, x.manager_id)::text"
+             "                FROM salesops_kpis_multi(%lld, array_agg(c0.s ORDER BY c0.k), array_agg(c0.e ORDER BY c0.k),"
+             "                                         array_agg(c0.asof ORDER BY c0.k)) x) AS got"
+             "         FROM c c0 GROUP BY c0.d),"
+             " want AS (SELECT c.d, array_agg(r ORDER BY c.k + 1, r.manager_id)::text AS want"
+             "          FROM c, LATERAL (SELECT c.k + 1 AS period, x.* FROM salesops_kpis_raw(%lld, c.s, c.e, c.asof) x) r"
+             "          GROUP BY c.d)"
+             " SELECT count(*) || '|' || coalesce(min(CASE WHEN got IS DISTINCT FROM want THEN"
+             "   'weeks from ' || d || E':\\n rollup ' || got || E'\\n raw    ' || want END), '')"
+             " FROM got JOIN want USING (d)",
+             id, first, first, id, id);
+    char *res = sql_text(sql);
+    char *bar = strchr(res, '|');
+    cr_assert_not_null(bar);
+    cr_assert_eq(strtol(res, NULL, 10), 21, "%s: %s", what, res);
+    cr_assert_str_empty(bar + 1, "%s: nine weeks at once differ from the raw figures:\n%s", what, bar + 1);
+    free(res);
+}
+
 static void check_account(uint64_t seed)
 {
     rng_state = seed;
@@ -299,6 +332,7 @@ static void check_account(uint64_t seed)
                             " AND id %% 6 = 0 RETURNING 1) SELECT count(*) FROM u", (long long)acct.id), 5);
     cr_assert_eq(th_sql_int("SELECT count(*) FROM kpi_dirty"), 0, "the dirty list is emptied at commit");
     compare("2026-09-18", 45, "Asia/Kolkata");
+    compare_weeks("2026-08-20", "Asia/Kolkata");
 
     /* a zone with a DST change (2026-11-01) in the range: the whole rollup is rebuilt */
     r = th_patch(acct.admin_key, "/api/v1/account", "{\"timezone\":\"America/New_York\"}");
@@ -314,6 +348,7 @@ static void check_account(uint64_t seed)
     cr_assert_eq(th_sql_int("SELECT count(*) FROM kpi_roll WHERE account_id = %lld AND NOT compact",
                             (long long)acct.id), 0);
     compare("2026-09-25", 45, "after compaction");
+    compare_weeks("2026-08-27", "after compaction");
 }
 
 TestSuite(rollup, .init = setup, .fini = th_server_stop, .timeout = 300);
