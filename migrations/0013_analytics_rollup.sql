@@ -45,7 +45,9 @@ CREATE TABLE kpi_contrib (
 CREATE INDEX kpi_contrib_by_entity ON kpi_contrib (account_id, ent_kind, ent_id);
 -- a deal's calls, for its refresh
 CREATE INDEX IF NOT EXISTS calls_by_deal ON calls (account_id, deal_id) WHERE deal_id IS NOT NULL;
-CREATE INDEX kpi_contrib_by_t ON kpi_contrib (account_id, tbl, t);
+-- the rows of as_of's day, for a period that is still running (read from this index alone)
+CREATE INDEX kpi_contrib_by_t ON kpi_contrib (account_id, tbl, t)
+    INCLUDE (at, manager_id, k2, day, p, v1, v2, v3, v4, v5, v6);
 
 CREATE TABLE kpi_roll (
     account_id bigint   NOT NULL,
@@ -59,7 +61,9 @@ CREATE TABLE kpi_roll (
     v4 bigint NOT NULL, v5 bigint NOT NULL, v6 bigint NOT NULL,
     compact    boolean  NOT NULL DEFAULT false
 );
-CREATE INDEX kpi_roll_read ON kpi_roll (account_id, tbl, day, t);
+-- reads scan key ranges of this index alone (the rows of a range lie all over the table)
+CREATE INDEX kpi_roll_read ON kpi_roll (account_id, tbl, day, t)
+    INCLUDE (manager_id, k2, p, v1, v2, v3, v4, v5, v6);
 CREATE UNIQUE INDEX kpi_roll_key ON kpi_roll (account_id, tbl, day, t, manager_id, k2, p) WHERE compact;
 CREATE INDEX kpi_roll_pending ON kpi_roll (account_id) WHERE NOT compact;
 
@@ -482,10 +486,14 @@ LANGUAGE sql STABLE AS $$
         SELECT pr.i, sp.manager_id, sp.k2, sp.v1, sp.v2, 0, 0, 0, 0
         FROM pr, lim, spans sp WHERE sp.bk < array_position(lim.a, pr.upto)
         UNION ALL
+        -- (a lookup per period, kept one by OFFSET 0: as a join it read the table's rows of every day)
         SELECT pr.i, c.manager_id, c.k2, c.v1, c.v2, c.v3, c.v4, c.v5, c.v6
-        FROM pr JOIN kpi_contrib c ON c.account_id = p_account AND c.tbl = p_tbl AND c.t = pr.n
-                                  AND c.at <= p_as_ofs[pr.i]
-        WHERE p_tbl <> 1 AND NOT pr.eod AND (p_tbl = 3 OR (c.day >= pr.s AND c.day < pr.e AND c.p < pr.s)))
+        FROM pr CROSS JOIN LATERAL (
+            SELECT c.* FROM kpi_contrib c
+            WHERE c.account_id = p_account AND c.tbl = p_tbl AND c.t = pr.n AND c.at <= p_as_ofs[pr.i]
+              AND (p_tbl = 3 OR (c.day >= pr.s AND c.day < pr.e AND c.p < pr.s))
+            OFFSET 0) c
+        WHERE p_tbl <> 1 AND NOT pr.eod)
     SELECT x.i, x.manager_id, x.k2, sum(x.v1)::bigint, sum(x.v2)::bigint, sum(x.v3)::bigint, sum(x.v4)::bigint,
            sum(x.v5)::bigint, sum(x.v6)::bigint
     FROM x GROUP BY x.i, x.manager_id, x.k2
