@@ -264,7 +264,8 @@ $$;
 
 -- Replaces the contributions of the given entities by their current ones, and appends the difference to
 -- kpi_roll. Refreshes of one entity take turns (a lock per entity, taken in order, under the account's lock
--- in shared mode); a refresh of over 1,000 entities (an import, a rebuild) takes the account's lock alone.
+-- in shared mode); a refresh of over 1,000 entities (an import, a rebuild) takes the account's lock alone
+-- and joins by hashing.
 -- Up to 64 entities run one cached generic plan (planning the statement costs more than running it for a
 -- few deals); more are planned for their number (a plan for a few would loop over each of them).
 CREATE FUNCTION salesops_kpi_refresh(p_account bigint, p_deals bigint[], p_calls bigint[])
@@ -272,11 +273,14 @@ RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     n int := cardinality(p_deals) + cardinality(p_calls);
     saved_mode text := current_setting('plan_cache_mode');
+    saved_nestloop text := current_setting('enable_nestloop');
 BEGIN
     PERFORM set_config('plan_cache_mode', CASE WHEN n > 64 THEN 'force_custom_plan' ELSE 'force_generic_plan' END,
                        true);
     IF n > 1000 THEN
         PERFORM pg_advisory_xact_lock(1263553601, hashint8(p_account));
+        -- the CTEs' estimates are rough: a nested loop over thousands of rows on each side never ends
+        PERFORM set_config('enable_nestloop', 'off', true);
     ELSE
         PERFORM pg_advisory_xact_lock_shared(1263553601, hashint8(p_account));
         PERFORM pg_advisory_xact_lock(hashint8(p_account), hashint8(k.id * 2 + k.kind))
@@ -304,6 +308,7 @@ BEGIN
     GROUP BY x.tbl, x.manager_id, x.k2, x.day, x.p, x.t
     HAVING (sum(x.v1), sum(x.v2), sum(x.v3), sum(x.v4), sum(x.v5), sum(x.v6)) <> (0, 0, 0, 0, 0, 0);
     PERFORM set_config('plan_cache_mode', saved_mode, true);
+    PERFORM set_config('enable_nestloop', saved_nestloop, true);
 END
 $$;
 
