@@ -154,6 +154,7 @@ struct so_deal_filter {
     int status; /* -1: any, else enum deal_status */
     int64_t updated_since;
 };
+/* A new deal with its creation change and creation history row (deal->created_at is their time). */
 enum db_rc store_deal_insert(struct db *db, int64_t account_id, const struct so_deal *deal,
                              int64_t creator_manager_id, int64_t *id);
 /* for_update locks the row until the transaction ends. Deleted deals are not found. */

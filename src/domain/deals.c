@@ -43,28 +43,23 @@ enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id
                             .created_at = chg->at,
                             .closed_at = stage.kind == STAGE_OPEN ? 0 : chg->at,
                             .updated_at = chg->at};
+        /* the deal, its creation change and history row: nothing to rebuild for a new deal */
         if ((rc = store_deal_insert(db, account_id, &d, d.manager_id, &row.deal_id)) != DB_OK)
             return fail_db(rc, err);
-        row.creation = true;
-        row.set_manager = true;
-        row.manager_id = d.manager_id;
-        row.set_price = true;
-        row.name = d.name;
-    } else if ((rc = store_deal_lock(db, account_id, chg->deal_id)) != DB_OK) {
-        return rc == DB_NONE ? so_fail(err, ERR_NOT_FOUND, "no deal %lld", (long long)chg->deal_id)
-                             : fail_db(rc, err);
+    } else {
+        if ((rc = store_deal_lock(db, account_id, chg->deal_id)) != DB_OK)
+            return rc == DB_NONE ? so_fail(err, ERR_NOT_FOUND, "no deal %lld", (long long)chg->deal_id)
+                                 : fail_db(rc, err);
+        int64_t rebuild_from = chg->at;
+        if (row.stage_id || row.set_manager || row.set_price || row.name)
+            rc = store_deal_change_insert(db, account_id, &row);
+        if (rc == DB_OK && chg->set_loss_reason && !chg->set_stage) {
+            rc = store_deal_loss_reason_set(db, account_id, row.deal_id, chg->loss_reason_id, &rebuild_from);
+            if (rc == DB_NONE) rc = DB_OK; /* the deal's latest move was not a loss: nothing to set */
+        }
+        if (rc == DB_OK) rc = store_deal_rebuild(db, account_id, row.deal_id, rebuild_from);
+        if (rc != DB_OK) return fail_db(rc, err);
     }
-    int64_t rebuild_from = chg->at;
-    if (row.creation || row.stage_id || row.set_manager || row.set_price || row.name)
-        rc = store_deal_change_insert(db, account_id, &row);
-    else
-        rc = DB_OK;
-    if (rc == DB_OK && chg->set_loss_reason && !chg->set_stage) {
-        rc = store_deal_loss_reason_set(db, account_id, row.deal_id, chg->loss_reason_id, &rebuild_from);
-        if (rc == DB_NONE) rc = DB_OK; /* the deal's latest move was not a loss: nothing to set */
-    }
-    if (rc == DB_OK) rc = store_deal_rebuild(db, account_id, row.deal_id, rebuild_from);
-    if (rc != DB_OK) return fail_db(rc, err);
     enum so_err e;
     if (chg->deal_id != 0 && chg->set_manager &&
         (e = domain_focus_deal_left(db, a, account_id, row.deal_id, chg->at, err)) != SO_OK)

@@ -20,7 +20,7 @@ void ingest_sort(struct ingest_item *items, int count)
 }
 
 static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_id, int64_t row_id,
-                                const struct so_event *ev, int depth, struct so_error *err);
+                                const struct so_event *ev, int depth, bool stored_applied, struct so_error *err);
 static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t account_id,
                                       const struct so_inbox_row *row, int depth, struct so_error *err);
 
@@ -52,9 +52,10 @@ static bool is_live(const char *source, const struct so_event *ev)
 }
 
 /* One event in a savepoint: a failure of its own parks it as failed; a lost database or a serialization
- * conflict fails the whole transaction (which the caller may run again). */
+ * conflict fails the whole transaction (which the caller may run again). A row stored as 'applied' in this
+ * transaction (a new event: most are applied) is updated only when its outcome is another. */
 static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_id, int64_t row_id,
-                                const struct so_event *ev, int depth, struct so_error *err)
+                                const struct so_event *ev, int depth, bool stored_applied, struct so_error *err)
 {
     enum db_rc rc = store_savepoint(db);
     if (rc != DB_OK) return domain_db_error(rc, err);
@@ -79,7 +80,7 @@ static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_
         return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
     }
     rc = store_savepoint_release(db);
-    if (rc == DB_OK)
+    if (rc == DB_OK && !(stored_applied && result.outcome == EVENT_APPLIED))
         rc = store_inbox_set_state(db, account_id, row_id, outcome_state[result.outcome], result.waits_kind,
                                    result.waits_for, NULL);
     return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
@@ -107,7 +108,7 @@ static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t ac
         return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
     }
     ev.live = is_live(row->source, &ev);
-    e = apply_stored(db, a, account_id, row->id, &ev, depth, err);
+    e = apply_stored(db, a, account_id, row->id, &ev, depth, false, err);
     json_decref(body);
     return e;
 }
@@ -135,14 +136,14 @@ enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, con
                                    .event_type = event_type_name(it->ev.type),
                                    .event_at = it->ev.at,
                                    .body = it->body,
-                                   .state = "pending"};
+                                   .state = "applied"};
         int64_t id;
         enum db_rc rc = store_inbox_insert(db, account_id, &row, &id);
         it->duplicate = rc == DB_NONE;
         if (rc == DB_NONE) continue;
         if (rc != DB_OK) return domain_db_error(rc, err);
         it->ev.live = is_live(source, &it->ev);
-        enum so_err e = apply_stored(db, a, account_id, id, &it->ev, 0, err);
+        enum so_err e = apply_stored(db, a, account_id, id, &it->ev, 0, true, err);
         if (e != SO_OK) return e;
     }
     return SO_OK;

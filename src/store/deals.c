@@ -13,11 +13,21 @@ static enum deal_status parse_status(const char *s)
     return s[0] == 'w' ? DEAL_WON : s[0] == 'l' ? DEAL_LOST : DEAL_OPEN;
 }
 
+/* A new deal, its creation in the change log and its creation history row, in one statement: what
+ * salesops_rebuild_deals would derive from that one change (and a rebuild of a new deal would also leave its
+ * fields as they are inserted here). */
 DB_STMT(stmt_deal_insert,
-        "INSERT INTO deals (account_id, external_id, name, price, pipeline_id, stage_id, status, manager_id,"
-        " creator_manager_id, loss_reason_id, created_at, closed_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_timestamp($11), to_timestamp($12),"
-        " to_timestamp($13)) RETURNING id");
+        "WITH d AS (INSERT INTO deals (account_id, external_id, name, price, pipeline_id, stage_id, status,"
+        "  manager_id, creator_manager_id, loss_reason_id, created_at, closed_at, updated_at)"
+        "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_timestamp($11), to_timestamp($12),"
+        "  to_timestamp($13)) RETURNING id, name, price, stage_id, status, manager_id, loss_reason_id, created_at),"
+        " c AS (INSERT INTO deal_changes (account_id, deal_id, at, creation, stage_id, loss_reason_id, set_manager,"
+        "  manager_id, price, name) SELECT $1, id, created_at, true, stage_id, loss_reason_id, true, manager_id,"
+        "  price, name FROM d),"
+        " h AS (INSERT INTO deal_history (account_id, deal_id, from_stage_id, to_stage_id, status, at, manager_id,"
+        "  loss_reason_id, price) SELECT $1, id, NULL, stage_id, status, created_at, manager_id,"
+        "  CASE WHEN status = 'lost' THEN loss_reason_id END, price FROM d)"
+        " SELECT id FROM d");
 DB_STMT(stmt_deal_get, "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND id = $2"
                        " AND deleted_at IS NULL");
 DB_STMT(stmt_deal_get_locked, "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND id = $2"
@@ -33,7 +43,7 @@ DB_STMT(stmt_deal_lock, "SELECT 1 FROM deals WHERE account_id = $1 AND id = $2 F
 DB_STMT(stmt_deal_change_insert,
         "INSERT INTO deal_changes (account_id, deal_id, at, creation, stage_id, loss_reason_id, set_manager,"
         " manager_id, price, name) VALUES ($1, $2, to_timestamp($3), $4, $5, $6, $7, $8, $9, $10)");
-DB_STMT(stmt_deal_rebuild, "SELECT salesops_rebuild_deals($1, ARRAY[$2::int8], to_timestamp($3))");
+DB_STMT(stmt_deal_rebuild, "SELECT salesops_rebuild_deal($1, $2, to_timestamp($3))");
 DB_STMT(
     stmt_deal_loss_reason_set,
     "UPDATE deal_changes c SET loss_reason_id = $3 FROM stages s"

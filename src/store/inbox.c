@@ -9,8 +9,9 @@
                         "applied_at")
 
 DB_STMT(stmt_inbox_insert,
-        "INSERT INTO inbox (account_id, source, parent_id, event_id, event_type, event_at, body, state)"
-        " VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7, $8) ON CONFLICT DO NOTHING RETURNING id");
+        "INSERT INTO inbox (account_id, source, parent_id, event_id, event_type, event_at, body, state, applied_at)"
+        " VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7, $8, CASE WHEN $8 = 'applied' THEN now() END)"
+        " ON CONFLICT DO NOTHING RETURNING id");
 DB_STMT(stmt_inbox_set_state,
         "UPDATE inbox SET state = $3, waits_for_kind = $4, waits_for_ext = $5, error = $6,"
         " applied_at = CASE WHEN $3 = 'applied' THEN now() END,"

@@ -34,7 +34,7 @@ DB_STMT(stmt_task_update, "UPDATE tasks SET manager_id = $3, type = $4, text = $
 DB_STMT(stmt_task_history_insert,
         "INSERT INTO task_history (account_id, task_id, at, creation, set_manager, manager_id, due_at)"
         " VALUES ($1, $2, to_timestamp($3), $4, $5, $6, to_timestamp($7))");
-DB_STMT(stmt_task_rebuild, "SELECT salesops_rebuild_tasks($1, ARRAY[$2::int8])");
+DB_STMT(stmt_task_rebuild, "SELECT salesops_rebuild_task($1, $2)");
 DB_STMT(stmt_task_set_text,
         "UPDATE tasks SET text = $3, text_set_at = to_timestamp($4),"
         " updated_at = greatest(updated_at, to_timestamp($4)) WHERE account_id = $1 AND id = $2"
