@@ -1,14 +1,15 @@
 /* Operational gauges for /metrics: queue depths and ages across all accounts. Every count reads a partial
- * index over a rare state (0002, 0003, 0005, 0007, 0011), so a scrape stays cheap on large tables. */
+ * index over a rare state (0003, 0005, 0007, 0011, 0015), so a scrape stays cheap on large tables. */
 #include <stdlib.h>
 #include "db_internal.h"
 
+/* The inbox's open rows are read through inbox_open (0015), whose predicate names received_at. */
 DB_STMT(st_ops_gauges,
-        "SELECT (SELECT count(*) FROM inbox WHERE state = 'pending'),"
-        " (SELECT count(*) FROM inbox WHERE state = 'waiting'),"
+        "SELECT (SELECT count(*) FROM inbox WHERE state = 'pending' AND received_at IS NOT NULL),"
+        " (SELECT count(*) FROM inbox WHERE state = 'waiting' AND received_at IS NOT NULL),"
         " (SELECT count(*) FROM inbox WHERE state = 'failed'),"
         " coalesce((SELECT extract(epoch FROM now() - min(received_at)) FROM inbox"
-        "           WHERE state IN ('pending', 'waiting')), 0),"
+        "           WHERE state IN ('pending', 'waiting') AND received_at IS NOT NULL), 0),"
         " coalesce((SELECT extract(epoch FROM now() - min(received_at)) FROM inbox"
         "           WHERE state = 'pending' AND next_attempt_at <= now()), 0),"
         " (SELECT count(*) FROM outbox WHERE state = 'pending'),"
