@@ -70,6 +70,7 @@ struct deal_change {
     const char *name;
     int64_t price;
     int64_t stage_id; /* its kind decides the status: open, won or lost */
+    const struct so_stage *stage; /* that stage, when the caller has read it (else it is read here) */
     int64_t manager_id;
     int64_t loss_reason_id;
 };

@@ -19,7 +19,9 @@ enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id
 {
     enum db_rc rc;
     struct so_stage stage = {0};
-    if (chg->set_stage && (rc = store_stage_get(db, a, account_id, chg->stage_id, &stage)) != DB_OK)
+    if (chg->set_stage && chg->stage != NULL && chg->stage->id == chg->stage_id)
+        stage = *chg->stage;
+    else if (chg->set_stage && (rc = store_stage_get(db, a, account_id, chg->stage_id, &stage)) != DB_OK)
         return rc == DB_NONE ? so_field_error(err, "stage_id", "no stage %lld", (long long)chg->stage_id)
                              : fail_db(rc, err);
     struct so_deal_change_row row = {.deal_id = chg->deal_id,

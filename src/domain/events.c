@@ -402,6 +402,7 @@ static enum so_err apply_deal_created(struct apply_ctx *c)
                               .price = ev->price,
                               .set_stage = true,
                               .stage_id = stage.id,
+                              .stage = &stage,
                               .set_manager = manager_id != 0,
                               .manager_id = manager_id,
                               .loss_reason_id = loss_reason_id};
@@ -428,6 +429,7 @@ static enum so_err apply_deal_change(struct apply_ctx *c)
     if (e != SO_OK) return e;
     if (!found) return wait_for(c, "deal", ev->deal);
     struct deal_change chg = {.deal_id = deal.id, .at = ev->at};
+    struct so_stage stage;
     bool into_lost = false, reason_pending = false;
     switch (ev->type) {
     case EV_DEAL_UPDATED:
@@ -439,11 +441,11 @@ static enum so_err apply_deal_change(struct apply_ctx *c)
         if (ev->if_changed && ev->at >= deal.updated_at) {
             int64_t pipeline_id = deal.pipeline_id;
             if (ev->pipeline && (e = ensure_pipeline(c, ev->pipeline, &pipeline_id)) != SO_OK) return e;
-            struct so_stage stage;
             if (ev->stage && (e = ensure_stage(c, pipeline_id, ev->stage, &stage)) != SO_OK) return e;
             if (ev->stage && stage.id != deal.stage_id) {
                 chg.set_stage = true;
                 chg.stage_id = stage.id;
+                chg.stage = &stage;
                 into_lost = stage.kind == STAGE_LOST;
             }
             int64_t manager_id = 0;
@@ -457,10 +459,10 @@ static enum so_err apply_deal_change(struct apply_ctx *c)
     case EV_DEAL_STAGE_CHANGED: {
         int64_t pipeline_id = deal.pipeline_id;
         if (ev->pipeline && (e = ensure_pipeline(c, ev->pipeline, &pipeline_id)) != SO_OK) return e;
-        struct so_stage stage;
         if ((e = ensure_stage(c, pipeline_id, ev->stage, &stage)) != SO_OK) return e;
         chg.set_stage = true;
         chg.stage_id = stage.id;
+        chg.stage = &stage;
         into_lost = stage.kind == STAGE_LOST;
         if (ev->loss_reason && stage.kind == STAGE_LOST &&
             (e = ensure_loss_reason(c, ev->loss_reason, &chg.loss_reason_id)) != SO_OK)
