@@ -377,6 +377,24 @@ static void check_account(uint64_t seed)
     send_all();
     check_rebuild_unchanged("late events");
     compare("2026-09-25", 45, "after late events");
+
+    /* one statement that touches over 1,000 entities: the refresh at commit takes the bulk path (the account's
+     * lock and hash joins, as an import does), recomputing every deal and 1,200 new calls without a deal,
+     * some of them exactly at a period's edge */
+    cr_assert_eq(th_sql_int("WITH m AS (SELECT array_agg(id ORDER BY id) AS ids FROM managers WHERE account_id = %lld),"
+                            " c AS (INSERT INTO calls (account_id, external_id, manager_id, direction, started_at,"
+                            "  duration_s, answered, created_at)"
+                            "  SELECT %lld, 'bulk' || g, m.ids[1 + g %% cardinality(m.ids)],"
+                            "  CASE WHEN g %% 3 = 0 THEN 'in' ELSE 'out' END,"
+                            "  timestamptz '2026-09-25 18:30:00+00' + (g * 2357 %% (50 * 86400)) * interval '1 second'"
+                            "   - CASE WHEN g %% 7 = 0 THEN (g * 2357 %% (50 * 86400)) %% 1800 * interval '1 second'"
+                            "     ELSE interval '0' END,"
+                            "  g %% 600, g %% 5 <> 0, now() FROM m, generate_series(1, 1200) g RETURNING 1),"
+                            " d AS (UPDATE deals SET name = name WHERE account_id = %lld RETURNING 1)"
+                            " SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM d)",
+                            (long long)acct.id, (long long)acct.id, (long long)acct.id),
+                 1200 + th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld", (long long)acct.id));
+    compare("2026-09-25", 45, "after a bulk refresh");
     th_sql_int("SELECT salesops_kpi_compact(1000)");
     cr_assert_eq(th_sql_int("SELECT count(*) FROM kpi_roll WHERE account_id = %lld AND NOT compact",
                             (long long)acct.id), 0);
