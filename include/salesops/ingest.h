@@ -18,7 +18,8 @@ void ingest_sort(struct ingest_item *items, int count);
 /* Stores and applies one batch in one transaction. source: events | import | amocrm_event. */
 enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct so_error *err);
-/* The same, inside the caller's transaction (the applier stores a webhook body's events with the body). */
+/* The same, inside the caller's transaction, which holds the account's ingest lock
+ * (store_lock_account_ingest): the applier stores a webhook body's events with the body. */
 enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct so_error *err);
 /* Applies one stored event row again, in a transaction of its own (POST /webhooks/inbox/{id}/retry). */

@@ -295,9 +295,13 @@ enum db_rc store_inbox_receive_webhook(struct db *db, const uint8_t *token_hash,
 enum db_rc store_webhook_seen_sweep(struct db *db);
 /* The applier: claims the oldest due webhook body of any account (locked until the transaction ends). */
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out);
-/* The same, among one account's bodies (the applier takes several of one account in one transaction). */
-enum db_rc store_inbox_claim_webhook_of(struct db *db, struct arena *a, int64_t account_id,
-                                        struct so_inbox_row *out);
+/* Up to limit more due bodies of one account, oldest first (the applier applies several of one account in
+ * one transaction). */
+enum db_rc store_inbox_claim_webhooks_of(struct db *db, struct arena *a, int64_t account_id, int limit,
+                                         struct so_inbox_row **rows, int *count);
+/* Marks rows applied (applied_at now), in one statement. */
+enum db_rc store_inbox_set_applied(struct db *db, struct arena *a, int64_t account_id, const int64_t *ids,
+                                   int count);
 /* A transient failure: tried again later with backoff, parked as failed after max_attempts. */
 enum db_rc store_inbox_backoff(struct db *db, int64_t account_id, int64_t id, const char *error,
                                int max_attempts);

@@ -126,8 +126,6 @@ struct batch_ctx {
 enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct so_error *err)
 {
-    enum db_rc locked = store_lock_account_ingest(db, account_id);
-    if (locked != DB_OK) return domain_db_error(locked, err);
     for (int i = 0; i < count; i++) {
         struct ingest_item *it = &items[i];
         struct so_inbox_row row = {.source = source,
@@ -153,6 +151,8 @@ static enum db_rc batch_tx(struct db *db, void *p)
 {
     struct batch_ctx *c = p;
     so_error_clear(c->err);
+    enum db_rc rc = store_lock_account_ingest(db, c->account_id);
+    if (rc != DB_OK) return rc;
     enum so_err e =
         ingest_in_tx(db, c->a, c->account_id, c->source, c->parent_id, c->items, c->count, c->err);
     return domain_tx_outcome(e, c->err);

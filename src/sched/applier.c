@@ -8,6 +8,7 @@
 #include "salesops/amocrm_map.h"
 #include "salesops/ingest.h"
 #include "salesops/log.h"
+#include "salesops/store.h"
 
 #define MAX_ATTEMPTS 8
 
@@ -20,12 +21,15 @@ struct body_ctx {
     struct so_error err;
     bool claimed;
     int applied;
+    int64_t applied_ids[BODIES_PER_TRANSACTION]; /* bodies applied: marked so at the end, in one statement */
+    int applied_count;
 };
 
-/* Decodes and maps the claimed body; its events are stored and applied as children of the body's row. */
+/* Decodes and maps the claimed body; its events are stored and applied as children of the body's row. A body
+ * whose events apply is marked applied with the others at the end; any other outcome is set here. */
 static enum db_rc apply_body(struct db *db, struct body_ctx *c)
 {
-    enum db_rc rc;
+    enum db_rc rc = DB_OK;
     const struct so_inbox_row *row = &c->row;
     struct so_error why = {0};
     json_t *form = amo_form_decode(row->body, strlen(row->body), &why);
@@ -61,35 +65,42 @@ static enum db_rc apply_body(struct db *db, struct body_ctx *c)
     ingest_sort(items, count);
     enum so_err e =
         ingest_in_tx(db, &c->arena, row->account_id, "amocrm_event", row->id, items, count, &c->err);
-    if (e == SO_OK) {
-        char note[96] = "";
-        if (count == 0)
-            snprintf(note, sizeof note, "no events: %d entities ignored, %d unknown", stats.ignored,
-                     stats.unknown);
-        rc = store_inbox_set_state(db, row->account_id, row->id, count ? "applied" : "ignored", NULL, NULL,
-                                   count ? NULL : note);
+    if (e == SO_OK && count > 0) {
+        c->applied_ids[c->applied_count++] = row->id;
+    } else if (e == SO_OK) {
+        char note[96];
+        snprintf(note, sizeof note, "no events: %d entities ignored, %d unknown", stats.ignored, stats.unknown);
+        rc = store_inbox_set_state(db, row->account_id, row->id, "ignored", NULL, NULL, note);
     }
     json_decref(events);
     if (e != SO_OK) return c->err.retry ? DB_RETRY : e == ERR_DB_UNAVAILABLE ? DB_UNAVAILABLE : DB_ERROR;
     return rc;
 }
 
-/* Claims the oldest due body of any account, then more of the same account, up to the batch size. */
+/* Claims the oldest due body of any account, takes that account's ingest lock, claims more of its bodies up to
+ * the batch size, and applies them in order. */
 static enum db_rc apply_bodies(struct db *db, void *p)
 {
     struct body_ctx *c = p;
     so_error_clear(&c->err);
     c->claimed = false;
     c->applied = 0;
+    c->applied_count = 0;
     enum db_rc rc = store_inbox_claim_webhook(db, &c->arena, &c->row);
-    while (rc == DB_OK) {
-        c->claimed = true;
-        rc = apply_body(db, c);
-        if (rc != DB_OK) return rc;
-        if (++c->applied == BODIES_PER_TRANSACTION) return DB_OK;
-        rc = store_inbox_claim_webhook_of(db, &c->arena, c->row.account_id, &c->row);
+    if (rc != DB_OK) return rc;
+    c->claimed = true;
+    int64_t account_id = c->row.account_id;
+    struct so_inbox_row *more = NULL;
+    int more_count = 0;
+    if ((rc = store_lock_account_ingest(db, account_id)) != DB_OK) return rc;
+    rc = store_inbox_claim_webhooks_of(db, &c->arena, account_id, BODIES_PER_TRANSACTION - 1, &more, &more_count);
+    if (rc != DB_OK && rc != DB_NONE) return rc;
+    for (int i = -1; i < more_count; i++) {
+        if (i >= 0) c->row = more[i];
+        if ((rc = apply_body(db, c)) != DB_OK) return rc;
+        c->applied++;
     }
-    return rc == DB_NONE && c->applied > 0 ? DB_OK : rc;
+    return store_inbox_set_applied(db, &c->arena, account_id, c->applied_ids, c->applied_count);
 }
 
 int job_apply_webhooks(struct db *db, int max)

@@ -138,10 +138,13 @@ enum db_rc store_inbox_retry(struct db *db, int64_t account_id, int64_t id)
 DB_STMT(stmt_inbox_claim_webhook,
         "SELECT " INBOX_COLUMNS " FROM inbox WHERE state = 'pending' AND source = 'amocrm'"
         " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED");
-DB_STMT(stmt_inbox_claim_webhook_of,
+DB_STMT(stmt_inbox_claim_webhooks_of,
         "SELECT " INBOX_COLUMNS
         " FROM inbox WHERE state = 'pending' AND source = 'amocrm' AND account_id = $1"
-        " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED");
+        " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED");
+DB_STMT(stmt_inbox_set_applied,
+        "UPDATE inbox SET state = 'applied', waits_for_kind = NULL, waits_for_ext = NULL, error = NULL,"
+        " applied_at = now() WHERE account_id = $1 AND id = ANY ($2::int8[])");
 DB_STMT(stmt_inbox_backoff,
         "UPDATE inbox SET attempts = attempts + 1, error = $3,"
         " state = CASE WHEN attempts + 1 >= $4 THEN 'failed' ELSE state END,"
@@ -200,12 +203,23 @@ enum db_rc store_webhook_seen_sweep(struct db *db)
     return db_run(db, &stmt_webhook_seen_sweep, NULL);
 }
 
-enum db_rc store_inbox_claim_webhook_of(struct db *db, struct arena *a, int64_t account_id,
-                                        struct so_inbox_row *out)
+enum db_rc store_inbox_claim_webhooks_of(struct db *db, struct arena *a, int64_t account_id, int limit,
+                                         struct so_inbox_row **rows, int *count)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
-    return db_one(db, a, &stmt_inbox_claim_webhook_of, &p, fill_inbox, out);
+    dbp_int(&p, limit);
+    return db_list(db, a, &stmt_inbox_claim_webhooks_of, &p, sizeof **rows, fill_inbox, (void **)rows, count);
+}
+
+enum db_rc store_inbox_set_applied(struct db *db, struct arena *a, int64_t account_id, const int64_t *ids,
+                                   int count)
+{
+    if (count == 0) return DB_OK;
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_str(&p, db_id_array(a, ids, count));
+    return db_run(db, &stmt_inbox_set_applied, &p);
 }
 
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out)
