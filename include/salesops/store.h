@@ -95,8 +95,7 @@ enum so_kind {
     KIND_TASK,
     KIND_CALL,
     KIND_PIPELINE,
-    KIND_LOSS_REASON,
-    KIND_DEAL_ANY
+    KIND_LOSS_REASON
 };
 enum db_rc store_id_by_external(struct db *db, int64_t account_id, enum so_kind kind, const char *external_id,
                                 int64_t *id);
@@ -165,6 +164,9 @@ enum db_rc store_deal_list(struct db *db, struct arena *a, int64_t account_id, c
 /* A deal, deleted or not. */
 enum db_rc store_deal_get_any(struct db *db, struct arena *a, int64_t account_id, int64_t id,
                               struct so_deal *out);
+/* The same by external id (deleted deals too); DB_NONE when the account has no such deal. */
+enum db_rc store_deal_get_any_by_external(struct db *db, struct arena *a, int64_t account_id,
+                                          const char *external_id, struct so_deal *out);
 /* Locks a deal (deleted or not) until the transaction ends; DB_NONE if there is none. */
 enum db_rc store_deal_lock(struct db *db, int64_t account_id, int64_t id);
 /* One entry of a deal's change log; 0 / NULL / false for what the change leaves as it is. */
@@ -210,9 +212,10 @@ struct so_task_filter {
 enum db_rc store_task_insert(struct db *db, int64_t account_id, const struct so_task *task, int64_t *id);
 enum db_rc store_task_get(struct db *db, struct arena *a, int64_t account_id, int64_t id, bool for_update,
                           struct so_task *out);
-/* A task, also of a deleted deal (events keep applying to it), locked. */
-enum db_rc store_task_get_any(struct db *db, struct arena *a, int64_t account_id, int64_t id,
-                              struct so_task *out);
+/* A task by external id, also of a deleted deal (events keep applying to it), locked; DB_NONE when the account
+ * has no such task. */
+enum db_rc store_task_get_any_by_external(struct db *db, struct arena *a, int64_t account_id,
+                                          const char *external_id, struct so_task *out);
 enum db_rc store_task_list(struct db *db, struct arena *a, int64_t account_id, const struct so_task_filter *f,
                            const struct so_page *page, struct so_task **items, int *count);
 enum db_rc store_task_update(struct db *db, int64_t account_id, const struct so_task *task, int64_t now);

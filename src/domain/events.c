@@ -317,24 +317,17 @@ static enum so_err ensure_stage(struct apply_ctx *c, int64_t pipeline_id, const 
 /* The deal the event is about (deleted ones too); *found false when it does not exist yet. */
 static enum so_err find_deal(struct apply_ctx *c, const char *ext, struct so_deal *deal, bool *found)
 {
-    int64_t id;
-    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_DEAL_ANY, ext, &id);
+    enum db_rc rc = store_deal_get_any_by_external(c->db, c->a, c->account_id, ext, deal);
     *found = rc == DB_OK;
-    if (rc == DB_NONE) return SO_OK;
-    if (rc != DB_OK) return db_fail(c, rc);
-    rc = store_deal_get_any(c->db, c->a, c->account_id, id, deal);
-    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    return rc == DB_OK || rc == DB_NONE ? SO_OK : db_fail(c, rc);
 }
 
 /* The task the event is about (also of a deleted deal); *found false when it does not exist yet. */
 static enum so_err find_task(struct apply_ctx *c, const char *ext, struct so_task *task, bool *found)
 {
-    int64_t id;
-    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_TASK, ext, &id);
+    enum db_rc rc = store_task_get_any_by_external(c->db, c->a, c->account_id, ext, task);
     *found = rc == DB_OK;
-    if (rc == DB_NONE) return SO_OK;
-    if (rc == DB_OK) rc = store_task_get_any(c->db, c->a, c->account_id, id, task);
-    return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    return rc == DB_OK || rc == DB_NONE ? SO_OK : db_fail(c, rc);
 }
 
 /* Who acted, for focus mode: the mapped amoCRM actor, else the given manager (of a call or note), else 0 (the

@@ -142,7 +142,6 @@ DB_STMT(stmt_deal_by_ext,
 DB_STMT(stmt_task_by_ext, "SELECT id FROM tasks WHERE account_id = $1 AND external_id = $2");
 DB_STMT(stmt_call_by_ext, "SELECT id FROM calls WHERE account_id = $1 AND external_id = $2");
 DB_STMT(stmt_pipeline_by_ext, "SELECT id FROM pipelines WHERE account_id = $1 AND external_id = $2");
-DB_STMT(stmt_deal_any_by_ext, "SELECT id FROM deals WHERE account_id = $1 AND external_id = $2");
 DB_STMT(stmt_loss_reason_by_ext, "SELECT id FROM loss_reasons WHERE account_id = $1 AND external_id = $2");
 
 enum db_rc store_id_by_external(struct db *db, int64_t account_id, enum so_kind kind, const char *external_id,
@@ -164,9 +163,6 @@ enum db_rc store_id_by_external(struct db *db, int64_t account_id, enum so_kind 
         break;
     case KIND_PIPELINE:
         stmt = &stmt_pipeline_by_ext;
-        break;
-    case KIND_DEAL_ANY:
-        stmt = &stmt_deal_any_by_ext;
         break;
     case KIND_LOSS_REASON:
         stmt = &stmt_loss_reason_by_ext;

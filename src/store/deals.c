@@ -39,6 +39,7 @@ DB_STMT(stmt_deal_list,
         " AND ($8::int8 IS NULL OR updated_at >= to_timestamp($8))"
         " ORDER BY id LIMIT $3");
 DB_STMT(stmt_deal_get_any, "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND id = $2");
+DB_STMT(stmt_deal_get_any_by_ext, "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND external_id = $2");
 DB_STMT(stmt_deal_lock, "SELECT 1 FROM deals WHERE account_id = $1 AND id = $2 FOR UPDATE");
 DB_STMT(stmt_deal_change_insert,
         "INSERT INTO deal_changes (account_id, deal_id, at, creation, stage_id, loss_reason_id, set_manager,"
@@ -123,6 +124,15 @@ enum db_rc store_deal_get_any(struct db *db, struct arena *a, int64_t account_id
     dbp_int(&p, account_id);
     dbp_int(&p, id);
     return db_one(db, a, &stmt_deal_get_any, &p, fill_deal, out);
+}
+
+enum db_rc store_deal_get_any_by_external(struct db *db, struct arena *a, int64_t account_id,
+                                          const char *external_id, struct so_deal *out)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    dbp_str(&p, external_id);
+    return db_one(db, a, &stmt_deal_get_any_by_ext, &p, fill_deal, out);
 }
 
 enum db_rc store_deal_lock(struct db *db, int64_t account_id, int64_t id)

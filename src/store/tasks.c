@@ -12,8 +12,8 @@ DB_STMT(stmt_task_insert,
         " to_timestamp($8), to_timestamp($9), $10, to_timestamp($11), to_timestamp($11)) RETURNING id");
 DB_STMT(stmt_task_get,
         "SELECT " TASK_COLUMNS " FROM tasks t" LIVE_DEAL " WHERE t.account_id = $1 AND t.id = $2");
-DB_STMT(stmt_task_get_any_locked, "SELECT " TASK_COLUMNS " FROM tasks t WHERE t.account_id = $1 AND t.id = $2"
-                                  " FOR UPDATE OF t");
+DB_STMT(stmt_task_get_any_locked, "SELECT " TASK_COLUMNS " FROM tasks t WHERE t.account_id = $1"
+                                  " AND t.external_id = $2 FOR UPDATE OF t");
 DB_STMT(stmt_task_get_locked, "SELECT " TASK_COLUMNS " FROM tasks t" LIVE_DEAL
                               " WHERE t.account_id = $1 AND t.id = $2 FOR UPDATE OF t");
 DB_STMT(
@@ -171,11 +171,11 @@ enum db_rc store_task_set_deleted(struct db *db, int64_t account_id, int64_t tas
     return task_set(db, &stmt_task_set_deleted, account_id, task_id, NULL, false, at);
 }
 
-enum db_rc store_task_get_any(struct db *db, struct arena *a, int64_t account_id, int64_t id,
-                              struct so_task *out)
+enum db_rc store_task_get_any_by_external(struct db *db, struct arena *a, int64_t account_id,
+                                          const char *external_id, struct so_task *out)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
-    dbp_int(&p, id);
+    dbp_str(&p, external_id);
     return db_one(db, a, &stmt_task_get_any_locked, &p, fill_task, out);
 }
