@@ -62,8 +62,23 @@ struct event_result {
     const char *waits_kind; /* deal | task, when waiting */
     const char *waits_for;  /* the external id it waits for */
 };
-/* Applies one event inside the caller's transaction. */
+/* What the events of one transaction looked up by external id: managers, pipelines and stages (a batch names
+ * the same few again and again). Valid while nothing it holds is rolled back: clear it after a rollback to a
+ * savepoint and at the start of each transaction. Its stages' strings live in the arena given to event_apply. */
+#define EVENT_CACHE_SIZE 32
+struct event_cache {
+    int count, next;
+    struct event_cache_entry {
+        int kind;
+        int64_t scope; /* a stage's pipeline */
+        char ext[96];
+        int64_t id;
+        struct so_stage stage;
+    } e[EVENT_CACHE_SIZE];
+};
+void event_cache_clear(struct event_cache *cache);
+/* Applies one event inside the caller's transaction. cache may be NULL. */
 enum so_err event_apply(struct db *db, struct arena *a, int64_t account_id, const struct so_event *ev,
-                        struct event_result *result, struct so_error *err);
+                        struct event_cache *cache, struct event_result *result, struct so_error *err);
 
 #endif

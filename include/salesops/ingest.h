@@ -19,9 +19,11 @@ void ingest_sort(struct ingest_item *items, int count);
 enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct so_error *err);
 /* The same, inside the caller's transaction, which holds the account's ingest lock
- * (store_lock_account_ingest): the applier stores a webhook body's events with the body. */
+ * (store_lock_account_ingest): the applier stores a webhook body's events with the body. cache (may be NULL)
+ * serves the whole transaction; the caller clears it when the transaction starts. */
 enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, const char *source,
-                         int64_t parent_id, struct ingest_item *items, int count, struct so_error *err);
+                         int64_t parent_id, struct ingest_item *items, int count, struct event_cache *cache,
+                         struct so_error *err);
 /* Applies one stored event row again, in a transaction of its own (POST /webhooks/inbox/{id}/retry). */
 enum so_err ingest_retry(struct db *db, struct arena *a, int64_t account_id, const struct so_inbox_row *row,
                          struct so_error *err);

@@ -226,9 +226,61 @@ struct apply_ctx {
     struct arena *a;
     int64_t account_id;
     const struct so_event *ev;
+    struct event_cache *cache; /* may be NULL */
     struct event_result *result;
     struct so_error *err;
 };
+
+enum { CACHED_MANAGER, CACHED_PIPELINE, CACHED_STAGE };
+
+void event_cache_clear(struct event_cache *cache)
+{
+    if (cache) cache->count = cache->next = 0;
+}
+
+static const struct event_cache_entry *cache_get(const struct apply_ctx *c, int kind, int64_t scope,
+                                                 const char *ext)
+{
+    if (c->cache == NULL) return NULL;
+    for (int i = 0; i < c->cache->count; i++) {
+        const struct event_cache_entry *x = &c->cache->e[i];
+        if (x->kind == kind && x->scope == scope && strcmp(x->ext, ext) == 0) return x;
+    }
+    return NULL;
+}
+
+static void cache_put(struct apply_ctx *c, int kind, int64_t scope, const char *ext, int64_t id,
+                      const struct so_stage *stage)
+{
+    struct event_cache *cache = c->cache;
+    if (cache == NULL || strlen(ext) >= sizeof cache->e[0].ext) return;
+    struct event_cache_entry *x = &cache->e[cache->next];
+    cache->next = (cache->next + 1) % EVENT_CACHE_SIZE;
+    if (cache->count < EVENT_CACHE_SIZE) cache->count++;
+    x->kind = kind;
+    x->scope = scope;
+    strcpy(x->ext, ext);
+    x->id = id;
+    if (stage) x->stage = *stage;
+}
+
+/* An id by external id, from the cache or the database (DB_NONE: none such). */
+static enum db_rc id_by_external(struct apply_ctx *c, int cached, enum so_kind kind, const char *ext, int64_t *id)
+{
+    const struct event_cache_entry *hit = cache_get(c, cached, 0, ext);
+    if (hit) {
+        *id = hit->id;
+        return DB_OK;
+    }
+    enum db_rc rc = store_id_by_external(c->db, c->account_id, kind, ext, id);
+    if (rc == DB_OK) cache_put(c, cached, 0, ext, *id, NULL);
+    return rc;
+}
+
+static enum db_rc manager_id(struct apply_ctx *c, const char *ext, int64_t *id)
+{
+    return id_by_external(c, CACHED_MANAGER, KIND_MANAGER, ext, id);
+}
 
 static enum so_err db_fail(struct apply_ctx *c, enum db_rc rc)
 {
@@ -246,11 +298,12 @@ static enum so_err wait_for(struct apply_ctx *c, const char *kind, const char *e
 /* A manager by external id; an unknown one becomes a placeholder (active, out of distribution). */
 static enum so_err ensure_manager(struct apply_ctx *c, const char *ext, int64_t *id)
 {
-    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_MANAGER, ext, id);
+    enum db_rc rc = manager_id(c, ext, id);
     if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
     struct so_manager m = {
         .external_id = ext, .name = ext, .role = "manager", .active = true, .weight = 1, .needs_setup = true};
     rc = store_manager_insert(c->db, c->account_id, &m, c->ev->at, id);
+    if (rc == DB_OK) cache_put(c, CACHED_MANAGER, 0, ext, *id, NULL);
     return rc == DB_OK ? SO_OK : db_fail(c, rc);
 }
 
@@ -265,7 +318,7 @@ static enum so_err ensure_loss_reason(struct apply_ctx *c, const char *ext, int6
  * amoCRM's 142 and 143 when it came from amoCRM). */
 static enum so_err ensure_pipeline(struct apply_ctx *c, const char *ext, int64_t *id)
 {
-    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_PIPELINE, ext, id);
+    enum db_rc rc = id_by_external(c, CACHED_PIPELINE, KIND_PIPELINE, ext, id);
     if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
     bool amo = c->ev->from_amocrm;
     rc = store_pipeline_insert(c->db, c->account_id, ext, ext, true, amo ? "amocrm" : NULL, c->ev->at, id);
@@ -282,13 +335,30 @@ static enum so_err ensure_pipeline(struct apply_ctx *c, const char *ext, int64_t
     int64_t sid;
     if (rc == DB_OK) rc = store_stage_insert(c->db, c->account_id, &won, &sid);
     if (rc == DB_OK) rc = store_stage_insert(c->db, c->account_id, &lost, &sid);
+    if (rc == DB_OK) cache_put(c, CACHED_PIPELINE, 0, ext, *id, NULL);
     return rc == DB_OK ? SO_OK : db_fail(c, rc);
 }
 
 /* A stage of the pipeline: "won" and "lost" (and "142", "143" in pipelines from amoCRM) name its won and lost
  * stage; an unknown one becomes a placeholder open stage after the last open one. */
+static enum so_err find_or_add_stage(struct apply_ctx *c, int64_t pipeline_id, const char *ext,
+                                     struct so_stage *out);
+
 static enum so_err ensure_stage(struct apply_ctx *c, int64_t pipeline_id, const char *ext,
                                 struct so_stage *out)
+{
+    const struct event_cache_entry *hit = cache_get(c, CACHED_STAGE, pipeline_id, ext);
+    if (hit) {
+        *out = hit->stage;
+        return SO_OK;
+    }
+    enum so_err e = find_or_add_stage(c, pipeline_id, ext, out);
+    if (e == SO_OK) cache_put(c, CACHED_STAGE, pipeline_id, ext, out->id, out);
+    return e;
+}
+
+static enum so_err find_or_add_stage(struct apply_ctx *c, int64_t pipeline_id, const char *ext,
+                                     struct so_stage *out)
 {
     enum stage_kind kind = STAGE_OPEN;
     if (strcmp(ext, "won") == 0)
@@ -335,7 +405,7 @@ static enum so_err find_task(struct apply_ctx *c, const char *ext, struct so_tas
 static int64_t event_actor(struct apply_ctx *c, int64_t given)
 {
     int64_t id;
-    if (c->ev->actor && store_id_by_external(c->db, c->account_id, KIND_MANAGER, c->ev->actor, &id) == DB_OK)
+    if (c->ev->actor && manager_id(c, c->ev->actor, &id) == DB_OK)
         return id;
     return given;
 }
@@ -620,9 +690,9 @@ static enum so_err apply_note(struct apply_ctx *c)
 }
 
 enum so_err event_apply(struct db *db, struct arena *a, int64_t account_id, const struct so_event *ev,
-                        struct event_result *result, struct so_error *err)
+                        struct event_cache *cache, struct event_result *result, struct so_error *err)
 {
-    struct apply_ctx c = {db, a, account_id, ev, result, err};
+    struct apply_ctx c = {db, a, account_id, ev, cache, result, err};
     memset(result, 0, sizeof *result);
     result->outcome = EVENT_APPLIED;
     switch (ev->type) {

@@ -20,20 +20,22 @@ void ingest_sort(struct ingest_item *items, int count)
 }
 
 static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_id, int64_t row_id,
-                                const struct so_event *ev, int depth, bool stored_applied, struct so_error *err);
+                                const struct so_event *ev, int depth, bool stored_applied,
+                                struct event_cache *cache, struct so_error *err);
 static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t account_id,
-                                      const struct so_inbox_row *row, int depth, struct so_error *err);
+                                      const struct so_inbox_row *row, int depth, struct event_cache *cache,
+                                      struct so_error *err);
 
 /* Applies the events that waited for the deal or task this event created. */
 static enum so_err wake(struct db *db, struct arena *a, int64_t account_id, const char *kind, const char *ext,
-                        int depth, struct so_error *err)
+                        int depth, struct event_cache *cache, struct so_error *err)
 {
     struct so_inbox_row *rows;
     int count;
     enum db_rc rc = store_inbox_waiting_for(db, a, account_id, kind, ext, &rows, &count);
     if (rc != DB_OK) return domain_db_error(rc, err);
     for (int i = 0; i < count; i++) {
-        enum so_err e = apply_row_at_depth(db, a, account_id, &rows[i], depth, err);
+        enum so_err e = apply_row_at_depth(db, a, account_id, &rows[i], depth, cache, err);
         if (e != SO_OK) return e;
     }
     return SO_OK;
@@ -55,18 +57,19 @@ static bool is_live(const char *source, const struct so_event *ev)
  * conflict fails the whole transaction (which the caller may run again). A row stored as 'applied' in this
  * transaction (a new event: most are applied) is updated only when its outcome is another. */
 static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_id, int64_t row_id,
-                                const struct so_event *ev, int depth, bool stored_applied, struct so_error *err)
+                                const struct so_event *ev, int depth, bool stored_applied,
+                                struct event_cache *cache, struct so_error *err)
 {
     enum db_rc rc = store_savepoint(db);
     if (rc != DB_OK) return domain_db_error(rc, err);
     struct event_result result;
     struct so_error own = {0};
-    enum so_err e = event_apply(db, a, account_id, ev, &result, &own);
+    enum so_err e = event_apply(db, a, account_id, ev, cache, &result, &own);
     if (e == SO_OK && result.outcome == EVENT_APPLIED && depth < 4) {
         if (ev->type == EV_DEAL_CREATED)
-            e = wake(db, a, account_id, "deal", ev->deal, depth + 1, &own);
+            e = wake(db, a, account_id, "deal", ev->deal, depth + 1, cache, &own);
         else if (ev->type == EV_TASK_CREATED)
-            e = wake(db, a, account_id, "task", ev->task, depth + 1, &own);
+            e = wake(db, a, account_id, "task", ev->task, depth + 1, cache, &own);
     }
     if (e != SO_OK && (own.retry || e == ERR_DB_UNAVAILABLE)) {
         so_error_clear(err);
@@ -75,6 +78,7 @@ static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_
     }
     if (e != SO_OK) {
         rc = store_savepoint_rollback(db);
+        event_cache_clear(cache); /* it may hold placeholders the rollback removed */
         if (rc == DB_OK) rc = store_inbox_set_state(db, account_id, row_id, "failed", NULL, NULL, own.detail);
         so_error_clear(&own);
         return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
@@ -89,11 +93,12 @@ static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_
 enum so_err ingest_apply_row(struct db *db, struct arena *a, int64_t account_id,
                              const struct so_inbox_row *row, struct so_error *err)
 {
-    return apply_row_at_depth(db, a, account_id, row, 0, err);
+    return apply_row_at_depth(db, a, account_id, row, 0, NULL, err);
 }
 
 static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t account_id,
-                                      const struct so_inbox_row *row, int depth, struct so_error *err)
+                                      const struct so_inbox_row *row, int depth, struct event_cache *cache,
+                                      struct so_error *err)
 {
     json_error_t je;
     json_t *body = json_loads(row->body, 0, &je);
@@ -108,7 +113,7 @@ static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t ac
         return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
     }
     ev.live = is_live(row->source, &ev);
-    e = apply_stored(db, a, account_id, row->id, &ev, depth, false, err);
+    e = apply_stored(db, a, account_id, row->id, &ev, depth, false, cache, err);
     json_decref(body);
     return e;
 }
@@ -120,11 +125,13 @@ struct batch_ctx {
     int64_t parent_id;
     struct ingest_item *items;
     int count;
+    struct event_cache cache;
     struct so_error *err;
 };
 
 enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, const char *source,
-                         int64_t parent_id, struct ingest_item *items, int count, struct so_error *err)
+                         int64_t parent_id, struct ingest_item *items, int count, struct event_cache *cache,
+                         struct so_error *err)
 {
     for (int i = 0; i < count; i++) {
         struct ingest_item *it = &items[i];
@@ -141,7 +148,7 @@ enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, con
         if (rc == DB_NONE) continue;
         if (rc != DB_OK) return domain_db_error(rc, err);
         it->ev.live = is_live(source, &it->ev);
-        enum so_err e = apply_stored(db, a, account_id, id, &it->ev, 0, true, err);
+        enum so_err e = apply_stored(db, a, account_id, id, &it->ev, 0, true, cache, err);
         if (e != SO_OK) return e;
     }
     return SO_OK;
@@ -153,16 +160,19 @@ static enum db_rc batch_tx(struct db *db, void *p)
     so_error_clear(c->err);
     enum db_rc rc = store_lock_account_ingest(db, c->account_id);
     if (rc != DB_OK) return rc;
-    enum so_err e =
-        ingest_in_tx(db, c->a, c->account_id, c->source, c->parent_id, c->items, c->count, c->err);
+    event_cache_clear(&c->cache);
+    enum so_err e = ingest_in_tx(db, c->a, c->account_id, c->source, c->parent_id, c->items, c->count, &c->cache,
+                                 c->err);
     return domain_tx_outcome(e, c->err);
 }
 
 enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct so_error *err)
 {
-    struct batch_ctx c = {a, account_id, source, parent_id, items, count, err};
-    enum db_rc rc = db_tx(db, batch_tx, &c);
+    struct batch_ctx *c = arena_alloc(a, sizeof *c);
+    *c = (struct batch_ctx){.a = a, .account_id = account_id, .source = source, .parent_id = parent_id,
+                            .items = items, .count = count, .err = err};
+    enum db_rc rc = db_tx(db, batch_tx, c);
     return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
 }
 

@@ -23,6 +23,7 @@ struct body_ctx {
     int applied;
     int64_t applied_ids[BODIES_PER_TRANSACTION]; /* bodies applied: marked so at the end, in one statement */
     int applied_count;
+    struct event_cache cache; /* the transaction's lookups */
 };
 
 /* Decodes and maps the claimed body; its events are stored and applied as children of the body's row. A body
@@ -64,7 +65,7 @@ static enum db_rc apply_body(struct db *db, struct body_ctx *c)
     }
     ingest_sort(items, count);
     enum so_err e =
-        ingest_in_tx(db, &c->arena, row->account_id, "amocrm_event", row->id, items, count, &c->err);
+        ingest_in_tx(db, &c->arena, row->account_id, "amocrm_event", row->id, items, count, &c->cache, &c->err);
     if (e == SO_OK && count > 0) {
         c->applied_ids[c->applied_count++] = row->id;
     } else if (e == SO_OK) {
@@ -86,6 +87,7 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     c->claimed = false;
     c->applied = 0;
     c->applied_count = 0;
+    event_cache_clear(&c->cache);
     enum db_rc rc = store_inbox_claim_webhook(db, &c->arena, &c->row);
     if (rc != DB_OK) return rc;
     c->claimed = true;

@@ -692,6 +692,36 @@ Test(events, unknown_manager_pipeline_stage_and_loss_reason_become_placeholders)
     json_decref(pipelines);
 }
 
+/* An event that fails after it made placeholders takes them back with it (its savepoint); the next event of the
+ * same batch that names them makes them again rather than using what was taken back. The failure is a
+ * database error raised by a trigger of this test. */
+Test(events, a_failed_event_takes_back_its_placeholders_and_the_next_one_makes_them_again)
+{
+    th_sql_int("CREATE OR REPLACE FUNCTION test_refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+               " IF NEW.name = 'boom' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $f$;"
+               " DROP TRIGGER IF EXISTS test_refuse_boom ON deals;"
+               " CREATE TRIGGER test_refuse_boom BEFORE INSERT ON deals FOR EACH ROW"
+               " EXECUTE FUNCTION test_refuse_boom()");
+    send_ok("[{\"id\":\"fb1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+            "\"data\":{\"deal\":\"FD1\",\"name\":\"boom\",\"price\":1,\"pipeline\":\"FP\",\"stage\":\"FS\","
+            "\"manager\":\"FM\"}},"
+            "{\"id\":\"fb2\",\"type\":\"deal.created\",\"at\":\"2024-03-01T10:00:00Z\","
+            "\"data\":{\"deal\":\"FD2\",\"name\":\"fine\",\"price\":2,\"pipeline\":\"FP\",\"stage\":\"FS\","
+            "\"manager\":\"FM\"}}]",
+            2);
+    long long id = (long long)w.acct.id;
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM inbox WHERE account_id = %lld AND event_id = 'fb1'"
+                            " AND state = 'failed'", id), 1);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM inbox WHERE account_id = %lld AND event_id = 'fb2'"
+                            " AND state = 'applied'", id), 1, "the second event applies");
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deals d JOIN managers m ON m.account_id = d.account_id"
+                            " AND m.id = d.manager_id JOIN pipelines p ON p.account_id = d.account_id"
+                            " AND p.id = d.pipeline_id JOIN stages s ON s.account_id = d.account_id"
+                            " AND s.id = d.stage_id WHERE d.account_id = %lld AND d.external_id = 'FD2'"
+                            " AND m.external_id = 'FM' AND p.external_id = 'FP' AND s.external_id = 'FS'", id), 1);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM managers WHERE account_id = %lld AND external_id = 'FM'", id), 1);
+}
+
 Test(events, a_placeholder_stage_goes_after_the_last_open_stage)
 {
     send_ok(
