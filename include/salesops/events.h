@@ -67,6 +67,9 @@ struct event_result {
  * savepoint and at the start of each transaction. Its stages' strings live in the arena given to event_apply. */
 #define EVENT_CACHE_SIZE 32
 struct event_cache {
+    /* no event of the account waits: known when the transaction took the account's ingest lock (no other
+     * transaction can add one until it ends), until one of its own events waits; false when unknown */
+    bool none_waiting;
     int count, next;
     struct event_cache_entry {
         int kind;

@@ -24,6 +24,9 @@ enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, con
 enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct event_cache *cache,
                          struct so_error *err);
+/* Starts what one transaction's events share, after the caller took the account's ingest lock: clears the
+ * cache and notes whether any event of the account waits (if none does, creations need not look for them). */
+enum so_err ingest_tx_start(struct db *db, int64_t account_id, struct event_cache *cache, struct so_error *err);
 /* Applies one stored event row again, in a transaction of its own (POST /webhooks/inbox/{id}/retry). */
 enum so_err ingest_retry(struct db *db, struct arena *a, int64_t account_id, const struct so_inbox_row *row,
                          struct so_error *err);

@@ -302,6 +302,8 @@ enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_i
  * one transaction). */
 enum db_rc store_inbox_claim_webhooks_of(struct db *db, struct arena *a, int64_t account_id, int limit,
                                          struct so_inbox_row **rows, int *count);
+/* Whether any event of the account waits for a deal or task. */
+enum db_rc store_inbox_any_waiting(struct db *db, int64_t account_id, bool *any);
 /* Marks rows applied (applied_at now), in one statement. */
 enum db_rc store_inbox_set_applied(struct db *db, struct arena *a, int64_t account_id, const int64_t *ids,
                                    int count);

@@ -235,7 +235,10 @@ enum { CACHED_MANAGER, CACHED_PIPELINE, CACHED_STAGE };
 
 void event_cache_clear(struct event_cache *cache)
 {
-    if (cache) cache->count = cache->next = 0;
+    if (cache) {
+        cache->count = cache->next = 0;
+        cache->none_waiting = false;
+    }
 }
 
 static const struct event_cache_entry *cache_get(const struct apply_ctx *c, int kind, int64_t scope,

@@ -30,6 +30,7 @@ static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t ac
 static enum so_err wake(struct db *db, struct arena *a, int64_t account_id, const char *kind, const char *ext,
                         int depth, struct event_cache *cache, struct so_error *err)
 {
+    if (cache && cache->none_waiting) return SO_OK;
     struct so_inbox_row *rows;
     int count;
     enum db_rc rc = store_inbox_waiting_for(db, a, account_id, kind, ext, &rows, &count);
@@ -83,6 +84,7 @@ static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_
         so_error_clear(&own);
         return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
     }
+    if (cache && result.outcome == EVENT_WAITING) cache->none_waiting = false;
     rc = store_savepoint_release(db);
     if (rc == DB_OK && !(stored_applied && result.outcome == EVENT_APPLIED))
         rc = store_inbox_set_state(db, account_id, row_id, outcome_state[result.outcome], result.waits_kind,
@@ -116,6 +118,16 @@ static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t ac
     e = apply_stored(db, a, account_id, row->id, &ev, depth, false, cache, err);
     json_decref(body);
     return e;
+}
+
+enum so_err ingest_tx_start(struct db *db, int64_t account_id, struct event_cache *cache, struct so_error *err)
+{
+    event_cache_clear(cache);
+    bool any;
+    enum db_rc rc = store_inbox_any_waiting(db, account_id, &any);
+    if (rc != DB_OK) return domain_db_error(rc, err);
+    cache->none_waiting = !any;
+    return SO_OK;
 }
 
 struct batch_ctx {
@@ -160,9 +172,9 @@ static enum db_rc batch_tx(struct db *db, void *p)
     so_error_clear(c->err);
     enum db_rc rc = store_lock_account_ingest(db, c->account_id);
     if (rc != DB_OK) return rc;
-    event_cache_clear(&c->cache);
-    enum so_err e = ingest_in_tx(db, c->a, c->account_id, c->source, c->parent_id, c->items, c->count, &c->cache,
-                                 c->err);
+    enum so_err e = ingest_tx_start(db, c->account_id, &c->cache, c->err);
+    if (e != SO_OK) return domain_tx_outcome(e, c->err);
+    e = ingest_in_tx(db, c->a, c->account_id, c->source, c->parent_id, c->items, c->count, &c->cache, c->err);
     return domain_tx_outcome(e, c->err);
 }
 

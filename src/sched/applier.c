@@ -87,7 +87,6 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     c->claimed = false;
     c->applied = 0;
     c->applied_count = 0;
-    event_cache_clear(&c->cache);
     enum db_rc rc = store_inbox_claim_webhook(db, &c->arena, &c->row);
     if (rc != DB_OK) return rc;
     c->claimed = true;
@@ -95,6 +94,8 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     struct so_inbox_row *more = NULL;
     int more_count = 0;
     if ((rc = store_lock_account_ingest(db, account_id)) != DB_OK) return rc;
+    if (ingest_tx_start(db, account_id, &c->cache, &c->err) != SO_OK)
+        return c->err.retry ? DB_RETRY : DB_ERROR;
     rc = store_inbox_claim_webhooks_of(db, &c->arena, account_id, BODIES_PER_TRANSACTION - 1, &more, &more_count);
     if (rc != DB_OK && rc != DB_NONE) return rc;
     for (int i = -1; i < more_count; i++) {

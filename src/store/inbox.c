@@ -142,6 +142,8 @@ DB_STMT(stmt_inbox_claim_webhooks_of,
         "SELECT " INBOX_COLUMNS
         " FROM inbox WHERE state = 'pending' AND source = 'amocrm' AND account_id = $1"
         " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED");
+DB_STMT(stmt_inbox_any_waiting,
+        "SELECT EXISTS (SELECT 1 FROM inbox WHERE account_id = $1 AND state = 'waiting')::int");
 DB_STMT(stmt_inbox_set_applied,
         "UPDATE inbox SET state = 'applied', waits_for_kind = NULL, waits_for_ext = NULL, error = NULL,"
         " applied_at = now() WHERE account_id = $1 AND id = ANY ($2::int8[])");
@@ -210,6 +212,16 @@ enum db_rc store_inbox_claim_webhooks_of(struct db *db, struct arena *a, int64_t
     dbp_int(&p, account_id);
     dbp_int(&p, limit);
     return db_list(db, a, &stmt_inbox_claim_webhooks_of, &p, sizeof **rows, fill_inbox, (void **)rows, count);
+}
+
+enum db_rc store_inbox_any_waiting(struct db *db, int64_t account_id, bool *any)
+{
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    int64_t n = 0;
+    enum db_rc rc = db_one(db, NULL, &stmt_inbox_any_waiting, &p, db_fill_i64, &n);
+    *any = n != 0;
+    return rc;
 }
 
 enum db_rc store_inbox_set_applied(struct db *db, struct arena *a, int64_t account_id, const int64_t *ids,
