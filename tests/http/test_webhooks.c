@@ -574,6 +574,26 @@ Test(webhooks, a_malformed_body_is_200_and_fails_in_the_inbox)
     json_decref(deals);
 }
 
+/* Bodies that end differently, applied together (the applier takes up to 25 of an account in one transaction):
+ * each gets its own state, and the applied ones their time. */
+Test(webhooks, good_malformed_and_unused_bodies_applied_together_each_end_in_their_own_state)
+{
+    post_ok(LEADS_ADD);
+    post_ok("leads%5Badd%5D%5B0%5D%5Bid%5D=%ZZ40310009&account%5Bsubdomain%5D=acme");
+    post_ok("contacts%5Badd%5D%5B0%5D%5Bid%5D=5500001&account%5Bsubdomain%5D=acme");
+    post_ok(TWO_LEADS_TWO_ACTIONS);
+    wait_applied();
+    cr_assert_eq(webhook_count("applied"), 2);
+    cr_assert_eq(webhook_count("failed"), 1);
+    cr_assert_eq(webhook_count("ignored"), 1);
+    cr_assert_eq(webhook_count(NULL), 4);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM inbox WHERE account_id = %lld AND source = 'amocrm'"
+                            " AND state = 'applied' AND applied_at IS NOT NULL", (long long)acct.id), 2);
+    json_t *deals = th_get_json(acct.admin_key, "/api/v1/deals?limit=500");
+    cr_assert_geq(items_size(deals), 2, "the two good bodies' leads");
+    json_decref(deals);
+}
+
 Test(webhooks, bodies_of_unused_entities_are_ignored)
 {
     const char *unused[] = {
