@@ -636,12 +636,24 @@ void server_begin_shutdown(struct so_server *srv)
     atomic_store(&srv->shutting_down, true); /* /readyz answers 503 from now on */
 }
 
+/* How long no request must be in flight before the drain ends. A worker thread busy with one request has not
+ * read the head of a request that waits on another of its connections, so that request is not counted yet; it
+ * is read within milliseconds of the worker finishing (seen: the second of two batches sent together was cut
+ * when the first completed). */
+#define DRAIN_SETTLE_MS 250
+
 bool server_drain(struct so_server *srv, int grace_s)
 {
     MHD_socket listener = MHD_quiesce_daemon(srv->daemon); /* no new connections */
     if (listener != MHD_INVALID_SOCKET) close(listener);
-    int64_t deadline = monotonic_ms() + (int64_t)grace_s * 1000;
-    while (atomic_load(&srv->in_flight) > 0 && monotonic_ms() < deadline) {
+    int64_t deadline = monotonic_ms() + (int64_t)grace_s * 1000, idle_since = -1;
+    for (int64_t now = monotonic_ms(); now < deadline; now = monotonic_ms()) {
+        if (atomic_load(&srv->in_flight) > 0)
+            idle_since = -1;
+        else if (idle_since < 0)
+            idle_since = now;
+        else if (now - idle_since >= DRAIN_SETTLE_MS)
+            break;
         struct timespec pause = {0, 20 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
