@@ -18,14 +18,13 @@ void ingest_sort(struct ingest_item *items, int count);
 /* Stores and applies one batch in one transaction. source: events | import | amocrm_event. */
 enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct so_error *err);
-/* The same, inside the caller's transaction, which holds the account's ingest lock
- * (store_lock_account_ingest): the applier stores a webhook body's events with the body. cache (may be NULL)
- * serves the whole transaction; the caller clears it when the transaction starts. */
+/* The same, inside the caller's transaction, started with ingest_tx_start (the applier stores a webhook body's
+ * events with the body); the cache serves the whole transaction. */
 enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct event_cache *cache,
                          struct so_error *err);
-/* Starts what one transaction's events share, after the caller took the account's ingest lock: clears the
- * cache and notes whether any event of the account waits (if none does, creations need not look for them). */
+/* Starts a transaction's ingest of an account: takes the account's ingest lock, clears the cache and notes
+ * whether any event of the account waits (if none does, creations need not look for them). */
 enum so_err ingest_tx_start(struct db *db, int64_t account_id, struct event_cache *cache, struct so_error *err);
 /* Applies one stored event row again, in a transaction of its own (POST /webhooks/inbox/{id}/retry). */
 enum so_err ingest_retry(struct db *db, struct arena *a, int64_t account_id, const struct so_inbox_row *row,

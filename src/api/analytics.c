@@ -70,6 +70,15 @@ static void add_to_team(struct so_kpi_row *team, const struct so_kpi_row *k)
     team->late_tasks += k->late_tasks;
 }
 
+/* The team's row: the sums of its managers' rows. */
+static struct so_kpi_row team_of(const struct so_kpi_row *rows, int n)
+{
+    struct so_kpi_row team = {0};
+    for (int i = 0; i < n; i++)
+        add_to_team(&team, &rows[i]);
+    return team;
+}
+
 static void analytics_managers(struct so_req *req)
 {
     struct so_period p;
@@ -82,11 +91,9 @@ static void analytics_managers(struct so_req *req)
         return;
     }
     json_t *managers = json_array();
-    struct so_kpi_row team = {0};
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         json_array_append_new(managers, manager_row(&rows[i], kpi_row_json(&rows[i])));
-        add_to_team(&team, &rows[i]);
-    }
+    struct so_kpi_row team = team_of(rows, n);
     json_t *body = period_json(&p);
     json_object_set_new(body, "managers", managers);
     json_object_set_new(body, "team", kpi_row_json(&team));
@@ -365,11 +372,9 @@ static bool load_weeks(struct so_req *req, struct week *w, int n)
             at++;
         }
         w[k].values = arena_alloc(req->arena, sizeof *w[k].values * ((size_t)w[k].n + 1));
-        struct so_kpi_row team = {0};
-        for (int i = 0; i < w[k].n; i++) {
+        for (int i = 0; i < w[k].n; i++)
             domain_kpi_values(&w[k].rows[i], &w[k].values[i]);
-            add_to_team(&team, &w[k].rows[i]);
-        }
+        struct so_kpi_row team = team_of(w[k].rows, w[k].n);
         domain_kpi_values(&team, &w[k].team);
     }
     return true;

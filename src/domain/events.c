@@ -345,22 +345,6 @@ static enum so_err ensure_pipeline(struct apply_ctx *c, const char *ext, int64_t
 /* A stage of the pipeline: "won" and "lost" (and "142", "143" in pipelines from amoCRM) name its won and lost
  * stage; an unknown one becomes a placeholder open stage after the last open one. */
 static enum so_err find_or_add_stage(struct apply_ctx *c, int64_t pipeline_id, const char *ext,
-                                     struct so_stage *out);
-
-static enum so_err ensure_stage(struct apply_ctx *c, int64_t pipeline_id, const char *ext,
-                                struct so_stage *out)
-{
-    const struct event_cache_entry *hit = cache_get(c, CACHED_STAGE, pipeline_id, ext);
-    if (hit) {
-        *out = hit->stage;
-        return SO_OK;
-    }
-    enum so_err e = find_or_add_stage(c, pipeline_id, ext, out);
-    if (e == SO_OK) cache_put(c, CACHED_STAGE, pipeline_id, ext, out->id, out);
-    return e;
-}
-
-static enum so_err find_or_add_stage(struct apply_ctx *c, int64_t pipeline_id, const char *ext,
                                      struct so_stage *out)
 {
     enum stage_kind kind = STAGE_OPEN;
@@ -385,6 +369,20 @@ static enum so_err find_or_add_stage(struct apply_ctx *c, int64_t pipeline_id, c
     rc = store_stage_append_open(c->db, c->account_id, pipeline_id, ext, ext, true, &id);
     if (rc == DB_OK) rc = store_stage_get(c->db, c->a, c->account_id, id, out);
     return rc == DB_OK ? SO_OK : db_fail(c, rc);
+}
+
+/* The same, through the transaction's cache. */
+static enum so_err ensure_stage(struct apply_ctx *c, int64_t pipeline_id, const char *ext,
+                                struct so_stage *out)
+{
+    const struct event_cache_entry *hit = cache_get(c, CACHED_STAGE, pipeline_id, ext);
+    if (hit) {
+        *out = hit->stage;
+        return SO_OK;
+    }
+    enum so_err e = find_or_add_stage(c, pipeline_id, ext, out);
+    if (e == SO_OK) cache_put(c, CACHED_STAGE, pipeline_id, ext, out->id, out);
+    return e;
 }
 
 /* The deal the event is about (deleted ones too); *found false when it does not exist yet. */

@@ -124,7 +124,8 @@ enum so_err ingest_tx_start(struct db *db, int64_t account_id, struct event_cach
 {
     event_cache_clear(cache);
     bool any;
-    enum db_rc rc = store_inbox_any_waiting(db, account_id, &any);
+    enum db_rc rc = store_lock_account_ingest(db, account_id);
+    if (rc == DB_OK) rc = store_inbox_any_waiting(db, account_id, &any);
     if (rc != DB_OK) return domain_db_error(rc, err);
     cache->none_waiting = !any;
     return SO_OK;
@@ -170,8 +171,6 @@ static enum db_rc batch_tx(struct db *db, void *p)
 {
     struct batch_ctx *c = p;
     so_error_clear(c->err);
-    enum db_rc rc = store_lock_account_ingest(db, c->account_id);
-    if (rc != DB_OK) return rc;
     enum so_err e = ingest_tx_start(db, c->account_id, &c->cache, c->err);
     if (e != SO_OK) return domain_tx_outcome(e, c->err);
     e = ingest_in_tx(db, c->a, c->account_id, c->source, c->parent_id, c->items, c->count, &c->cache, c->err);
@@ -181,10 +180,10 @@ static enum db_rc batch_tx(struct db *db, void *p)
 enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct so_error *err)
 {
-    struct batch_ctx *c = arena_alloc(a, sizeof *c);
-    *c = (struct batch_ctx){.a = a, .account_id = account_id, .source = source, .parent_id = parent_id,
-                            .items = items, .count = count, .err = err};
-    enum db_rc rc = db_tx(db, batch_tx, c);
+    struct batch_ctx c = {
+        .a = a, .account_id = account_id, .source = source, .parent_id = parent_id, .items = items, .count = count,
+        .err = err};
+    enum db_rc rc = db_tx(db, batch_tx, &c);
     return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
 }
 

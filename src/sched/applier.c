@@ -26,6 +26,12 @@ struct body_ctx {
     struct event_cache cache; /* the transaction's lookups */
 };
 
+/* A failure of the transaction as the job loop reads it: DB_ERROR (the body's own) is backed off. */
+static enum db_rc body_failure(enum so_err e, const struct so_error *err)
+{
+    return err->retry ? DB_RETRY : e == ERR_DB_UNAVAILABLE ? DB_UNAVAILABLE : DB_ERROR;
+}
+
 /* Decodes and maps the claimed body; its events are stored and applied as children of the body's row. A body
  * whose events apply is marked applied with the others at the end; any other outcome is set here. */
 static enum db_rc apply_body(struct db *db, struct body_ctx *c)
@@ -74,7 +80,7 @@ static enum db_rc apply_body(struct db *db, struct body_ctx *c)
         rc = store_inbox_set_state(db, row->account_id, row->id, "ignored", NULL, NULL, note);
     }
     json_decref(events);
-    if (e != SO_OK) return c->err.retry ? DB_RETRY : e == ERR_DB_UNAVAILABLE ? DB_UNAVAILABLE : DB_ERROR;
+    if (e != SO_OK) return body_failure(e, &c->err);
     return rc;
 }
 
@@ -93,9 +99,8 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     int64_t account_id = c->row.account_id;
     struct so_inbox_row *more = NULL;
     int more_count = 0;
-    if ((rc = store_lock_account_ingest(db, account_id)) != DB_OK) return rc;
-    if (ingest_tx_start(db, account_id, &c->cache, &c->err) != SO_OK)
-        return c->err.retry ? DB_RETRY : DB_ERROR;
+    enum so_err e = ingest_tx_start(db, account_id, &c->cache, &c->err);
+    if (e != SO_OK) return body_failure(e, &c->err);
     rc = store_inbox_claim_webhooks_of(db, &c->arena, account_id, BODIES_PER_TRANSACTION - 1, &more, &more_count);
     if (rc != DB_OK && rc != DB_NONE) return rc;
     for (int i = -1; i < more_count; i++) {
