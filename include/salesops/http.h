@@ -43,7 +43,21 @@ struct so_req {
     struct so_error err;    /* when status is 0 and err.code is set, the reply is problem+json */
 
     void *server_ctx; /* the server's own connection state */
+
+    /* Set by so_req_defer: the handler's state across the wait, and the server's calls. */
+    void *defer_ctx;
+    void (*defer_start)(struct so_req *req);
+    void (*defer_finish)(struct so_req *req);
 };
+
+/* A handler whose work is done by another thread (webhook receipt) defers its reply: once the handler returns,
+ * the server suspends the connection (its worker thread goes on with other connections) and calls
+ * start(req), which hands the work over (ctx: the handler's state, in req->defer_ctx). When the work is done, whoever did it calls so_req_resume(req) from
+ * any thread; finish(req) then makes the reply on the connection's own thread. Only for routes without API
+ * keys (an Idempotency-Key is not honoured across the wait). */
+void so_req_defer(struct so_req *req, void *ctx, void (*start)(struct so_req *req),
+                  void (*finish)(struct so_req *req));
+void so_req_resume(struct so_req *req);
 
 typedef void (*so_handler)(struct so_req *req);
 

@@ -292,10 +292,32 @@ struct so_webhook_receipt {
     char subdomain[128]; /* the integration's subdomain, "" when none */
     int64_t inbox_id;    /* 0: not stored (another subdomain, or a duplicate) */
 };
-enum db_rc store_inbox_receive_webhook(struct db *db, const uint8_t *token_hash, bool store,
-                                       const char *sent_subdomain, const char *body, const uint8_t *body_hash,
-                                       struct so_webhook_receipt *out);
+/* One body handed to the receipt writers (src/store/receipt.c), which store the bodies queued together in one
+ * statement. store false: only the token is looked up. The caller keeps the item and what it points to alive
+ * until done(ctx) is called, from a writer thread, with rc and out set. */
+struct so_receipt {
+    const uint8_t *token_hash, *body_hash; /* SHA-256 */
+    bool store;
+    const char *sent, *body; /* the body's account[subdomain] (NULL: none); the body, UTF-8 text */
+    void (*done)(void *ctx);
+    void *ctx;
+    enum db_rc rc;
+    struct so_webhook_receipt out;
+    struct so_receipt *next, *same; /* the writers' own */
+};
+/* Starts `count` writers with their own connections (the first call; later ones only count users);
+ * receipt_stop, once for each start, lets the last user's stop store what is queued and end them. Without
+ * writers, receipt_submit answers DB_UNAVAILABLE at once. */
+bool receipt_start(const char *conninfo, int count);
+void receipt_stop(void);
+void receipt_submit(struct so_receipt *r);
 enum db_rc store_webhook_seen_sweep(struct db *db);
+/* Webhook receipt stores the bodies that arrive together in one statement (src/store/receipt.c): how many
+ * statements and bodies so far, for /metrics. */
+struct receipt_stats {
+    long batches, bodies;
+};
+void store_receipt_stats(struct receipt_stats *out);
 /* The applier: claims the oldest due webhook body of any account (locked until the transaction ends). */
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out);
 /* Up to limit more due bodies of one account, oldest first (the applier applies several of one account in

@@ -45,6 +45,8 @@ enum so_err validate_fields(json_t *body, const struct field_spec *spec, size_t 
  * fit back into integers, so that only the too-big numbers stay reals (and fail their field's range check).
  */
 void json_restore_integers(json_t *v);
+/* Whether n bytes are well-formed UTF-8 (shortest forms, no surrogates) without NUL. */
+bool utf8_valid(const char *s, size_t n);
 /* Checks one string the same way an F_STRING field is checked. */
 bool validate_text(const char *s, size_t bytes, int64_t min_chars, int64_t max_chars);
 /* Depth of nesting of a JSON text ([ and { outside strings); stops counting past limit. */

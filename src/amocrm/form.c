@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "salesops/amocrm.h"
+#include "salesops/validate.h"
 
 static int hexval(char c)
 {
@@ -32,42 +33,6 @@ static long url_decode(const char *s, size_t n, char *out)
     }
     out[o] = '\0';
     return (long)o;
-}
-
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len;
-        unsigned cp;
-        if (c < 0x80) {
-            if (c == 0) return false;
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + len > n) return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += len;
-    }
-    return true;
 }
 
 /* Splits a decoded key "a[b][0]" into segments; returns the count or -1 when malformed or too deep. */
@@ -194,7 +159,7 @@ json_t *amo_form_decode(const char *body, size_t len, struct so_error *err)
             const char *eq = memchr(body + start, '=', end - start);
             size_t klen = eq ? (size_t)(eq - body) - start : end - start;
             long kn = url_decode(body + start, klen, buf);
-            if (kn < 0 || !utf8_valid((const unsigned char *)buf, (size_t)kn)) {
+            if (kn < 0 || !utf8_valid(buf, (size_t)kn)) {
                 e = so_fail(err, ERR_MALFORMED, "field %zu: the key is not valid percent-encoded UTF-8",
                             pairs);
                 break;
@@ -208,7 +173,7 @@ json_t *amo_form_decode(const char *body, size_t len, struct so_error *err)
             long vn = url_decode(vstart, (size_t)(body + end - vstart), buf);
             char *seg[AMO_FORM_MAX_DEPTH + 1];
             int n = split_key(key, seg, AMO_FORM_MAX_DEPTH + 1);
-            if (vn < 0 || !utf8_valid((const unsigned char *)buf, (size_t)vn))
+            if (vn < 0 || !utf8_valid(buf, (size_t)vn))
                 e = so_fail(err, ERR_MALFORMED, "field %zu: the value is not valid percent-encoded UTF-8",
                             pairs);
             else if (n < 0)
@@ -251,7 +216,7 @@ int amo_form_lookup(const char *body, size_t len, const char *key, char *out, si
             const char *v = eq ? eq + 1 : body + end;
             long vn = url_decode(v, (size_t)(body + end - v), buf);
             if (found == 1 || vn < 0 || (size_t)vn >= outlen ||
-                !utf8_valid((unsigned char *)buf, (size_t)vn)) {
+                !utf8_valid(buf, (size_t)vn)) {
                 found = -1;
             } else {
                 memcpy(out, buf, (size_t)vn + 1);

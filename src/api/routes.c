@@ -91,7 +91,7 @@ const struct so_route so_api_routes[] = {
     {"POST", V1 "/events", A | H, ROUTE_RAW_BODY, handle_events_post},
     {"GET", V1 "/webhooks/inbox", A | H, 0, handle_inbox_list},
     {"POST", V1 "/webhooks/inbox/{id}/retry", A | H, 0, handle_inbox_retry},
-    {"POST", V1 "/webhooks/amocrm/{webhook_token}", ROUTE_PUBLIC, ROUTE_RAW_BODY, handle_webhook_amocrm},
+    {"POST", V1 "/webhooks/amocrm/{webhook_token}", ROUTE_PUBLIC, ROUTE_RAW_BODY | ROUTE_NO_DB, handle_webhook_amocrm},
     {"PUT", V1 "/integrations/amocrm", A, J, handle_integration_put},
     {"GET", V1 "/integrations/amocrm", A, 0, handle_integration_get},
 };

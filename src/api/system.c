@@ -100,6 +100,16 @@ void handle_metrics(struct so_req *req)
                   "# TYPE salesops_db_connections_replaced_total counter\n"
                   "salesops_db_connections_replaced_total %ld\n",
                   pool.opened, pool.failed, pool.replaced);
+    struct receipt_stats receipt;
+    store_receipt_stats(&receipt);
+    so_buf_printf(&b,
+                  "# HELP salesops_webhook_receipt_batches_total Statements that stored received webhook bodies.\n"
+                  "# TYPE salesops_webhook_receipt_batches_total counter\n"
+                  "salesops_webhook_receipt_batches_total %ld\n"
+                  "# HELP salesops_webhook_receipt_bodies_total Webhook bodies those statements took.\n"
+                  "# TYPE salesops_webhook_receipt_bodies_total counter\n"
+                  "salesops_webhook_receipt_bodies_total %ld\n",
+                  receipt.batches, receipt.bodies);
     struct db *db = db_thread(req->cfg->database_url);
     struct ops_gauges g = {0};
     enum db_rc rc = db ? store_ops_gauges(db, &g) : DB_UNAVAILABLE;

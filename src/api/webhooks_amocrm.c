@@ -1,51 +1,115 @@
 /* POST /webhooks/amocrm/{webhook_token}: amoCRM's account webhooks. The body is stored before the answer
  * and applied in the background (amoCRM wants an answer within 2 seconds). Only account[subdomain] is
- * decoded here. */
+ * decoded here. The store is done by the receipt writers (src/store/receipt.c), with the bodies that arrive
+ * together; the connection waits suspended meanwhile. */
 #include <string.h>
 #include <strings.h>
 #include "common.h"
 #include "handlers.h"
 #include "salesops/amocrm.h"
 #include "salesops/crypto.h"
+#include "salesops/validate.h"
 
-void handle_webhook_amocrm(struct so_req *req)
-{
-    const char *token = req->params[0];
-    uint8_t token_hash[SO_SHA256_LEN];
-    so_sha256(token, strlen(token), token_hash);
-    static const char form[] = "application/x-www-form-urlencoded";
-    const char *ct = req->content_type;
-    bool is_form = ct != NULL && strncasecmp(ct, form, sizeof form - 1) == 0 &&
-                   (ct[sizeof form - 1] == '\0' || ct[sizeof form - 1] == ';');
+struct webhook_wait {
+    struct so_receipt item;
+    uint8_t token_hash[SO_SHA256_LEN], body_hash[SO_SHA256_LEN];
     char sent[128];
-    bool has_sent = is_form && amo_form_lookup(req->raw_body, req->raw_len, "account[subdomain]", sent,
-                                               sizeof sent) == 1;
-    uint8_t body_hash[SO_SHA256_LEN];
-    so_sha256(req->raw_body, req->raw_len, body_hash);
-    struct so_webhook_receipt got;
-    /* one round trip: the token is checked and the body stored together (a body that is not a form is not) */
-    enum db_rc rc = store_inbox_receive_webhook(req->db, token_hash, is_form, has_sent ? sent : NULL, req->raw_body,
-                                                body_hash, &got);
-    if (rc != DB_OK) {
-        reply_db(req, rc, "inbox", 0);
+    bool is_form, has_sent;
+};
+
+/* The inbox keeps bodies as text. A body that is not UTF-8 is kept with every byte outside ASCII, and NUL,
+ * percent-encoded: the same form (percent-decoding gives the same bytes back), so its decoding fails in the
+ * inbox as the raw body's would. */
+static const char *as_text(struct so_req *req)
+{
+    if (utf8_valid(req->raw_body, req->raw_len)) return req->raw_body;
+    char *out = arena_alloc(req->arena, req->raw_len * 3 + 1);
+    if (out == NULL) return NULL;
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (size_t i = 0; i < req->raw_len; i++) {
+        unsigned char c = (unsigned char)req->raw_body[i];
+        if (c != 0 && c < 0x80) {
+            out[n++] = (char)c;
+            continue;
+        }
+        out[n++] = '%';
+        out[n++] = hex[c >> 4];
+        out[n++] = hex[c & 15];
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static void receipt_done(void *ctx)
+{
+    so_req_resume(ctx);
+}
+
+static void receipt_hand_over(struct so_req *req)
+{
+    struct webhook_wait *w = req->defer_ctx;
+    receipt_submit(&w->item);
+}
+
+/* The answer, once the token is checked and the body stored (or not). */
+static void receipt_answer(struct so_req *req)
+{
+    struct webhook_wait *w = req->defer_ctx;
+    const struct so_webhook_receipt *got = &w->item.out;
+    if (w->item.rc != DB_OK) {
+        reply_db(req, w->item.rc, "inbox", 0);
         return;
     }
-    if (got.account_id == 0) {
+    if (got->account_id == 0) {
         reply_error(req, ERR_UNAUTHORIZED, "unknown webhook token");
         return;
     }
-    if (!is_form) {
+    if (!w->is_form) {
         reply_error(req, ERR_UNSUPPORTED_MEDIA_TYPE, "amoCRM webhooks are application/x-www-form-urlencoded");
         return;
     }
-    if (got.subdomain[0] != '\0' && has_sent && strcmp(sent, got.subdomain) != 0) {
+    if (got->subdomain[0] != '\0' && w->has_sent && strcmp(w->sent, got->subdomain) != 0) {
         reply_error(req, ERR_FORBIDDEN, "the body is from another amoCRM account");
         return;
     }
-    if (got.inbox_id == 0) {
+    if (got->inbox_id == 0) {
         reply_json_steal(req, 200, json_pack("{s:s}", "status", "duplicate"));
         return;
     }
     reply_json_steal(req, 200,
-                     json_pack("{s:s, s:I}", "status", "accepted", "inbox_id", (json_int_t)got.inbox_id));
+                     json_pack("{s:s, s:I}", "status", "accepted", "inbox_id", (json_int_t)got->inbox_id));
+}
+
+void handle_webhook_amocrm(struct so_req *req)
+{
+    struct webhook_wait *w = arena_alloc(req->arena, sizeof *w);
+    if (w == NULL) {
+        reply_error(req, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    *w = (struct webhook_wait){0};
+    const char *body = as_text(req);
+    if (body == NULL) {
+        reply_error(req, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    const char *token = req->params[0];
+    so_sha256(token, strlen(token), w->token_hash);
+    static const char form[] = "application/x-www-form-urlencoded";
+    const char *ct = req->content_type;
+    w->is_form = ct != NULL && strncasecmp(ct, form, sizeof form - 1) == 0 &&
+                 (ct[sizeof form - 1] == '\0' || ct[sizeof form - 1] == ';');
+    w->has_sent = w->is_form &&
+                  amo_form_lookup(body, strlen(body), "account[subdomain]", w->sent, sizeof w->sent) == 1;
+    so_sha256(req->raw_body, req->raw_len, w->body_hash);
+    /* one statement: the token is checked and the body stored together (a body that is not a form is not) */
+    w->item = (struct so_receipt){.token_hash = w->token_hash,
+                                  .body_hash = w->body_hash,
+                                  .store = w->is_form,
+                                  .sent = w->has_sent ? w->sent : NULL,
+                                  .body = body,
+                                  .done = receipt_done,
+                                  .ctx = req};
+    so_req_defer(req, w, receipt_hand_over, receipt_answer);
 }

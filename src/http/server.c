@@ -28,6 +28,9 @@
 
 #define JSON_MAX_DEPTH 32
 
+/* Threads that store received webhook bodies, each with its own database connection (src/store/receipt.c). */
+#define RECEIPT_WRITERS 2
+
 /* Per-key rate limiting: a token bucket per API key, in this instance (so N instances allow N times the rate).
  * Slots are picked by key id; a key that lands on a slot another key holds takes it over with a full bucket. */
 #define RATE_SLOTS 4096
@@ -116,7 +119,22 @@ struct conn_ctx {
     const char *allow; /* for a 405 reply */
     const struct so_route *route; /* NULL when none matched */
     struct timespec started;
+    bool suspended; /* a deferred reply is being waited for */
 };
+
+void so_req_defer(struct so_req *req, void *ctx, void (*start)(struct so_req *req),
+                  void (*finish)(struct so_req *req))
+{
+    req->defer_ctx = ctx;
+    req->defer_start = start;
+    req->defer_finish = finish;
+}
+
+void so_req_resume(struct so_req *req)
+{
+    struct conn_ctx *c = req->server_ctx;
+    MHD_resume_connection(c->connection);
+}
 
 const char *so_req_query(struct so_req *req, const char *name)
 {
@@ -538,10 +556,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         c->len += n;
         return MHD_YES;
     }
+    if (c->suspended) { /* resumed: the deferred work is done */
+        c->suspended = false;
+        c->req.defer_finish(&c->req);
+        return send_reply(connection, c);
+    }
     c->req.raw_body = c->body ? c->body : "";
     if (c->body) c->body[c->len] = '\0';
     c->req.raw_len = c->len;
     handle(srv, c);
+    if (c->req.defer_start != NULL && c->req.status == 0) {
+        /* suspended before the work is handed over, so that its resume cannot come first */
+        c->suspended = true;
+        MHD_suspend_connection(connection);
+        c->req.defer_start(&c->req);
+        return MHD_YES;
+    }
     return send_reply(connection, c);
 }
 
@@ -599,8 +629,15 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
         pthread_mutex_init(&srv->rate_lock[i], NULL);
     pthread_mutex_init(&srv->watch_lock, NULL);
     srv->watched.next = srv->watched.prev = &srv->watched;
+    if (!receipt_start(cfg->database_url, RECEIPT_WRITERS)) {
+        snprintf(err, errlen, "cannot start the webhook receipt threads");
+        freeaddrinfo(ai);
+        metrics_free(srv->metrics);
+        free(srv);
+        return NULL;
+    }
     /* ITC: a graceful shutdown stops accepting (MHD_quiesce_daemon) and lets requests in flight finish */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -615,6 +652,7 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
     freeaddrinfo(ai);
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
+        receipt_stop();
         metrics_free(srv->metrics);
         free(srv);
         return NULL;
@@ -664,6 +702,7 @@ void server_stop(struct so_server *srv)
 {
     if (srv == NULL) return;
     atomic_store(&srv->shutting_down, true);
+    receipt_stop(); /* stores and answers what is queued: no connection stays suspended */
     MHD_stop_daemon(srv->daemon); /* every connection is closed (and unwatched) before it returns */
     atomic_store(&srv->watchdog_stop, true);
     if (srv->watchdog_started) pthread_join(srv->watchdog, NULL);

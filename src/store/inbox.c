@@ -157,47 +157,6 @@ DB_STMT(stmt_inbox_expire_waiting,
         " error = 'waited 24 hours for ' || waits_for_kind || ' ' || waits_for_ext"
         " WHERE state = 'waiting' AND received_at < now() - interval '24 hours' RETURNING id");
 
-/* One statement, one round trip, one commit: the token's account, the check of the body's amoCRM subdomain
- * against the connected integration's, and the body stored only when its hash is new to the account (or last
- * seen over 10 minutes ago). It always returns one row: the account (NULL: unknown token), the integration's
- * subdomain ('' when none) and the new inbox id (NULL: not stored). No NOTIFY here: PostgreSQL serialises
- * every commit that carries one (a cluster-wide lock from NOTIFY to commit), which cut receipt from 11,816 to
- * 3,374 a second in pgbench; the appliers poll twice a second. */
-DB_STMT(
-    stmt_inbox_receive_webhook,
-    "WITH acct AS (SELECT a.id, coalesce(i.subdomain, '') AS sub FROM accounts a"
-    "  LEFT JOIN amocrm_integrations i ON i.account_id = a.id WHERE a.webhook_token_hash = $1::bytea),"
-    " fresh AS (INSERT INTO webhook_seen (account_id, body_hash, seen_at)"
-    "  SELECT id, $3::bytea, now() FROM acct WHERE $5 AND (sub = '' OR $4::text IS NULL OR sub = $4)"
-    "  ON CONFLICT (account_id, body_hash) DO UPDATE SET seen_at = now()"
-    "  WHERE webhook_seen.seen_at < now() - interval '10 minutes' RETURNING account_id),"
-    " stored AS (INSERT INTO inbox (account_id, source, body, body_hash, state)"
-    "  SELECT account_id, 'amocrm', $2, $3::bytea, 'pending' FROM fresh RETURNING id)"
-    " SELECT (SELECT id FROM acct), (SELECT sub FROM acct), (SELECT id FROM stored)");
-
-enum db_rc store_inbox_receive_webhook(struct db *db, const uint8_t *token_hash, bool store,
-                                       const char *sent_subdomain, const char *body, const uint8_t *body_hash,
-                                       struct so_webhook_receipt *out)
-{
-    struct db_params p = {0};
-    dbp_bytes_hex(&p, token_hash, 32);
-    dbp_str(&p, body);
-    dbp_bytes_hex(&p, body_hash, 32);
-    dbp_str(&p, sent_subdomain);
-    dbp_bool(&p, store);
-    PGresult *r;
-    enum db_rc rc = db_exec(db, &stmt_inbox_receive_webhook, &p, &r);
-    if (rc != DB_OK) return rc;
-    *out = (struct so_webhook_receipt){0};
-    if (!PQgetisnull(r, 0, 0)) {
-        out->account_id = db_i64(r, 0, 0);
-        snprintf(out->subdomain, sizeof out->subdomain, "%s", PQgetvalue(r, 0, 1));
-        out->inbox_id = PQgetisnull(r, 0, 2) ? 0 : db_i64(r, 0, 2);
-    }
-    PQclear(r);
-    return DB_OK;
-}
-
 DB_STMT(stmt_webhook_seen_sweep, "DELETE FROM webhook_seen WHERE seen_at < now() - interval '10 minutes'");
 
 enum db_rc store_webhook_seen_sweep(struct db *db)

@@ -717,6 +717,110 @@ Test(webhooks, identical_bodies_arriving_together_are_stored_once)
     cr_assert_eq(webhook_count(NULL), 1, "one copy is stored, the others are answered as duplicates");
 }
 
+/* Many bodies at once are stored in batches (src/store/receipt.c): each must still get its own answer and
+ * its own row. Pairs of threads post the same 30 bodies (each body twice, at about the same moment) among
+ * posts with an unknown token and posts that are not forms; the bodies carry '"' and '\', which the batch's
+ * array literal must escape. */
+#define BATCH_PAIRS  6
+#define BATCH_BODIES 30
+
+struct batch_poster {
+    int pair;
+    const char *token, *content_type;
+    long status[BATCH_BODIES];
+    char answer[BATCH_BODIES][32]; /* "accepted", "duplicate" or the error code */
+    int64_t inbox_id[BATCH_BODIES];
+};
+
+static void batch_body(char *out, size_t size, int pair, int i)
+{
+    snprintf(out, size, "contacts%%5Badd%%5D%%5B0%%5D%%5Bid%%5D=%d&q=\"quoted\\%d\"\\\\", pair * 1000 + i, i);
+}
+
+static void *post_batch_bodies(void *arg)
+{
+    struct batch_poster *p = arg;
+    for (int i = 0; i < BATCH_BODIES; i++) {
+        char body[256];
+        batch_body(body, sizeof body, p->pair, i);
+        struct th_resp r = post_to(p->token, body, p->content_type);
+        p->status[i] = r.status;
+        const char *answer = r.status == 200 ? th_str(&r, "status") : th_code(&r);
+        snprintf(p->answer[i], sizeof p->answer[i], "%s", answer ? answer : "?");
+        p->inbox_id[i] = r.status == 200 && answer && strcmp(answer, "accepted") == 0 ? th_int(&r, "inbox_id") : 0;
+        th_resp_free(&r);
+    }
+    return NULL;
+}
+
+Test(webhooks, bodies_stored_together_each_get_their_own_answer_and_row, .timeout = 120)
+{
+    enum { POSTERS = 2 * BATCH_PAIRS + 2 };
+    struct batch_poster posters[POSTERS] = {0};
+    pthread_t threads[POSTERS];
+    for (int t = 0; t < POSTERS; t++) {
+        posters[t].pair = t / 2;
+        posters[t].token = t == 2 * BATCH_PAIRS ? "no-such-token-of-any-account" : acct.webhook_token;
+        posters[t].content_type = t == 2 * BATCH_PAIRS + 1 ? "text/plain" : FORM;
+        cr_assert_eq(pthread_create(&threads[t], NULL, post_batch_bodies, &posters[t]), 0);
+    }
+    for (int t = 0; t < POSTERS; t++)
+        pthread_join(threads[t], NULL);
+
+    for (int pair = 0; pair < BATCH_PAIRS; pair++)
+        for (int i = 0; i < BATCH_BODIES; i++) {
+            struct batch_poster *a = &posters[2 * pair], *b = &posters[2 * pair + 1];
+            cr_assert(a->status[i] == 200 && b->status[i] == 200, "pair %d body %d: %ld %ld", pair, i, a->status[i],
+                      b->status[i]);
+            bool a_won = strcmp(a->answer[i], "accepted") == 0;
+            struct batch_poster *won = a_won ? a : b, *lost = a_won ? b : a;
+            cr_assert_str_eq(won->answer[i], "accepted", "pair %d body %d: neither copy accepted", pair, i);
+            cr_assert_str_eq(lost->answer[i], "duplicate", "pair %d body %d: both copies accepted", pair, i);
+            char body[256];
+            batch_body(body, sizeof body, pair, i);
+            cr_assert_eq(th_sql_int("SELECT count(*) FROM inbox WHERE id = %lld AND account_id = %lld AND body = $b$%s$b$"
+                                    " AND body_hash = sha256(convert_to($b$%s$b$, 'UTF8'))",
+                                    (long long)won->inbox_id[i], (long long)acct.id, body, body),
+                         1, "inbox row %lld is not pair %d body %d: %s", (long long)won->inbox_id[i], pair, i, body);
+        }
+    for (int i = 0; i < BATCH_BODIES; i++) {
+        cr_assert_eq(posters[2 * BATCH_PAIRS].status[i], 401, "unknown token: %s",
+                     posters[2 * BATCH_PAIRS].answer[i]);
+        cr_assert_eq(posters[2 * BATCH_PAIRS + 1].status[i], 415, "not a form: %s",
+                     posters[2 * BATCH_PAIRS + 1].answer[i]);
+    }
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM inbox WHERE account_id = %lld AND source = 'amocrm'",
+                            (long long)acct.id),
+                 BATCH_PAIRS * BATCH_BODIES, "one row per distinct body");
+}
+
+/* amoCRM percent-encodes everything but ASCII; a body with raw bytes that are not UTF-8 is still stored and
+ * answered 200 (API.md: even a malformed body), with those bytes percent-encoded, and fails in the inbox. */
+Test(webhooks, a_body_that_is_not_utf8_is_stored_escaped_and_fails_in_the_inbox)
+{
+    static const char bad[] = "leads%5Badd%5D%5B0%5D%5Bid%5D=1&leads%5Badd%5D%5B0%5D%5Bname%5D=\xff\xfe\xc3\x28\xd0\x97";
+    struct th_resp r = post_to("no-such-token-of-any-account", bad, FORM);
+    cr_assert_eq(r.status, 401, "an unknown token is still told: %s", r.body);
+    th_resp_free(&r);
+    r = post_to(acct.webhook_token, bad, FORM);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(th_str(&r, "status"), "accepted");
+    int64_t id = th_int(&r, "inbox_id");
+    th_resp_free(&r);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM inbox WHERE id = %lld AND body = "
+                            "'leads%%5Badd%%5D%%5B0%%5D%%5Bid%%5D=1&leads%%5Badd%%5D%%5B0%%5D%%5Bname%%5D="
+                            "%%FF%%FE%%C3(%%D0%%97'",
+                            (long long)id),
+                 1, "the body is kept with its bytes outside ASCII percent-encoded");
+    r = post_to(acct.webhook_token, bad, FORM);
+    cr_assert_str_eq(th_str(&r, "status"), "duplicate", "the raw body is what is deduplicated: %s", r.body);
+    th_resp_free(&r);
+    cr_assert_eq(th_wait_sql_int(1, 10000, "SELECT count(*) FROM inbox WHERE id = %lld AND state = 'failed'"
+                                           " AND error ILIKE '%%UTF-8%%'",
+                                 (long long)id),
+                 1, "the body fails in the inbox, as one that cannot be decoded");
+}
+
 /* Shared buffers an EXPLAIN ANALYZE of the query touched (its own connection and transaction). */
 static int64_t buffers_of(const char *query)
 {
