@@ -15,4 +15,7 @@ void sched_stop(struct so_sched *s);
 struct db;
 int sched_run_once(struct db *db);
 
+/* How often a scheduler thread analyzes the tables that grew past their statistics (migrations/0016). */
+#define SCHED_ANALYZE_EVERY_S 5
+
 #endif

@@ -584,6 +584,9 @@ enum db_rc store_rejection_stats(struct db *db, struct arena *a, int64_t account
 /* Analytics (see migrations/0009_analytics.sql and 0013_analytics_rollup.sql). */
 /* Folds the rollup deltas appended since the last fold, for up to `accounts` accounts; *rows = deltas folded. */
 enum db_rc store_kpi_compact(struct db *db, int accounts, int64_t *rows);
+/* Analyzes the tables that changed by more rows than they had when last analyzed (migrations/0016), so that
+ * cached plans are remade from statistics that fit; *tables: how many. */
+enum db_rc store_analyze_grown(struct db *db, int64_t *tables);
 /* The primary's current WAL position (text), and whether a replica has replayed up to it (a primary always
  * has). */
 enum db_rc store_wal_position(struct db *db, char *lsn, size_t len);

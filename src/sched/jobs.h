@@ -1,6 +1,7 @@
 /* The scheduler's jobs: each claims its own rows, so any number of threads and instances may run them. */
 #ifndef SALESOPS_SCHED_JOBS_H
 #define SALESOPS_SCHED_JOBS_H
+#include "salesops/sched.h"
 #include "salesops/store.h"
 
 #define JOB_CHANNEL STORE_INBOX_CHANNEL
@@ -23,6 +24,10 @@ int job_assign_waiting(struct db *db);
 
 /* Folds the analytics rollup's appended deltas; returns 1 when it folded any (0 otherwise). */
 int job_kpi_compact(struct db *db);
+
+/* Every SCHED_ANALYZE_EVERY_S seconds (per thread; one at a time in the database): analyzes the tables that
+ * grew past their statistics. Returns 0. */
+int job_analyze_grown(struct db *db);
 
 /* Reviews for judged losses that lack theirs (after a crash); returns how many. */
 int job_rejection_sweep(struct db *db);

@@ -3,7 +3,9 @@
  * review, and fold the rollup's appended deltas. All are safe with any number of instances: a timeout is one
  * UPDATE over rows claimed with SKIP LOCKED, waiting deals are assigned under the account's distribution lock,
  * and a fold takes the account's compaction lock or skips the account. */
+#include <time.h>
 #include "jobs.h"
+#include "salesops/log.h"
 #include "salesops/domain.h"
 #include "salesops/timeutil.h"
 
@@ -41,4 +43,16 @@ int job_kpi_compact(struct db *db)
 {
     int64_t rows = 0;
     return store_kpi_compact(db, 20, &rows) == DB_OK && rows > 0 ? 1 : 0;
+}
+
+int job_analyze_grown(struct db *db)
+{
+    static _Thread_local time_t last;
+    time_t now = time(NULL);
+    if (now - last < SCHED_ANALYZE_EVERY_S) return 0;
+    last = now;
+    int64_t tables = 0;
+    if (store_analyze_grown(db, &tables) == DB_OK && tables > 0)
+        log_event_steal(LOG_INFO, "tables analyzed", json_pack("{s:I}", "tables", (json_int_t)tables));
+    return 0; /* not work that makes more due */
 }

@@ -29,6 +29,7 @@ int sched_run_once(struct db *db)
     handled += job_assign_waiting(db);
     handled += job_rejection_sweep(db);
     handled += job_kpi_compact(db);
+    handled += job_analyze_grown(db);
     handled += job_amocrm_sync(db);
     handled += job_amocrm_loss_reads(db);
     handled += job_amocrm_call_reads(db);

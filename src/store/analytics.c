@@ -172,6 +172,13 @@ enum db_rc store_kpi_compact(struct db *db, int accounts, int64_t *rows)
     return DB_OK;
 }
 
+DB_STMT(stmt_analyze_grown, "SELECT salesops_analyze_grown()");
+
+enum db_rc store_analyze_grown(struct db *db, int64_t *tables)
+{
+    return db_one(db, NULL, &stmt_analyze_grown, NULL, db_fill_i64, tables);
+}
+
 DB_STMT(stmt_targets_get,
         "SELECT figure, target::float8, direction, warn_within::float8 FROM analytics_targets WHERE account_id = $1"
         " ORDER BY figure");
