@@ -825,7 +825,7 @@ Test(webhooks, a_body_that_is_not_utf8_is_stored_escaped_and_fails_in_the_inbox)
  * 1,000): after a burst into tables analyzed nearly empty, the apply path's cached plans were 5 times slower
  * until autovacuum came (migrations/0016). Two tables of this test's own, with autovacuum off: one grows past
  * the threshold and is analyzed within a few scheduler passes; the other stays under it and is not. */
-Test(webhooks, tables_that_outgrow_their_statistics_are_analyzed, .timeout = 60)
+Test(webhooks, tables_that_outgrow_their_statistics_are_analyzed)
 {
     char big[64], small[64];
     snprintf(big, sizeof big, "stats_probe_big_%lld", (long long)acct.id);
