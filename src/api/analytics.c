@@ -372,6 +372,10 @@ static bool load_weeks(struct so_req *req, struct week *w, int n)
             at++;
         }
         w[k].values = arena_alloc(req->arena, sizeof *w[k].values * ((size_t)w[k].n + 1));
+        if (w[k].values == NULL) {
+            reply_error(req, ERR_INTERNAL, "out of memory");
+            return false;
+        }
         for (int i = 0; i < w[k].n; i++)
             domain_kpi_values(&w[k].rows[i], &w[k].values[i]);
         struct so_kpi_row team = team_of(w[k].rows, w[k].n);
