@@ -1,8 +1,20 @@
 -- Bulk import, faster. Each event's inbox row is inserted once, at the end, with its outcome: 0004 inserted
 -- every row as 'pending' first and then updated all of them, which rewrote every row and every index entry
--- (state is indexed): 39 of the 195 s of a 1,000,000-event import. And the places in apply order are
--- computed into new tables instead of five UPDATEs of (nearly) every row of ev (about 60 s there). Everything
--- else is as in 0004 (migrations are immutable, so the whole function is given again).
+-- (state is indexed): 39 of the 195 s of a 1,000,000-event import. And the places in apply order, and the ids
+-- of the new deals and tasks, are computed into new tables instead of UPDATEs of (nearly) every row of ev
+-- (about 60 s there for the places). Everything else is as in 0004 (migrations are immutable, so the whole
+-- function is given again).
+
+-- ev_next, built from ev by the apply, takes its place, with ev's indexes and fresh statistics.
+CREATE FUNCTION salesops_import_swap_ev() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    DROP TABLE ev;
+    ALTER TABLE ev_next RENAME TO ev;
+    CREATE INDEX ON ev (deal_ext, type);
+    CREATE INDEX ON ev (task_ext, type);
+    ANALYZE ev;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION salesops_import_apply(p_account bigint, OUT accepted bigint, OUT duplicates bigint)
 LANGUAGE plpgsql AS $$
@@ -56,11 +68,7 @@ BEGIN
                 THEN greatest(e.ord, c.ord) ELSE e.eff END AS eff,
            e.deal_ext, e.task_ext, e.deal_id, e.task_id, e.pipeline_id, e.stage_id, e.stage_kind, e.outcome
     FROM ev e LEFT JOIN ev c ON c.type = 'deal.created' AND c.outcome IS NULL AND c.deal_ext = e.deal_ext;
-    DROP TABLE ev;
-    ALTER TABLE ev_next RENAME TO ev;
-    CREATE INDEX ON ev (deal_ext, type);
-    CREATE INDEX ON ev (task_ext, type);
-    ANALYZE ev;
+    PERFORM salesops_import_swap_ev();
     -- tasks: the first creation (in apply order) of a new task on a deal that will exist creates it
     UPDATE ev SET outcome = 'ignored'
     FROM (SELECT seq, row_number() OVER (PARTITION BY task_ext ORDER BY eff, eff > ord, ord) AS n FROM ev
@@ -87,11 +95,7 @@ BEGIN
            row_number() OVER w AS ord, row_number() OVER w AS eff,
            deal_ext, task_ext, deal_id, task_id, pipeline_id, stage_id, stage_kind, outcome
     FROM by_task WINDOW w AS (ORDER BY pos2, pos2 > pos1, pos1);
-    DROP TABLE ev;
-    ALTER TABLE ev_next RENAME TO ev;
-    CREATE INDEX ON ev (deal_ext, type);
-    CREATE INDEX ON ev (task_ext, type);
-    ANALYZE ev;
+    PERFORM salesops_import_swap_ev();
 
     -- 3. Managers: every one named becomes at least a placeholder when it is first named in apply order;
     --    manager.upserted sets the last name given, and the last role and active given.
@@ -225,16 +229,19 @@ BEGIN
     ON CONFLICT (account_id, external_id) DO NOTHING;
 
     -- 8. The new deals, and their creation in the change log.
-    WITH created AS (
-        INSERT INTO deals (account_id, external_id, name, price, pipeline_id, stage_id, status, manager_id,
-                           creator_manager_id, created_at, closed_at, updated_at)
-        SELECT p_account, e.deal_ext, e.data ->> 'name', (e.data ->> 'price')::bigint, e.pipeline_id,
-               e.stage_id, e.stage_kind, m.id, m.id, e.at, CASE WHEN e.stage_kind <> 'open' THEN e.at END, e.at
-        FROM ev e LEFT JOIN managers m ON m.account_id = p_account AND m.external_id = e.data ->> 'manager'
-        WHERE e.type = 'deal.created' AND e.outcome IS NULL ORDER BY e.eff, e.ord
-        RETURNING id, external_id
-    )
-    UPDATE ev SET deal_id = c.id FROM created c WHERE ev.deal_ext = c.external_id AND ev.outcome IS NULL;
+    INSERT INTO deals (account_id, external_id, name, price, pipeline_id, stage_id, status, manager_id,
+                       creator_manager_id, created_at, closed_at, updated_at)
+    SELECT p_account, e.deal_ext, e.data ->> 'name', (e.data ->> 'price')::bigint, e.pipeline_id,
+           e.stage_id, e.stage_kind, m.id, m.id, e.at, CASE WHEN e.stage_kind <> 'open' THEN e.at END, e.at
+    FROM ev e LEFT JOIN managers m ON m.account_id = p_account AND m.external_id = e.data ->> 'manager'
+    WHERE e.type = 'deal.created' AND e.outcome IS NULL ORDER BY e.eff, e.ord;
+    -- the events that apply get their deal's id (a deal that existed before has it already)
+    CREATE TEMP TABLE ev_next ON COMMIT DROP AS
+    SELECT e.seq, e.event_id, e.type, e.at, e.creation, e.data, e.ord, e.eff, e.deal_ext, e.task_ext,
+           CASE WHEN e.outcome IS NULL AND d.id IS NOT NULL THEN d.id ELSE e.deal_id END AS deal_id,
+           e.task_id, e.pipeline_id, e.stage_id, e.stage_kind, e.outcome
+    FROM ev e LEFT JOIN deals d ON d.account_id = p_account AND d.external_id = e.deal_ext;
+    PERFORM salesops_import_swap_ev();
 
     -- 9. Every change of a known deal goes into its change log; deletes and restores keep the latest.
     INSERT INTO deal_changes (account_id, deal_id, at, creation, stage_id, loss_reason_id, set_manager,
@@ -279,12 +286,17 @@ BEGIN
         LEFT JOIN task_owner o ON o.seq = e.seq
         LEFT JOIN managers om ON om.account_id = p_account AND om.external_id = o.manager_ext
         WHERE e.type = 'task.created' AND e.outcome IS NULL ORDER BY e.eff, e.ord
-        RETURNING id, external_id, manager_id, due_at, created_at
-    ), history AS (
-        INSERT INTO task_history (account_id, task_id, at, creation, set_manager, manager_id, due_at)
-        SELECT p_account, id, created_at, true, true, manager_id, due_at FROM created
+        RETURNING id, manager_id, due_at, created_at
     )
-    UPDATE ev SET task_id = c.id FROM created c WHERE ev.task_ext = c.external_id AND ev.outcome IS NULL;
+    INSERT INTO task_history (account_id, task_id, at, creation, set_manager, manager_id, due_at)
+    SELECT p_account, id, created_at, true, true, manager_id, due_at FROM created;
+    -- the events that apply get their task's id (a task that existed before has it already)
+    CREATE TEMP TABLE ev_next ON COMMIT DROP AS
+    SELECT e.seq, e.event_id, e.type, e.at, e.creation, e.data, e.ord, e.eff, e.deal_ext, e.task_ext, e.deal_id,
+           CASE WHEN e.outcome IS NULL AND t.id IS NOT NULL THEN t.id ELSE e.task_id END AS task_id,
+           e.pipeline_id, e.stage_id, e.stage_kind, e.outcome
+    FROM ev e LEFT JOIN tasks t ON t.account_id = p_account AND t.external_id = e.task_ext;
+    PERFORM salesops_import_swap_ev();
     INSERT INTO task_history (account_id, task_id, at, creation, set_manager, manager_id, due_at)
     SELECT p_account, e.task_id, e.at, false, e.data ? 'manager', m.id, (e.data ->> 'due_at')::timestamptz
     FROM ev e LEFT JOIN managers m ON m.account_id = p_account AND m.external_id = e.data ->> 'manager'
