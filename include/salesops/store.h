@@ -299,13 +299,15 @@ struct so_receipt {
     const uint8_t *token_hash, *body_hash; /* SHA-256 */
     bool store;
     const char *sent, *body; /* the body's account[subdomain] (NULL: none); the body, UTF-8 text */
+    size_t body_len;
     void (*done)(void *ctx);
     void *ctx;
     enum db_rc rc;
     struct so_webhook_receipt out;
     struct so_receipt *next, *same; /* the writers' own */
 };
-/* Starts `count` writers with their own connections (the first call; later ones only count users);
+/* Starts `count` writers with their own connections (the first call; later ones, for the same database, only
+ * count users; another database is refused: the writers serve one);
  * receipt_stop, once for each start, lets the last user's stop store what is queued and end them. Without
  * writers, receipt_submit answers DB_UNAVAILABLE at once. */
 bool receipt_start(const char *conninfo, int count);

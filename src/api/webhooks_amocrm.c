@@ -20,12 +20,13 @@ struct webhook_wait {
 /* The inbox keeps bodies as text. A body that is not UTF-8 is kept with every byte outside ASCII, and NUL,
  * percent-encoded: the same form (percent-decoding gives the same bytes back), so its decoding fails in the
  * inbox as the raw body's would. */
-static const char *as_text(struct so_req *req)
+static const char *as_text(struct so_req *req, size_t *len)
 {
+    *len = req->raw_len;
     if (utf8_valid(req->raw_body, req->raw_len)) return req->raw_body;
     char *out = arena_alloc(req->arena, req->raw_len * 3 + 1);
     if (out == NULL) return NULL;
-    static const char hex[] = "0123456789ABCDEF";
+    static const char hex[] = "0123456789ABCDEF"; /* percent-encoding: upper case */
     size_t n = 0;
     for (size_t i = 0; i < req->raw_len; i++) {
         unsigned char c = (unsigned char)req->raw_body[i];
@@ -38,6 +39,7 @@ static const char *as_text(struct so_req *req)
         out[n++] = hex[c & 15];
     }
     out[n] = '\0';
+    *len = n;
     return out;
 }
 
@@ -89,7 +91,8 @@ void handle_webhook_amocrm(struct so_req *req)
         return;
     }
     *w = (struct webhook_wait){0};
-    const char *body = as_text(req);
+    size_t body_len;
+    const char *body = as_text(req, &body_len);
     if (body == NULL) {
         reply_error(req, ERR_INTERNAL, "out of memory");
         return;
@@ -101,7 +104,7 @@ void handle_webhook_amocrm(struct so_req *req)
     w->is_form = ct != NULL && strncasecmp(ct, form, sizeof form - 1) == 0 &&
                  (ct[sizeof form - 1] == '\0' || ct[sizeof form - 1] == ';');
     w->has_sent = w->is_form &&
-                  amo_form_lookup(body, strlen(body), "account[subdomain]", w->sent, sizeof w->sent) == 1;
+                  amo_form_lookup(body, body_len, "account[subdomain]", w->sent, sizeof w->sent) == 1;
     so_sha256(req->raw_body, req->raw_len, w->body_hash);
     /* one statement: the token is checked and the body stored together (a body that is not a form is not) */
     w->item = (struct so_receipt){.token_hash = w->token_hash,
@@ -109,6 +112,7 @@ void handle_webhook_amocrm(struct so_req *req)
                                   .store = w->is_form,
                                   .sent = w->has_sent ? w->sent : NULL,
                                   .body = body,
+                                  .body_len = body_len,
                                   .done = receipt_done,
                                   .ctx = req};
     so_req_defer(req, w, receipt_hand_over, receipt_answer);

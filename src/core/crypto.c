@@ -23,7 +23,7 @@ void so_sha256(const void *data, size_t len, uint8_t out[SO_SHA256_LEN])
     EVP_Digest(data, len, out, &n, sha256_md ? sha256_md : EVP_sha256(), NULL);
 }
 
-static void to_hex(const uint8_t *raw, size_t n, char *out)
+void so_hex(const uint8_t *raw, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++) {
         out[2 * i] = hex_digits[raw[i] >> 4];
@@ -49,7 +49,7 @@ void so_request_id(char out[SO_REQUEST_ID_LEN + 1])
         z ^= z >> 31;
         memcpy(raw + i, &z, sizeof raw - i < 8 ? sizeof raw - i : 8);
     }
-    to_hex(raw, sizeof raw, out);
+    so_hex(raw, sizeof raw, out);
 }
 
 int so_new_secret(const char *prefix, char *out, size_t len)
@@ -58,7 +58,7 @@ int so_new_secret(const char *prefix, char *out, size_t len)
     size_t plen = strlen(prefix);
     if (len < plen + 2 * sizeof raw + 1 || RAND_bytes(raw, sizeof raw) != 1) return -1;
     memcpy(out, prefix, plen);
-    to_hex(raw, sizeof raw, out + plen);
+    so_hex(raw, sizeof raw, out + plen);
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "db_internal.h"
+#include "salesops/crypto.h"
 #include "salesops/log.h"
 
 struct db {
@@ -186,17 +187,12 @@ void dbp_bytes_hex(struct db_params *p, const uint8_t *bytes, size_t len)
 {
     /* bytea hex input: \x + two digits a byte; up to 10 bytes fit the inline buffer, longer use static
      * storage per slot, so keep hashes at 32 bytes and use a wider buffer for them. */
-    static const char hex[] = "0123456789abcdef";
     static _Thread_local char wide[DB_MAX_PARAMS][2 + 2 * 64 + 1];
     char *out = wide[p->count];
     if (len > 64) len = 64;
     out[0] = '\\';
     out[1] = 'x';
-    for (size_t i = 0; i < len; i++) {
-        out[2 + 2 * i] = hex[bytes[i] >> 4];
-        out[3 + 2 * i] = hex[bytes[i] & 15];
-    }
-    out[2 + 2 * len] = '\0';
+    so_hex(bytes, len, out + 2);
     p->values[p->count++] = out;
 }
 

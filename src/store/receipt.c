@@ -54,13 +54,9 @@ DB_STMT(stmt_inbox_receive_webhooks,
 
 static void put_hex(struct so_buf *b, const uint8_t *bytes)
 {
-    static const char digits[] = "0123456789abcdef";
-    char hex[SO_SHA256_LEN * 2];
-    for (int i = 0; i < SO_SHA256_LEN; i++) {
-        hex[2 * i] = digits[bytes[i] >> 4];
-        hex[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    so_buf_put(b, hex, sizeof hex);
+    char hex[SO_SHA256_LEN * 2 + 1];
+    so_hex(bytes, SO_SHA256_LEN, hex);
+    so_buf_put(b, hex, SO_SHA256_LEN * 2);
 }
 
 /* One element of a text[] literal: NULL, or the text quoted with '"' and '\' escaped. */
@@ -107,7 +103,7 @@ static void store_batch(struct db *db, struct so_receipt *batch)
         so_buf_put(&col[0], "\"", 1);
         put_hex(&col[0], r->token_hash);
         so_buf_put(&col[0], "\"", 1);
-        put_element(&col[1], r->body, strlen(r->body));
+        put_element(&col[1], r->body, r->body_len);
         so_buf_put(&col[2], "\"", 1);
         put_hex(&col[2], r->body_hash);
         so_buf_put(&col[2], "\"", 1);
@@ -150,11 +146,11 @@ static void store_batch(struct db *db, struct so_receipt *batch)
 static struct so_receipt *take_batch(void)
 {
     struct so_receipt *batch = queue_head, *last = queue_head;
-    size_t bytes = strlen(last->body);
+    size_t bytes = last->body_len;
     int n = 1;
-    while (last->next != NULL && n < RECEIPT_MAX_BODIES && bytes + strlen(last->next->body) <= RECEIPT_MAX_BYTES) {
+    while (last->next != NULL && n < RECEIPT_MAX_BODIES && bytes + last->next->body_len <= RECEIPT_MAX_BYTES) {
         last = last->next;
-        bytes += strlen(last->body);
+        bytes += last->body_len;
         n++;
     }
     queue_head = last->next;
@@ -194,6 +190,10 @@ static void *writer_main(void *unused)
 bool receipt_start(const char *conninfo, int count)
 {
     pthread_mutex_lock(&queue_lock);
+    if (users > 0 && strcmp(conninfo, writer_conninfo) != 0) { /* one database per process */
+        pthread_mutex_unlock(&queue_lock);
+        return false;
+    }
     bool ok = true;
     if (users++ == 0) {
         stopping = false;
