@@ -630,7 +630,8 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
     pthread_mutex_init(&srv->watch_lock, NULL);
     srv->watched.next = srv->watched.prev = &srv->watched;
     if (!receipt_start(cfg->database_url, RECEIPT_WRITERS)) {
-        snprintf(err, errlen, "cannot start the webhook receipt threads");
+        snprintf(err, errlen,
+                 "cannot start the webhook receipt writers (threads, or another database in this process)");
         freeaddrinfo(ai);
         metrics_free(srv->metrics);
         free(srv);
