@@ -67,9 +67,13 @@ struct event_result {
  * savepoint and at the start of each transaction. Its stages' strings live in the arena given to event_apply. */
 #define EVENT_CACHE_SIZE 32
 struct event_cache {
-    /* no event of the account waits: known when the transaction took the account's ingest lock (no other
-     * transaction can add one until it ends), until one of its own events waits; false when unknown */
+    /* no event of the account waits: known when the transaction took the keys of its events (no other
+     * transaction can add one for them until it ends), until one of its own events waits; false when unknown */
     bool none_waiting;
+    /* events are applied without a savepoint each (two round trips fewer an event); the first that fails on its
+     * own clears this and fails the transaction, which its caller runs again with savepoints. Kept by
+     * event_cache_clear. */
+    bool optimistic;
     int count, next;
     struct event_cache_entry {
         int kind;

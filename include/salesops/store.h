@@ -244,9 +244,18 @@ enum db_rc store_call_get(struct db *db, struct arena *a, int64_t account_id, in
 enum db_rc store_call_list(struct db *db, struct arena *a, int64_t account_id, const struct so_call_filter *f,
                            const struct so_page *page, struct so_call **items, int *count);
 
-/* Serialises ingest per account until the transaction ends: an event that waits for a deal and the event
- * that creates it must not be applied in two transactions at once, or the wake-up is missed. */
+/* The account's ingest lock, held until the transaction ends. Batches of events take it shared, and with it the
+ * keys of the deals and tasks they name (store_lock_ingest_keys): an event that waits for a deal and the event
+ * that creates it are then never applied in two transactions at once, so no wake-up is missed. Work on the
+ * whole account takes it exclusive: bulk import, a retry, distributing the deals that wait. */
 enum db_rc store_lock_account_ingest(struct db *db, int64_t account_id);
+enum db_rc store_lock_account_ingest_shared(struct db *db, int64_t account_id);
+/* Locks the given advisory keys (bigint form) in the given order, until the transaction ends. Two transactions
+ * that lock their keys sorted, in one call, cannot deadlock on them. */
+enum db_rc store_lock_ingest_keys(struct db *db, struct arena *a, const int64_t *keys, int count);
+/* The account's catalog lock, until the transaction ends: taken by events before they create or change a
+ * manager, pipeline, stage or loss reason, so that two batches never create the same placeholder. */
+enum db_rc store_lock_catalog(struct db *db, int64_t account_id);
 
 /* Savepoints inside a transaction: one event's failure does not undo the others of its batch. */
 enum db_rc store_savepoint(struct db *db);
@@ -320,6 +329,9 @@ struct receipt_stats {
     long batches, bodies;
 };
 void store_receipt_stats(struct receipt_stats *out);
+/* Whether this process is taking a webhook burst: a receipt batch of several bodies in the last 250 ms (the
+ * bodies arrive faster than one commit each could store them). */
+bool receipt_burst(void);
 /* The applier: claims the oldest due webhook body of any account (locked until the transaction ends). */
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out);
 /* Up to limit more due bodies of one account, oldest first (the applier applies several of one account in

@@ -290,6 +290,14 @@ static enum so_err db_fail(struct apply_ctx *c, enum db_rc rc)
     return domain_db_error(rc, c->err);
 }
 
+/* A catalog object (manager, pipeline, loss reason) not found: takes the account's catalog lock and looks again,
+ * since a concurrent batch may have just created it. DB_NONE: create it now, under the lock. */
+static enum db_rc catalog_miss(struct apply_ctx *c, enum so_kind kind, const char *ext, int64_t *id)
+{
+    enum db_rc rc = store_lock_catalog(c->db, c->account_id);
+    return rc == DB_OK ? store_id_by_external(c->db, c->account_id, kind, ext, id) : rc;
+}
+
 static enum so_err wait_for(struct apply_ctx *c, const char *kind, const char *ext)
 {
     c->result->outcome = EVENT_WAITING;
@@ -302,7 +310,11 @@ static enum so_err wait_for(struct apply_ctx *c, const char *kind, const char *e
 static enum so_err ensure_manager(struct apply_ctx *c, const char *ext, int64_t *id)
 {
     enum db_rc rc = manager_id(c, ext, id);
-    if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    if (rc == DB_NONE) rc = catalog_miss(c, KIND_MANAGER, ext, id);
+    if (rc != DB_NONE) {
+        if (rc == DB_OK) cache_put(c, CACHED_MANAGER, 0, ext, *id, NULL);
+        return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    }
     struct so_manager m = {
         .external_id = ext, .name = ext, .role = "manager", .active = true, .weight = 1, .needs_setup = true};
     rc = store_manager_insert(c->db, c->account_id, &m, c->ev->at, id);
@@ -313,6 +325,7 @@ static enum so_err ensure_manager(struct apply_ctx *c, const char *ext, int64_t 
 static enum so_err ensure_loss_reason(struct apply_ctx *c, const char *ext, int64_t *id)
 {
     enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_LOSS_REASON, ext, id);
+    if (rc == DB_NONE) rc = catalog_miss(c, KIND_LOSS_REASON, ext, id);
     if (rc == DB_NONE) rc = store_loss_reason_insert(c->db, c->account_id, ext, ext, true, c->ev->at, id);
     return rc == DB_OK ? SO_OK : db_fail(c, rc);
 }
@@ -322,7 +335,11 @@ static enum so_err ensure_loss_reason(struct apply_ctx *c, const char *ext, int6
 static enum so_err ensure_pipeline(struct apply_ctx *c, const char *ext, int64_t *id)
 {
     enum db_rc rc = id_by_external(c, CACHED_PIPELINE, KIND_PIPELINE, ext, id);
-    if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    if (rc == DB_NONE) rc = catalog_miss(c, KIND_PIPELINE, ext, id);
+    if (rc != DB_NONE) {
+        if (rc == DB_OK) cache_put(c, CACHED_PIPELINE, 0, ext, *id, NULL);
+        return rc == DB_OK ? SO_OK : db_fail(c, rc);
+    }
     bool amo = c->ev->from_amocrm;
     rc = store_pipeline_insert(c->db, c->account_id, ext, ext, true, amo ? "amocrm" : NULL, c->ev->at, id);
     struct so_stage won = {.pipeline_id = *id,
@@ -364,6 +381,8 @@ static enum so_err find_or_add_stage(struct apply_ctx *c, int64_t pipeline_id, c
         return rc == DB_OK ? SO_OK : db_fail(c, rc);
     }
     rc = store_stage_by_external(c->db, c->a, c->account_id, pipeline_id, ext, out);
+    if (rc == DB_NONE && (rc = store_lock_catalog(c->db, c->account_id)) == DB_OK)
+        rc = store_stage_by_external(c->db, c->a, c->account_id, pipeline_id, ext, out);
     if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
     int64_t id;
     rc = store_stage_append_open(c->db, c->account_id, pipeline_id, ext, ext, true, &id);
@@ -415,7 +434,9 @@ static enum so_err apply_manager(struct apply_ctx *c)
 {
     const struct so_event *ev = c->ev;
     int64_t id;
-    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_MANAGER, ev->manager, &id);
+    enum db_rc rc = store_lock_catalog(c->db, c->account_id);
+    if (rc != DB_OK) return db_fail(c, rc);
+    rc = store_id_by_external(c->db, c->account_id, KIND_MANAGER, ev->manager, &id);
     struct so_manager m = {.external_id = ev->manager,
                            .name = ev->name,
                            .role = ev->role ? ev->role : "manager",

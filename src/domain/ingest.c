@@ -19,6 +19,43 @@ void ingest_sort(struct ingest_item *items, int count)
     qsort(items, (size_t)count, sizeof *items, by_apply_order);
 }
 
+/* FNV-1a, 64 bits, over the account, the kind and the external id. Two objects that share a key only wait for
+ * each other. */
+static int64_t object_key(int64_t account_id, char kind, const char *ext)
+{
+    uint64_t h = 14695981039346656037u;
+    for (int i = 0; i < 8; i++) h = (h ^ (uint8_t)((uint64_t)account_id >> (8 * i))) * 1099511628211u;
+    h = (h ^ (uint8_t)kind) * 1099511628211u;
+    for (const char *p = ext; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211u;
+    return (int64_t)h;
+}
+
+int ingest_event_keys(int64_t account_id, const struct so_event *ev, int64_t *keys)
+{
+    int n = 0;
+    if (ev->deal) keys[n++] = object_key(account_id, 'd', ev->deal);
+    if (ev->task) keys[n++] = object_key(account_id, 't', ev->task);
+    if (ev->call) keys[n++] = object_key(account_id, 'c', ev->call);
+    if (ev->note) keys[n++] = object_key(account_id, 'n', ev->note);
+    return n;
+}
+
+static int by_key(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Sorts the keys, drops repeats and locks them in one statement. */
+static enum db_rc lock_keys(struct db *db, struct arena *a, int64_t *keys, int count)
+{
+    qsort(keys, (size_t)count, sizeof *keys, by_key);
+    int n = 0;
+    for (int i = 0; i < count; i++)
+        if (n == 0 || keys[i] != keys[n - 1]) keys[n++] = keys[i];
+    return store_lock_ingest_keys(db, a, keys, n);
+}
+
 static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_id, int64_t row_id,
                                 const struct so_event *ev, int depth, bool stored_applied,
                                 struct event_cache *cache, struct so_error *err);
@@ -54,14 +91,16 @@ static bool is_live(const char *source, const struct so_event *ev)
     return ev->from_amocrm || ev->at >= so_now() - LIVE_WINDOW_S;
 }
 
-/* One event in a savepoint: a failure of its own parks it as failed; a lost database or a serialization
+/* One event in a savepoint (or, on a transaction's first attempt, in none: see event_cache.optimistic): a failure
+ * of its own parks it as failed; a lost database or a serialization
  * conflict fails the whole transaction (which the caller may run again). A row stored as 'applied' in this
  * transaction (a new event: most are applied) is updated only when its outcome is another. */
 static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_id, int64_t row_id,
                                 const struct so_event *ev, int depth, bool stored_applied,
                                 struct event_cache *cache, struct so_error *err)
 {
-    enum db_rc rc = store_savepoint(db);
+    bool savepoint = !(cache && cache->optimistic);
+    enum db_rc rc = savepoint ? store_savepoint(db) : DB_OK;
     if (rc != DB_OK) return domain_db_error(rc, err);
     struct event_result result;
     struct so_error own = {0};
@@ -77,6 +116,14 @@ static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_
         *err = own;
         return e;
     }
+    if (e != SO_OK && !savepoint) {
+        /* nothing to roll back to: the transaction is run again, each event in a savepoint */
+        cache->optimistic = false;
+        so_error_clear(&own);
+        so_error_clear(err);
+        err->retry = true;
+        return so_fail(err, ERR_CONFLICT, "an event failed; the batch is applied again, event by event");
+    }
     if (e != SO_OK) {
         rc = store_savepoint_rollback(db);
         event_cache_clear(cache); /* it may hold placeholders the rollback removed */
@@ -85,7 +132,7 @@ static enum so_err apply_stored(struct db *db, struct arena *a, int64_t account_
         return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
     }
     if (cache && result.outcome == EVENT_WAITING) cache->none_waiting = false;
-    rc = store_savepoint_release(db);
+    rc = savepoint ? store_savepoint_release(db) : DB_OK;
     if (rc == DB_OK && !(stored_applied && result.outcome == EVENT_APPLIED))
         rc = store_inbox_set_state(db, account_id, row_id, outcome_state[result.outcome], result.waits_kind,
                                    result.waits_for, NULL);
@@ -115,16 +162,30 @@ static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t ac
         return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
     }
     ev.live = is_live(row->source, &ev);
+    if (depth > 0) {
+        /* woken by a creation: what it is about may be outside the keys the transaction locked first (a task
+         * created for the new deal). Locked now; an event that waits for it is then looked for. */
+        int64_t keys[INGEST_KEYS_PER_EVENT];
+        enum db_rc rc = lock_keys(db, a, keys, ingest_event_keys(account_id, &ev, keys));
+        if (rc != DB_OK) {
+            json_decref(body);
+            return domain_db_error(rc, err);
+        }
+        if (cache) cache->none_waiting = false;
+    }
     e = apply_stored(db, a, account_id, row->id, &ev, depth, false, cache, err);
     json_decref(body);
     return e;
 }
 
-enum so_err ingest_tx_start(struct db *db, int64_t account_id, struct event_cache *cache, struct so_error *err)
+enum so_err ingest_tx_start(struct db *db, struct arena *a, int64_t account_id, int64_t *keys, int nkeys,
+                            struct event_cache *cache, struct so_error *err)
 {
     event_cache_clear(cache);
     bool any;
-    enum db_rc rc = store_lock_account_ingest(db, account_id);
+    enum db_rc rc = store_lock_account_ingest_shared(db, account_id);
+    if (rc == DB_OK) rc = lock_keys(db, a, keys, nkeys);
+    /* after the keys: a waiting event for one of them was committed before, or is never written */
     if (rc == DB_OK) rc = store_inbox_any_waiting(db, account_id, &any);
     if (rc != DB_OK) return domain_db_error(rc, err);
     cache->none_waiting = !any;
@@ -171,7 +232,11 @@ static enum db_rc batch_tx(struct db *db, void *p)
 {
     struct batch_ctx *c = p;
     so_error_clear(c->err);
-    enum so_err e = ingest_tx_start(db, c->account_id, &c->cache, c->err);
+    int64_t *keys = arena_alloc(c->a, sizeof *keys * INGEST_KEYS_PER_EVENT * ((size_t)c->count + 1));
+    if (keys == NULL) return domain_tx_outcome(so_fail(c->err, ERR_INTERNAL, "out of memory"), c->err);
+    int nkeys = 0;
+    for (int i = 0; i < c->count; i++) nkeys += ingest_event_keys(c->account_id, &c->items[i].ev, keys + nkeys);
+    enum so_err e = ingest_tx_start(db, c->a, c->account_id, keys, nkeys, &c->cache, c->err);
     if (e != SO_OK) return domain_tx_outcome(e, c->err);
     e = ingest_in_tx(db, c->a, c->account_id, c->source, c->parent_id, c->items, c->count, &c->cache, c->err);
     return domain_tx_outcome(e, c->err);
@@ -182,7 +247,7 @@ enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, con
 {
     struct batch_ctx c = {
         .a = a, .account_id = account_id, .source = source, .parent_id = parent_id, .items = items, .count = count,
-        .err = err};
+        .err = err, .cache = {.optimistic = true}};
     enum db_rc rc = db_tx(db, batch_tx, &c);
     return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
 }

@@ -1,4 +1,6 @@
-/* The applier: turns stored amoCRM webhook bodies into events and applies them, one body a transaction. */
+/* The applier: turns stored amoCRM webhook bodies into events and applies them, several bodies of one account a
+ * transaction; several appliers apply one account's bodies at once. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,16 @@
 /* Bodies applied in one transaction: one commit (one fsync) for several bodies of one account. */
 #define BODIES_PER_TRANSACTION 25
 
+/* A claimed body, decoded and mapped before anything is applied, so that the keys of all its events are known. */
+struct prepared {
+    struct so_inbox_row row;
+    json_t *events;             /* NULL: the body could not be decoded or mapped (why) */
+    struct so_error why;
+    struct amo_map_stats stats;
+    struct ingest_item *items;
+    int count;
+};
+
 struct body_ctx {
     struct arena arena;
     struct so_inbox_row row; /* the body being applied (on failure: the one to back off) */
@@ -23,6 +35,8 @@ struct body_ctx {
     int applied;
     int64_t applied_ids[BODIES_PER_TRANSACTION]; /* bodies applied: marked so at the end, in one statement */
     int applied_count;
+    struct prepared bodies[BODIES_PER_TRANSACTION];
+    int body_count;
     struct event_cache cache; /* the transaction's lookups */
 };
 
@@ -32,64 +46,82 @@ static enum db_rc body_failure(enum so_err e, const struct so_error *err)
     return err->retry ? DB_RETRY : e == ERR_DB_UNAVAILABLE ? DB_UNAVAILABLE : DB_ERROR;
 }
 
-/* Decodes and maps the claimed body; its events are stored and applied as children of the body's row. A body
- * whose events apply is marked applied with the others at the end; any other outcome is set here. */
-static enum db_rc apply_body(struct db *db, struct body_ctx *c)
+/* Decodes and maps a claimed body into events; returns how many. */
+static int prepare_body(struct body_ctx *c, struct prepared *b)
 {
-    enum db_rc rc = DB_OK;
-    const struct so_inbox_row *row = &c->row;
-    struct so_error why = {0};
-    json_t *form = amo_form_decode(row->body, strlen(row->body), &why);
+    const struct so_inbox_row *row = &b->row;
+    json_t *form = amo_form_decode(row->body, strlen(row->body), &b->why);
     char prefix[48];
     snprintf(prefix, sizeof prefix, "amo:%lld", (long long)row->id);
-    struct amo_map_stats stats = {0};
-    json_t *events = form ? amo_map_webhook(form, row->received_at, prefix, &stats, &why) : NULL;
+    b->events = form ? amo_map_webhook(form, row->received_at, prefix, &b->stats, &b->why) : NULL;
     json_decref(form);
-    if (events == NULL) {
-        rc = store_inbox_set_state(db, row->account_id, row->id, "failed", NULL, NULL, why.detail);
-        so_error_clear(&why);
-        return rc;
+    if (b->events == NULL) return 0;
+    size_t n = json_array_size(b->events);
+    b->items = arena_alloc(&c->arena, sizeof *b->items * (n + 1));
+    if (b->items == NULL) {
+        json_decref(b->events);
+        b->events = NULL;
+        so_fail(&b->why, ERR_INTERNAL, "out of memory");
+        return 0;
     }
-    size_t n = json_array_size(events);
-    struct ingest_item *items = arena_alloc(&c->arena, sizeof *items * (n + 1));
-    int count = 0;
     for (size_t i = 0; i < n; i++) {
-        json_t *ev = json_array_get(events, i);
-        struct ingest_item *it = &items[count];
+        json_t *ev = json_array_get(b->events, i);
+        struct ingest_item *it = &b->items[b->count];
         memset(it, 0, sizeof *it);
-        if (event_parse(ev, true, &it->ev, &why) != SO_OK) {
+        struct so_error bad = {0};
+        if (event_parse(ev, true, &it->ev, &bad) != SO_OK) {
             /* a mapping the parser does not take is a bug of ours: keep the body for inspection */
             log_event_steal(LOG_ERROR, "mapped event refused",
-                            json_pack("{s:I, s:s}", "inbox_id", (json_int_t)row->id, "error", why.detail));
-            so_error_clear(&why);
+                            json_pack("{s:I, s:s}", "inbox_id", (json_int_t)row->id, "error", bad.detail));
+            so_error_clear(&bad);
             continue;
         }
         char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
         it->body = arena_strdup(&c->arena, text ? text : "{}");
         free(text);
-        it->index = count++;
+        it->index = b->count++;
     }
-    ingest_sort(items, count);
-    enum so_err e =
-        ingest_in_tx(db, &c->arena, row->account_id, "amocrm_event", row->id, items, count, &c->cache, &c->err);
-    if (e == SO_OK && count > 0) {
-        c->applied_ids[c->applied_count++] = row->id;
-    } else if (e == SO_OK) {
-        char note[96];
-        snprintf(note, sizeof note, "no events: %d entities ignored, %d unknown", stats.ignored, stats.unknown);
-        rc = store_inbox_set_state(db, row->account_id, row->id, "ignored", NULL, NULL, note);
-    }
-    json_decref(events);
-    if (e != SO_OK) return body_failure(e, &c->err);
-    return rc;
+    ingest_sort(b->items, b->count);
+    return b->count;
 }
 
-/* Claims the oldest due body of any account, takes that account's ingest lock, claims more of its bodies up to
- * the batch size, and applies them in order. */
+static void release_bodies(struct body_ctx *c)
+{
+    for (int i = 0; i < c->body_count; i++) {
+        json_decref(c->bodies[i].events);
+        so_error_clear(&c->bodies[i].why);
+    }
+    c->body_count = 0;
+}
+
+/* Applies a prepared body: its events are stored and applied as children of the body's row. A body whose
+ * events apply is marked applied with the others at the end; any other outcome is set here. */
+static enum db_rc apply_body(struct db *db, struct body_ctx *c, const struct prepared *b)
+{
+    const struct so_inbox_row *row = &b->row;
+    c->row = *row;
+    if (b->events == NULL)
+        return store_inbox_set_state(db, row->account_id, row->id, "failed", NULL, NULL, b->why.detail);
+    enum so_err e = ingest_in_tx(db, &c->arena, row->account_id, "amocrm_event", row->id, b->items, b->count,
+                                 &c->cache, &c->err);
+    if (e != SO_OK) return body_failure(e, &c->err);
+    if (b->count > 0) {
+        c->applied_ids[c->applied_count++] = row->id;
+        return DB_OK;
+    }
+    char note[96];
+    snprintf(note, sizeof note, "no events: %d entities ignored, %d unknown", b->stats.ignored, b->stats.unknown);
+    return store_inbox_set_state(db, row->account_id, row->id, "ignored", NULL, NULL, note);
+}
+
+/* Claims the oldest due body of any account and more of that account's bodies up to the batch size, decodes
+ * them all, takes the account's ingest lock (shared: the other appliers apply its other bodies meanwhile) with
+ * the keys of every deal and task they name, and applies them in order. */
 static enum db_rc apply_bodies(struct db *db, void *p)
 {
     struct body_ctx *c = p;
     so_error_clear(&c->err);
+    release_bodies(c);
     c->claimed = false;
     c->applied = 0;
     c->applied_count = 0;
@@ -99,32 +131,53 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     int64_t account_id = c->row.account_id;
     struct so_inbox_row *more = NULL;
     int more_count = 0;
-    enum so_err e = ingest_tx_start(db, account_id, &c->cache, &c->err);
-    if (e != SO_OK) return body_failure(e, &c->err);
     rc = store_inbox_claim_webhooks_of(db, &c->arena, account_id, BODIES_PER_TRANSACTION - 1, &more, &more_count);
     if (rc != DB_OK && rc != DB_NONE) return rc;
+    int events = 0;
     for (int i = -1; i < more_count; i++) {
-        if (i >= 0) c->row = more[i];
-        if ((rc = apply_body(db, c)) != DB_OK) return rc;
+        struct prepared *b = &c->bodies[c->body_count++];
+        memset(b, 0, sizeof *b);
+        b->row = i < 0 ? c->row : more[i];
+        events += prepare_body(c, b);
+    }
+    int64_t *keys = arena_alloc(&c->arena, sizeof *keys * INGEST_KEYS_PER_EVENT * ((size_t)events + 1));
+    if (keys == NULL) return DB_ERROR;
+    int nkeys = 0;
+    for (int i = 0; i < c->body_count; i++)
+        for (int j = 0; j < c->bodies[i].count; j++)
+            nkeys += ingest_event_keys(account_id, &c->bodies[i].items[j].ev, keys + nkeys);
+    enum so_err e = ingest_tx_start(db, &c->arena, account_id, keys, nkeys, &c->cache, &c->err);
+    if (e != SO_OK) return body_failure(e, &c->err);
+    for (int i = 0; i < c->body_count; i++) {
+        if ((rc = apply_body(db, c, &c->bodies[i])) != DB_OK) return rc;
         c->applied++;
     }
     return store_inbox_set_applied(db, &c->arena, account_id, c->applied_ids, c->applied_count);
 }
 
+/* During a webhook burst one scheduler thread of the process applies webhooks, not all of them: on a few
+ * cores, applying takes the CPU the receipt needs (receiving a body costs a fraction of applying it), and
+ * what is not received is not safe. Once the burst ends, every scheduler thread applies the backlog. */
+static atomic_bool burst_applier;
+
 int job_apply_webhooks(struct db *db, int max)
 {
+    bool burst = receipt_burst();
+    if (burst && atomic_exchange(&burst_applier, true)) return 0;
     int handled = 0;
     while (handled < max) {
-        struct body_ctx c = {0};
+        struct body_ctx c = {.cache = {.optimistic = true}};
         enum db_rc rc = db_tx(db, apply_bodies, &c);
         if (rc == DB_ERROR && c.claimed) /* a failure of this body: try it again later, then park it */
             store_inbox_backoff(db, c.row.account_id, c.row.id,
                                 c.err.detail[0] ? c.err.detail : "could not apply", MAX_ATTEMPTS);
         so_error_clear(&c.err);
+        release_bodies(&c);
         arena_release(&c.arena);
         if (rc != DB_OK) break;
         handled += c.applied;
     }
+    if (burst) atomic_store(&burst_applier, false);
     return handled;
 }
 

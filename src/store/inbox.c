@@ -29,12 +29,41 @@ DB_STMT(stmt_inbox_retry, "UPDATE inbox SET state = 'pending', next_attempt_at =
                           " AND state IN ('failed', 'waiting') RETURNING id");
 
 DB_STMT(stmt_lock_account_ingest, "SELECT pg_advisory_xact_lock(1936682867, $1::int4)");
+DB_STMT(stmt_lock_account_ingest_shared, "SELECT pg_advisory_xact_lock_shared(1936682867, $1::int4)");
+DB_STMT(stmt_lock_catalog, "SELECT pg_advisory_xact_lock(1668571500, $1::int4)");
+/* one bigint key each, in the array's order (a function scan keeps it) */
+DB_STMT(stmt_lock_ingest_keys, "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k");
 
-enum db_rc store_lock_account_ingest(struct db *db, int64_t account_id)
+static enum db_rc lock_account(struct db *db, struct db_stmt *stmt, int64_t account_id)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
-    return db_run(db, &stmt_lock_account_ingest, &p);
+    return db_run(db, stmt, &p);
+}
+
+enum db_rc store_lock_account_ingest(struct db *db, int64_t account_id)
+{
+    return lock_account(db, &stmt_lock_account_ingest, account_id);
+}
+
+enum db_rc store_lock_account_ingest_shared(struct db *db, int64_t account_id)
+{
+    return lock_account(db, &stmt_lock_account_ingest_shared, account_id);
+}
+
+enum db_rc store_lock_catalog(struct db *db, int64_t account_id)
+{
+    return lock_account(db, &stmt_lock_catalog, account_id);
+}
+
+enum db_rc store_lock_ingest_keys(struct db *db, struct arena *a, const int64_t *keys, int count)
+{
+    if (count == 0) return DB_OK;
+    struct db_params p = {0};
+    char *list = db_id_array(a, keys, count);
+    if (list == NULL) return DB_ERROR;
+    dbp_str(&p, list);
+    return db_run(db, &stmt_lock_ingest_keys, &p);
 }
 
 enum db_rc store_savepoint(struct db *db)

@@ -692,16 +692,29 @@ Test(events, unknown_manager_pipeline_stage_and_loss_reason_become_placeholders)
     json_decref(pipelines);
 }
 
-/* An event that fails after it made placeholders takes them back with it (its savepoint); the next event of the
- * same batch that names them makes them again rather than using what was taken back. The failure is a
- * database error raised by a trigger of this test. */
-Test(events, a_failed_event_takes_back_its_placeholders_and_the_next_one_makes_them_again)
+/* How many of the events with the given ids (an SQL list) are in state. */
+static int64_t events_in_state(const char *ids, const char *state)
+{
+    return th_sql_int("SELECT count(*) FROM inbox WHERE account_id = %lld AND event_id IN (%s) AND state = '%s'",
+                      (long long)w.acct.id, ids, state);
+}
+
+/* From now on the database refuses to insert a deal named "boom" (a trigger of this test). */
+static void refuse_deals_named_boom(void)
 {
     th_sql_int("CREATE OR REPLACE FUNCTION test_refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
                " IF NEW.name = 'boom' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $f$;"
                " DROP TRIGGER IF EXISTS test_refuse_boom ON deals;"
                " CREATE TRIGGER test_refuse_boom BEFORE INSERT ON deals FOR EACH ROW"
                " EXECUTE FUNCTION test_refuse_boom()");
+}
+
+/* An event that fails after it made placeholders takes them back with it (its savepoint); the next event of the
+ * same batch that names them makes them again rather than using what was taken back. The failure is a
+ * database error raised by a trigger of this test. */
+Test(events, a_failed_event_takes_back_its_placeholders_and_the_next_one_makes_them_again)
+{
+    refuse_deals_named_boom();
     send_ok("[{\"id\":\"fb1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
             "\"data\":{\"deal\":\"FD1\",\"name\":\"boom\",\"price\":1,\"pipeline\":\"FP\",\"stage\":\"FS\","
             "\"manager\":\"FM\"}},"
@@ -710,16 +723,39 @@ Test(events, a_failed_event_takes_back_its_placeholders_and_the_next_one_makes_t
             "\"manager\":\"FM\"}}]",
             2);
     long long id = (long long)w.acct.id;
-    cr_assert_eq(th_sql_int("SELECT count(*) FROM inbox WHERE account_id = %lld AND event_id = 'fb1'"
-                            " AND state = 'failed'", id), 1);
-    cr_assert_eq(th_sql_int("SELECT count(*) FROM inbox WHERE account_id = %lld AND event_id = 'fb2'"
-                            " AND state = 'applied'", id), 1, "the second event applies");
+    cr_assert_eq(events_in_state("'fb1'", "failed"), 1);
+    cr_assert_eq(events_in_state("'fb2'", "applied"), 1, "the second event applies");
     cr_assert_eq(th_sql_int("SELECT count(*) FROM deals d JOIN managers m ON m.account_id = d.account_id"
                             " AND m.id = d.manager_id JOIN pipelines p ON p.account_id = d.account_id"
                             " AND p.id = d.pipeline_id JOIN stages s ON s.account_id = d.account_id"
                             " AND s.id = d.stage_id WHERE d.account_id = %lld AND d.external_id = 'FD2'"
                             " AND m.external_id = 'FM' AND p.external_id = 'FP' AND s.external_id = 'FS'", id), 1);
     cr_assert_eq(th_sql_int("SELECT count(*) FROM managers WHERE account_id = %lld AND external_id = 'FM'", id), 1);
+}
+
+/* A batch is first applied without a savepoint for each event; an event that fails in the middle makes the
+ * whole batch run again, event by event. The events before and after it are then applied once each. */
+Test(events, an_event_failing_between_others_fails_alone_and_the_others_apply_once)
+{
+    refuse_deals_named_boom();
+    send_ok("[{\"id\":\"mb1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+            "\"data\":{\"deal\":\"MD1\",\"name\":\"first\",\"price\":1,\"pipeline\":\"MP\"}},"
+            "{\"id\":\"mb2\",\"type\":\"deal.created\",\"at\":\"2024-03-01T10:00:00Z\","
+            "\"data\":{\"deal\":\"MD2\",\"name\":\"boom\",\"price\":2,\"pipeline\":\"MP\"}},"
+            "{\"id\":\"mb3\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-01T11:00:00Z\","
+            "\"data\":{\"deal\":\"MD1\",\"pipeline\":\"MP\",\"stage\":\"won\"}}]",
+            3);
+    long long id = (long long)w.acct.id;
+    cr_assert_eq(events_in_state("'mb2'", "failed"), 1);
+    cr_assert_eq(events_in_state("'mb1', 'mb3'", "applied"), 2, "the events around it apply");
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld AND external_id = 'MD2'", id), 0);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deal_history h JOIN deals d ON d.account_id = h.account_id"
+                            " AND d.id = h.deal_id WHERE d.account_id = %lld AND d.external_id = 'MD1'", id),
+                 2, "the creation and the move, once each");
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld AND external_id = 'MD1'"
+                            " AND status = 'won'", id), 1);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM pipelines WHERE account_id = %lld AND external_id = 'MP'", id),
+                 1);
 }
 
 Test(events, a_placeholder_stage_goes_after_the_last_open_stage)
