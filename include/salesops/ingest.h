@@ -33,7 +33,8 @@ int ingest_event_keys(int64_t account_id, const struct so_event *ev, int64_t *ke
  * waits (if none does, creations need not look for them). */
 enum so_err ingest_tx_start(struct db *db, struct arena *a, int64_t account_id, int64_t *keys, int nkeys,
                             struct event_cache *cache, struct so_error *err);
-/* Applies one stored event row again, in a transaction of its own (POST /webhooks/inbox/{id}/retry). */
+/* Applies one stored event row again, in a transaction of its own (POST /webhooks/inbox/{id}/retry). The row is
+ * read again under the account's lock: one that is no longer failed or waiting is ERR_CONFLICT. */
 enum so_err ingest_retry(struct db *db, struct arena *a, int64_t account_id, const struct so_inbox_row *row,
                          struct so_error *err);
 /* Applies one stored inbox row again (retry, or the applier): inside the caller's transaction. */

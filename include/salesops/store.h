@@ -292,6 +292,9 @@ enum db_rc store_inbox_list(struct db *db, struct arena *a, int64_t account_id, 
                             const struct so_page *page, struct so_inbox_row **rows, int *count);
 enum db_rc store_inbox_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
                            struct so_inbox_row *out);
+/* The same, locked until the transaction ends. */
+enum db_rc store_inbox_get_locked(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                                  struct so_inbox_row *out);
 /* A webhook body received, in one statement: the token's account; then, when store is true and the body does
  * not name another amoCRM subdomain than the account's integration (sent_subdomain: the body's
  * account[subdomain], NULL if none), the body is stored unless the same body came in the last 10 minutes; a unique key makes two identical bodies

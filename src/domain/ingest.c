@@ -264,8 +264,16 @@ static enum db_rc retry_tx(struct db *db, void *p)
     struct retry_ctx *c = p;
     so_error_clear(c->err);
     enum db_rc rc = store_lock_account_ingest(db, c->account_id);
+    /* read again under the lock: a batch may have applied the row since the caller read it */
+    struct so_inbox_row row;
+    if (rc == DB_OK) rc = store_inbox_get_locked(db, c->a, c->account_id, c->row->id, &row);
     if (rc != DB_OK) return rc;
-    return domain_tx_outcome(ingest_apply_row(db, c->a, c->account_id, c->row, c->err), c->err);
+    if (strcmp(row.state, "failed") != 0 && strcmp(row.state, "waiting") != 0) {
+        so_fail(c->err, ERR_CONFLICT, "inbox row %lld is %s now: only failed and waiting rows are retried",
+                (long long)row.id, row.state);
+        return DB_ABORT;
+    }
+    return domain_tx_outcome(ingest_apply_row(db, c->a, c->account_id, &row, c->err), c->err);
 }
 
 enum so_err ingest_retry(struct db *db, struct arena *a, int64_t account_id, const struct so_inbox_row *row,

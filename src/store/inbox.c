@@ -24,6 +24,7 @@ DB_STMT(stmt_inbox_waiting_for,
 DB_STMT(stmt_inbox_list, "SELECT " INBOX_COLUMNS " FROM inbox WHERE account_id = $1 AND id > $2"
                          " AND ($4::text IS NULL OR state = $4) ORDER BY id LIMIT $3");
 DB_STMT(stmt_inbox_get, "SELECT " INBOX_COLUMNS " FROM inbox WHERE account_id = $1 AND id = $2");
+DB_STMT(stmt_inbox_get_locked, "SELECT " INBOX_COLUMNS " FROM inbox WHERE account_id = $1 AND id = $2 FOR UPDATE");
 DB_STMT(stmt_inbox_retry, "UPDATE inbox SET state = 'pending', next_attempt_at = now(), error = NULL,"
                           " attempts = 0, lease_until = NULL WHERE account_id = $1 AND id = $2"
                           " AND state IN ('failed', 'waiting') RETURNING id");
@@ -146,13 +147,25 @@ enum db_rc store_inbox_list(struct db *db, struct arena *a, int64_t account_id, 
     return db_list(db, a, &stmt_inbox_list, &p, sizeof **rows, fill_inbox, (void **)rows, count);
 }
 
-enum db_rc store_inbox_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
-                           struct so_inbox_row *out)
+static enum db_rc inbox_get(struct db *db, struct db_stmt *stmt, struct arena *a, int64_t account_id, int64_t id,
+                            struct so_inbox_row *out)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
     dbp_int(&p, id);
-    return db_one(db, a, &stmt_inbox_get, &p, fill_inbox, out);
+    return db_one(db, a, stmt, &p, fill_inbox, out);
+}
+
+enum db_rc store_inbox_get(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                           struct so_inbox_row *out)
+{
+    return inbox_get(db, &stmt_inbox_get, a, account_id, id, out);
+}
+
+enum db_rc store_inbox_get_locked(struct db *db, struct arena *a, int64_t account_id, int64_t id,
+                                  struct so_inbox_row *out)
+{
+    return inbox_get(db, &stmt_inbox_get_locked, a, account_id, id, out);
 }
 
 enum db_rc store_inbox_retry(struct db *db, int64_t account_id, int64_t id)

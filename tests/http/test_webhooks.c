@@ -572,6 +572,57 @@ Test(webhooks, a_task_made_by_a_woken_event_is_not_missed_by_a_batch_about_it)
     }
 }
 
+struct retry_call {
+    int64_t id;
+    long status;
+    char code[64];
+};
+
+static void *retry_in_thread(void *p)
+{
+    struct retry_call *call = p;
+    struct th_resp r = th_post_empty(acct.admin_key, "/api/v1/webhooks/inbox/%lld/retry", (long long)call->id);
+    call->status = r.status;
+    snprintf(call->code, sizeof call->code, "%s", th_code(&r) ? th_code(&r) : "");
+    th_resp_free(&r);
+    return NULL;
+}
+
+/* A retry reads the row, then waits for the account's ingest lock; a batch that wakes the row meanwhile applies
+ * it first. The retry must then see it applied and refuse (it applied it a second time). */
+Test(webhooks, a_retry_of_an_event_applied_meanwhile_is_a_conflict_and_applies_nothing)
+{
+    char status[1024];
+    lead_status_body(status, sizeof status, 40370001, 1662011500);
+    post_ok(status);
+    long long account = (long long)acct.id;
+    cr_assert_eq(th_wait_sql_int(1, 10000, "SELECT count(*) FROM inbox WHERE account_id = %lld AND state = 'waiting'",
+                                 account),
+                 1, "the move waits for its lead");
+    struct retry_call call = {
+        .id = th_sql_int("SELECT id FROM inbox WHERE account_id = %lld AND state = 'waiting'", account)};
+    PGconn *held = hold_ingest();
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, retry_in_thread, &call), 0);
+    th_wait_sql_int(1, 5000,
+                    "SELECT least(count(*), 1) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND classid = 1936682867 AND objid = %lld",
+                    account);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE inbox SET state = 'applied', applied_at = now() WHERE account_id = %lld"
+             " AND id = %lld; COMMIT", account, (long long)call.id);
+    PGresult *r = PQexec(held, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(held));
+    PQclear(r);
+    PQfinish(held);
+    pthread_join(t, NULL);
+    cr_assert_eq(call.status, 409, "retry answered %ld %s", call.status, call.code);
+    cr_assert_str_eq(call.code, "conflict");
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM inbox WHERE account_id = %lld AND id = %lld AND state = 'applied'",
+                            account, (long long)call.id),
+                 1, "the row stays as the batch left it");
+}
+
 /* The applier applies a batch of bodies without a savepoint for each event first; an event that fails makes
  * the batch run again, event by event: that event fails alone, the others apply once. */
 Test(webhooks, an_event_failing_in_a_batch_fails_alone_and_the_others_apply_once)
