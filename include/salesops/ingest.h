@@ -23,10 +23,10 @@ enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, con
 enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct event_cache *cache,
                          struct so_error *err);
-/* The keys of what an event is about (its deal, task, call and note): at most INGEST_KEYS_PER_EVENT, written to
- * keys; returns how many. */
+/* The keys of what the items' events are about (their deals, tasks, calls and notes): at most
+ * INGEST_KEYS_PER_EVENT an item, written to keys; returns how many. */
 #define INGEST_KEYS_PER_EVENT 4
-int ingest_event_keys(int64_t account_id, const struct so_event *ev, int64_t *keys);
+int ingest_keys(int64_t account_id, const struct ingest_item *items, int count, int64_t *keys);
 /* Starts a transaction's ingest of an account: takes the account's ingest lock shared and the keys of the
  * events it will apply (sorted here, in one statement; several batches of one account are applied at once,
  * and never two events about one deal or task), clears the cache and notes whether any event of the account

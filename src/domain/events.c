@@ -231,7 +231,7 @@ struct apply_ctx {
     struct so_error *err;
 };
 
-enum { CACHED_MANAGER, CACHED_PIPELINE, CACHED_STAGE };
+enum { CACHED_MANAGER, CACHED_PIPELINE, CACHED_STAGE, CACHED_LOSS_REASON };
 
 void event_cache_clear(struct event_cache *cache)
 {
@@ -290,12 +290,15 @@ static enum so_err db_fail(struct apply_ctx *c, enum db_rc rc)
     return domain_db_error(rc, c->err);
 }
 
-/* A catalog object (manager, pipeline, loss reason) not found: takes the account's catalog lock and looks again,
- * since a concurrent batch may have just created it. DB_NONE: create it now, under the lock. */
-static enum db_rc catalog_miss(struct apply_ctx *c, enum so_kind kind, const char *ext, int64_t *id)
+/* A catalog object (manager, pipeline, loss reason) by external id, as id_by_external. Not found: takes the
+ * account's catalog lock and looks again, since a concurrent batch may have just created it; DB_NONE then
+ * means create it now, under the lock. */
+static enum db_rc catalog_id(struct apply_ctx *c, int cached, enum so_kind kind, const char *ext, int64_t *id)
 {
-    enum db_rc rc = store_lock_catalog(c->db, c->account_id);
-    return rc == DB_OK ? store_id_by_external(c->db, c->account_id, kind, ext, id) : rc;
+    enum db_rc rc = id_by_external(c, cached, kind, ext, id);
+    if (rc == DB_NONE && (rc = store_lock_catalog(c->db, c->account_id)) == DB_OK)
+        rc = id_by_external(c, cached, kind, ext, id);
+    return rc;
 }
 
 static enum so_err wait_for(struct apply_ctx *c, const char *kind, const char *ext)
@@ -309,12 +312,8 @@ static enum so_err wait_for(struct apply_ctx *c, const char *kind, const char *e
 /* A manager by external id; an unknown one becomes a placeholder (active, out of distribution). */
 static enum so_err ensure_manager(struct apply_ctx *c, const char *ext, int64_t *id)
 {
-    enum db_rc rc = manager_id(c, ext, id);
-    if (rc == DB_NONE) rc = catalog_miss(c, KIND_MANAGER, ext, id);
-    if (rc != DB_NONE) {
-        if (rc == DB_OK) cache_put(c, CACHED_MANAGER, 0, ext, *id, NULL);
-        return rc == DB_OK ? SO_OK : db_fail(c, rc);
-    }
+    enum db_rc rc = catalog_id(c, CACHED_MANAGER, KIND_MANAGER, ext, id);
+    if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
     struct so_manager m = {
         .external_id = ext, .name = ext, .role = "manager", .active = true, .weight = 1, .needs_setup = true};
     rc = store_manager_insert(c->db, c->account_id, &m, c->ev->at, id);
@@ -324,8 +323,7 @@ static enum so_err ensure_manager(struct apply_ctx *c, const char *ext, int64_t 
 
 static enum so_err ensure_loss_reason(struct apply_ctx *c, const char *ext, int64_t *id)
 {
-    enum db_rc rc = store_id_by_external(c->db, c->account_id, KIND_LOSS_REASON, ext, id);
-    if (rc == DB_NONE) rc = catalog_miss(c, KIND_LOSS_REASON, ext, id);
+    enum db_rc rc = catalog_id(c, CACHED_LOSS_REASON, KIND_LOSS_REASON, ext, id);
     if (rc == DB_NONE) rc = store_loss_reason_insert(c->db, c->account_id, ext, ext, true, c->ev->at, id);
     return rc == DB_OK ? SO_OK : db_fail(c, rc);
 }
@@ -334,12 +332,8 @@ static enum so_err ensure_loss_reason(struct apply_ctx *c, const char *ext, int6
  * amoCRM's 142 and 143 when it came from amoCRM). */
 static enum so_err ensure_pipeline(struct apply_ctx *c, const char *ext, int64_t *id)
 {
-    enum db_rc rc = id_by_external(c, CACHED_PIPELINE, KIND_PIPELINE, ext, id);
-    if (rc == DB_NONE) rc = catalog_miss(c, KIND_PIPELINE, ext, id);
-    if (rc != DB_NONE) {
-        if (rc == DB_OK) cache_put(c, CACHED_PIPELINE, 0, ext, *id, NULL);
-        return rc == DB_OK ? SO_OK : db_fail(c, rc);
-    }
+    enum db_rc rc = catalog_id(c, CACHED_PIPELINE, KIND_PIPELINE, ext, id);
+    if (rc != DB_NONE) return rc == DB_OK ? SO_OK : db_fail(c, rc);
     bool amo = c->ev->from_amocrm;
     rc = store_pipeline_insert(c->db, c->account_id, ext, ext, true, amo ? "amocrm" : NULL, c->ev->at, id);
     struct so_stage won = {.pipeline_id = *id,

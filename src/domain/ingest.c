@@ -30,13 +30,20 @@ static int64_t object_key(int64_t account_id, char kind, const char *ext)
     return (int64_t)h;
 }
 
-int ingest_event_keys(int64_t account_id, const struct so_event *ev, int64_t *keys)
+static int event_keys(int64_t account_id, const struct so_event *ev, int64_t *keys)
 {
     int n = 0;
     if (ev->deal) keys[n++] = object_key(account_id, 'd', ev->deal);
     if (ev->task) keys[n++] = object_key(account_id, 't', ev->task);
     if (ev->call) keys[n++] = object_key(account_id, 'c', ev->call);
     if (ev->note) keys[n++] = object_key(account_id, 'n', ev->note);
+    return n;
+}
+
+int ingest_keys(int64_t account_id, const struct ingest_item *items, int count, int64_t *keys)
+{
+    int n = 0;
+    for (int i = 0; i < count; i++) n += event_keys(account_id, &items[i].ev, keys + n);
     return n;
 }
 
@@ -166,7 +173,7 @@ static enum so_err apply_row_at_depth(struct db *db, struct arena *a, int64_t ac
         /* woken by a creation: what it is about may be outside the keys the transaction locked first (a task
          * created for the new deal). Locked now; an event that waits for it is then looked for. */
         int64_t keys[INGEST_KEYS_PER_EVENT];
-        enum db_rc rc = lock_keys(db, a, keys, ingest_event_keys(account_id, &ev, keys));
+        enum db_rc rc = lock_keys(db, a, keys, event_keys(account_id, &ev, keys));
         if (rc != DB_OK) {
             json_decref(body);
             return domain_db_error(rc, err);
@@ -234,8 +241,7 @@ static enum db_rc batch_tx(struct db *db, void *p)
     so_error_clear(c->err);
     int64_t *keys = arena_alloc(c->a, sizeof *keys * INGEST_KEYS_PER_EVENT * ((size_t)c->count + 1));
     if (keys == NULL) return domain_tx_outcome(so_fail(c->err, ERR_INTERNAL, "out of memory"), c->err);
-    int nkeys = 0;
-    for (int i = 0; i < c->count; i++) nkeys += ingest_event_keys(c->account_id, &c->items[i].ev, keys + nkeys);
+    int nkeys = ingest_keys(c->account_id, c->items, c->count, keys);
     enum so_err e = ingest_tx_start(db, c->a, c->account_id, keys, nkeys, &c->cache, c->err);
     if (e != SO_OK) return domain_tx_outcome(e, c->err);
     e = ingest_in_tx(db, c->a, c->account_id, c->source, c->parent_id, c->items, c->count, &c->cache, c->err);

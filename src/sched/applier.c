@@ -144,8 +144,7 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     if (keys == NULL) return DB_ERROR;
     int nkeys = 0;
     for (int i = 0; i < c->body_count; i++)
-        for (int j = 0; j < c->bodies[i].count; j++)
-            nkeys += ingest_event_keys(account_id, &c->bodies[i].items[j].ev, keys + nkeys);
+        nkeys += ingest_keys(account_id, c->bodies[i].items, c->bodies[i].count, keys + nkeys);
     enum so_err e = ingest_tx_start(db, &c->arena, account_id, keys, nkeys, &c->cache, &c->err);
     if (e != SO_OK) return body_failure(e, &c->err);
     for (int i = 0; i < c->body_count; i++) {

@@ -70,11 +70,14 @@ DB_STMT(stmt_inbox_receive_webhooks,
         " SELECT a.id, a.sub, s.id FROM acct a"
         " LEFT JOIN stored s ON s.account_id = a.id AND s.body_hash = a.hash ORDER BY a.ord");
 
+/* One element of a text[] literal: a SHA-256 in hex, quoted. */
 static void put_hex(struct so_buf *b, const uint8_t *bytes)
 {
-    char hex[SO_SHA256_LEN * 2 + 1];
-    so_hex(bytes, SO_SHA256_LEN, hex);
-    so_buf_put(b, hex, SO_SHA256_LEN * 2);
+    char hex[SO_SHA256_LEN * 2 + 3];
+    hex[0] = '"';
+    so_hex(bytes, SO_SHA256_LEN, hex + 1);
+    hex[SO_SHA256_LEN * 2 + 1] = '"';
+    so_buf_put(b, hex, SO_SHA256_LEN * 2 + 2);
 }
 
 /* One element of a text[] literal: NULL, or the text quoted with '"' and '\' escaped. */
@@ -118,13 +121,9 @@ static void store_batch(struct db *db, struct so_receipt *batch)
         const char *sep = count++ ? "," : "";
         for (int c = 0; c < 5; c++)
             so_buf_put(&col[c], sep, strlen(sep));
-        so_buf_put(&col[0], "\"", 1);
         put_hex(&col[0], r->token_hash);
-        so_buf_put(&col[0], "\"", 1);
         put_element(&col[1], r->body, r->body_len);
-        so_buf_put(&col[2], "\"", 1);
         put_hex(&col[2], r->body_hash);
-        so_buf_put(&col[2], "\"", 1);
         put_element(&col[3], r->sent, r->sent ? strlen(r->sent) : 0);
         so_buf_put(&col[4], r->store ? "t" : "f", 1);
     }
@@ -160,8 +159,8 @@ static void store_batch(struct db *db, struct so_receipt *batch)
         so_buf_free(&col[c]);
 }
 
-/* Takes the batch from the head of the queue (queue_lock held). */
-static struct so_receipt *take_batch(void)
+/* Takes the batch from the head of the queue (queue_lock held); *count: its bodies. */
+static struct so_receipt *take_batch(int *count)
 {
     struct so_receipt *batch = queue_head, *last = queue_head;
     size_t bytes = last->body_len;
@@ -174,6 +173,7 @@ static struct so_receipt *take_batch(void)
     queue_head = last->next;
     if (queue_head == NULL) queue_tail = NULL;
     last->next = NULL;
+    *count = n;
     return batch;
 }
 
@@ -186,11 +186,9 @@ static void *writer_main(void *unused)
         while (queue_head == NULL && !stopping)
             pthread_cond_wait(&queue_wake, &queue_lock);
         if (queue_head == NULL) break;
-        struct so_receipt *batch = take_batch();
+        int n;
+        struct so_receipt *batch = take_batch(&n);
         stat_batches++;
-        int n = 0;
-        for (struct so_receipt *r = batch; r != NULL; r = r->next)
-            n++;
         stat_bodies += n;
         if (n >= RECEIPT_BURST_BODIES) atomic_store(&burst_until_ms, mono_ms() + RECEIPT_BURST_HOLD_MS);
         pthread_mutex_unlock(&queue_lock);
