@@ -428,11 +428,33 @@ static void release_ingest(PGconn *c, int bodies)
     PQfinish(c);
 }
 
-Test(webhooks, bodies_applied_at_once_that_need_the_same_placeholder_all_apply, .timeout = 120)
+/* From now on the database refuses to insert this account's deals with the given external ids (an SQL list),
+ * by a trigger of this test; its name carries the account, so that tests running beside it are not touched. */
+static void refuse_leads(const char *ids)
 {
+    long long id = (long long)acct.id;
+    th_sql_int("CREATE OR REPLACE FUNCTION test_refuse_%lld() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+               " IF NEW.account_id = %lld AND NEW.external_id IN (%s) THEN RAISE EXCEPTION 'refused by the test';"
+               " END IF; RETURN NEW; END $f$;"
+               " CREATE TRIGGER test_refuse_%lld BEFORE INSERT ON deals FOR EACH ROW"
+               " EXECUTE FUNCTION test_refuse_%lld()",
+               id, id, ids, id, id);
+}
+
+static void refuse_no_leads(void)
+{
+    th_sql_int("DROP TRIGGER test_refuse_%lld ON deals", (long long)acct.id);
+}
+
+/* Each round names a new pipeline and a new user; the rounds' bodies are posted in turn, so that every batch an
+ * applier claims names every new pipeline and user, and the batches are applied at once. With refused, one lead
+ * in each batch of 25 is refused by the database (a test trigger): every batch then fails its first attempt and
+ * makes its placeholders again event by event, each in a savepoint, where a second batch making the same one
+ * fails its event instead of retrying. */
+static void placeholders_at_once(bool refused)
+{
+    if (refused) refuse_leads("'40330001', '40330005', '40330009'");
     struct so_sched *more = more_appliers();
-    /* each round names a new pipeline and a new user; the rounds' bodies are posted in turn, so that every
-     * batch an applier claims names every new pipeline and user, and the batches are applied at once */
     enum { ROUNDS = 6, PER_ROUND = 12 };
     PGconn *held = hold_ingest();
     for (int i = 0; i < PER_ROUND; i++) {
@@ -447,19 +469,38 @@ Test(webhooks, bodies_applied_at_once_that_need_the_same_placeholder_all_apply, 
     char *left = not_applied();
     sched_stop(more);
     free(left);
+    if (refused) refuse_no_leads();
     char missing[1024] = "", failed[4096];
     for (int r = 0; r < ROUNDS; r++)
         missing_leads(40330000 + r * 100, PER_ROUND, missing + strlen(missing),
                       sizeof missing - strlen(missing));
     failed_rows(failed, sizeof failed);
-    cr_assert_str_empty(missing, "leads never created:%s\nfailed inbox rows:%s", missing, failed);
-    cr_assert_str_empty(failed, "failed inbox rows:%s", failed);
+    if (refused) {
+        cr_assert_str_eq(missing, " 40330001 40330005 40330009", "leads never created:%s\nfailed inbox rows:%s",
+                         missing, failed);
+        cr_assert_eq(th_sql_int("SELECT count(*) FROM inbox WHERE account_id = %lld AND state = 'failed'",
+                                (long long)acct.id),
+                     3, "only the refused leads' events fail:%s", failed);
+    } else {
+        cr_assert_str_empty(missing, "leads never created:%s\nfailed inbox rows:%s", missing, failed);
+        cr_assert_str_empty(failed, "failed inbox rows:%s", failed);
+    }
     json_t *pipelines = th_get_json(acct.admin_key, "/api/v1/pipelines?limit=500");
     cr_assert_eq(items_size(pipelines), ROUNDS, "one placeholder pipeline per round");
     json_decref(pipelines);
     cr_assert_eq(th_sql_int("SELECT count(*) FROM managers WHERE account_id = %lld AND needs_setup",
                             (long long)acct.id),
                  ROUNDS, "one placeholder user per round");
+}
+
+Test(webhooks, bodies_applied_at_once_that_need_the_same_placeholder_all_apply, .timeout = 120)
+{
+    placeholders_at_once(false);
+}
+
+Test(webhooks, batches_applied_event_by_event_at_once_make_each_placeholder_once)
+{
+    placeholders_at_once(true);
 }
 
 Test(webhooks, several_appliers_never_leave_an_event_waiting_for_a_deal_that_exists, .timeout = 120)
@@ -627,12 +668,7 @@ Test(webhooks, a_retry_of_an_event_applied_meanwhile_is_a_conflict_and_applies_n
  * the batch run again, event by event: that event fails alone, the others apply once. */
 Test(webhooks, an_event_failing_in_a_batch_fails_alone_and_the_others_apply_once)
 {
-    th_sql_int("CREATE OR REPLACE FUNCTION test_refuse_lead() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
-               " IF NEW.external_id = '40340002' THEN RAISE EXCEPTION 'refused by the test'; END IF;"
-               " RETURN NEW; END $f$;"
-               " DROP TRIGGER IF EXISTS test_refuse_lead ON deals;"
-               " CREATE TRIGGER test_refuse_lead BEFORE INSERT ON deals FOR EACH ROW"
-               " EXECUTE FUNCTION test_refuse_lead()");
+    refuse_leads("'40340002'");
     enum { LEADS = 5 };
     PGconn *held = hold_ingest();
     for (int i = 0; i < LEADS; i++) {
@@ -654,7 +690,7 @@ Test(webhooks, an_event_failing_in_a_batch_fails_alone_and_the_others_apply_once
                             id), LEADS - 1, "one creation row each");
     cr_assert_eq(th_sql_int("SELECT count(*) FROM inbox WHERE account_id = %lld AND source = 'amocrm_event'"
                             " AND event_id LIKE 'amo:%%'", id), LEADS, "each body's event stored once");
-    th_sql_int("DROP TRIGGER test_refuse_lead ON deals");
+    refuse_no_leads();
 }
 
 /* ---- what is refused, and stores nothing ---- */
