@@ -37,6 +37,12 @@ enum so_err ingest_tx_start(struct db *db, struct arena *a, int64_t account_id, 
  * read again under the account's lock: one that is no longer failed or waiting is ERR_CONFLICT. */
 enum so_err ingest_retry(struct db *db, struct arena *a, int64_t account_id, const struct so_inbox_row *row,
                          struct so_error *err);
+/* Applies, in a transaction of its own under the account's ingest lock (exclusive), every waiting event whose
+ * deal or task exists now. A creation by an event wakes its waiting events at once; this serves the creations
+ * that do not: an import, a REST command with an external id, the connector storing the amoCRM id of a task or
+ * note it delivered. applied: how many were applied (or found applied, ignored or failed). */
+enum so_err ingest_wake_existing(struct db *db, struct arena *a, int64_t account_id, int *applied,
+                                 struct so_error *err);
 /* Applies one stored inbox row again (retry, or the applier): inside the caller's transaction. */
 enum so_err ingest_apply_row(struct db *db, struct arena *a, int64_t account_id,
                              const struct so_inbox_row *row, struct so_error *err);

@@ -461,9 +461,12 @@ enum db_rc store_import_start(struct db *db, int64_t account_id);
 enum db_rc store_import_put(struct db *db, const char *data, size_t len);
 enum db_rc store_import_finish(struct db *db, int64_t account_id, int64_t *accepted, int64_t *duplicates,
                                char *err, size_t errlen);
-/* Rows that waited for a deal or task which exists now (an import created it). */
+/* Rows that waited for a deal or task which exists now (an import, a REST command or the amoCRM connector
+ * created it, or gave it that external id). */
 enum db_rc store_inbox_woken(struct db *db, struct arena *a, int64_t account_id, struct so_inbox_row **rows,
                              int *count);
+/* Up to limit accounts that have such rows. */
+enum db_rc store_inbox_accounts_woken(struct db *db, struct arena *a, int limit, int64_t **accounts, int *count);
 
 /* Lead distribution. Settings come with the account's defaults when never set, and with the local day and
  * minute of `now` in the account's zone. */

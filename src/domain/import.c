@@ -92,30 +92,6 @@ static enum so_err take_line(struct db *db, struct copy_buf *b, const char *line
     return e;
 }
 
-struct woken_ctx {
-    struct arena *a;
-    int64_t account_id;
-    struct so_error *err;
-    int applied;
-};
-
-static enum db_rc apply_woken(struct db *db, void *p)
-{
-    struct woken_ctx *c = p;
-    so_error_clear(c->err);
-    enum db_rc locked = store_lock_account_ingest(db, c->account_id);
-    if (locked != DB_OK) return locked;
-    struct so_inbox_row *rows;
-    int count;
-    enum db_rc rc = store_inbox_woken(db, c->a, c->account_id, &rows, &count);
-    if (rc != DB_OK) return rc;
-    for (int i = 0; i < count; i++)
-        if (ingest_apply_row(db, c->a, c->account_id, &rows[i], c->err) != SO_OK)
-            return domain_tx_outcome(c->err->code, c->err);
-    c->applied = count;
-    return DB_OK;
-}
-
 enum so_err domain_import(struct db *db, int64_t account_id, FILE *in, struct import_stats *stats,
                           struct so_error *err)
 {
@@ -159,10 +135,9 @@ enum so_err domain_import(struct db *db, int64_t account_id, FILE *in, struct im
         e = so_fail(err, ERR_INTERNAL, "import failed: %s", why);
     if (e == SO_OK) {
         struct arena a = {0};
-        struct woken_ctx c = {&a, account_id, err, 0};
-        rc = db_tx(db, apply_woken, &c);
-        stats->woken = c.applied;
-        if (rc != DB_OK) e = domain_db_error(rc, err);
+        int woken = 0;
+        e = ingest_wake_existing(db, &a, account_id, &woken, err);
+        stats->woken = woken;
         /* the imported losses that qualify for rejection control get their reviews and tasks now */
         while (e == SO_OK && domain_rejection_sweep(db, &a, 1000) == 1000) {
         }

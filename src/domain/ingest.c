@@ -289,3 +289,36 @@ enum so_err ingest_retry(struct db *db, struct arena *a, int64_t account_id, con
     enum db_rc rc = db_tx(db, retry_tx, &c);
     return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
 }
+
+struct wake_ctx {
+    struct arena *a;
+    int64_t account_id;
+    struct so_error *err;
+    int applied;
+};
+
+static enum db_rc wake_existing_tx(struct db *db, void *p)
+{
+    struct wake_ctx *c = p;
+    so_error_clear(c->err);
+    c->applied = 0;
+    enum db_rc rc = store_lock_account_ingest(db, c->account_id);
+    struct so_inbox_row *rows;
+    int count = 0;
+    if (rc == DB_OK) rc = store_inbox_woken(db, c->a, c->account_id, &rows, &count);
+    if (rc != DB_OK) return rc;
+    for (int i = 0; i < count; i++)
+        if (ingest_apply_row(db, c->a, c->account_id, &rows[i], c->err) != SO_OK)
+            return domain_tx_outcome(c->err->code, c->err);
+    c->applied = count;
+    return DB_OK;
+}
+
+enum so_err ingest_wake_existing(struct db *db, struct arena *a, int64_t account_id, int *applied,
+                                 struct so_error *err)
+{
+    struct wake_ctx c = {a, account_id, err, 0};
+    enum db_rc rc = db_tx(db, wake_existing_tx, &c);
+    *applied = c.applied;
+    return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
+}

@@ -180,6 +180,35 @@ int job_apply_webhooks(struct db *db, int max)
     return handled;
 }
 
+#define WAKE_EVERY_S 5
+
+int job_wake_waiting(struct db *db)
+{
+    static _Thread_local time_t last;
+    time_t now = time(NULL);
+    if (now - last < WAKE_EVERY_S) return 0;
+    last = now;
+    struct arena a = {0};
+    int64_t *accounts;
+    int count = 0, total = 0;
+    if (store_inbox_accounts_woken(db, &a, 100, &accounts, &count) == DB_OK) {
+        for (int i = 0; i < count; i++) {
+            struct so_error err = {0};
+            int applied = 0;
+            if (ingest_wake_existing(db, &a, accounts[i], &applied, &err) != SO_OK)
+                log_msg(LOG_ERROR, "waking the waiting events of account %lld: %s", (long long)accounts[i],
+                        err.detail[0] ? err.detail : "database error");
+            else if (applied > 0)
+                log_msg(LOG_INFO, "account %lld: %d waiting events applied (their deal or task appeared)",
+                        (long long)accounts[i], applied);
+            so_error_clear(&err);
+            total += applied;
+        }
+    }
+    arena_release(&a);
+    return total;
+}
+
 int job_expire_waiting(struct db *db)
 {
     static _Thread_local time_t last;

@@ -24,6 +24,7 @@ int sched_run_once(struct db *db)
 {
     int handled = 0;
     handled += job_apply_webhooks(db, 50);
+    handled += job_wake_waiting(db);
     handled += job_expire_waiting(db);
     handled += job_focus_timeouts(db);
     handled += job_assign_waiting(db);

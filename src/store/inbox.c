@@ -274,3 +274,19 @@ enum db_rc store_inbox_woken(struct db *db, struct arena *a, int64_t account_id,
     dbp_int(&p, account_id);
     return db_list(db, a, &stmt_inbox_woken, &p, sizeof **rows, fill_inbox, (void **)rows, count);
 }
+
+/* the same test, for every account (partial index inbox_waiting_for, one probe per waiting row) */
+DB_STMT(stmt_inbox_accounts_woken,
+        "SELECT DISTINCT i.account_id FROM inbox i WHERE i.state = 'waiting' AND ("
+        " (i.waits_for_kind = 'deal' AND EXISTS (SELECT 1 FROM deals d WHERE d.account_id = i.account_id"
+        "  AND d.external_id = i.waits_for_ext))"
+        " OR (i.waits_for_kind = 'task' AND EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = i.account_id"
+        "  AND t.external_id = i.waits_for_ext))) LIMIT $1");
+
+enum db_rc store_inbox_accounts_woken(struct db *db, struct arena *a, int limit, int64_t **accounts, int *count)
+{
+    struct db_params p = {0};
+    dbp_int(&p, limit);
+    return db_list(db, a, &stmt_inbox_accounts_woken, &p, sizeof **accounts, db_fill_i64, (void **)accounts,
+                   count);
+}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "harness.h"
 
 static struct th_world w;
@@ -1402,4 +1403,51 @@ Test(events, inbox_retry_of_an_applied_row_is_409_and_unknown_is_404)
     r = th_get(w.acct.admin_key, "/api/v1/webhooks/inbox?state=done");
     cr_assert_eq(r.status, 422, "unknown state: %s", r.body);
     th_resp_free(&r);
+}
+
+/* An inbox row's state, polled until it is `state` or timeout_s passes; true if it got there. */
+static bool inbox_row_becomes(const char *event_id, const char *state, double timeout_s)
+{
+    double until = th_mono_now() + timeout_s;
+    for (;;) {
+        json_t *list = inbox(state);
+        bool there = inbox_row(list, event_id) != NULL;
+        json_decref(list);
+        if (there) return true;
+        if (th_mono_now() > until) return false;
+        th_sleep_ms(200);
+    }
+}
+
+Test(events, an_event_waiting_for_a_deal_made_through_rest_applies_without_another_event)
+{
+    /* the deal appears through POST /deals with its external id: no event creates it, so none wakes the
+     * waiting one at once; the scheduler finds it within seconds */
+    char at[32];
+    th_format_time(time(NULL) + 600, at); /* after the deal's creation, which is now */
+    char *body = fmt("[{\"id\":\"rw1\",\"type\":\"deal.stage_changed\",\"at\":\"%s\","
+                     "\"data\":{\"deal\":\"RD1\",\"stage\":\"s3\"}}]",
+                     at);
+    send_ok(body, 1);
+    free(body);
+    cr_assert(inbox_row_becomes("rw1", "waiting", 0));
+    struct th_resp r = th_post(w.acct.admin_key, "/api/v1/deals",
+                               "{\"name\":\"Через REST\",\"price\":300,\"pipeline_id\":%lld,\"manager_id\":%lld,"
+                               "\"external_id\":\"RD1\"}",
+                               (long long)w.pipeline_id, (long long)w.manager1);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t id = th_int(&r, "id");
+    cr_assert_eq(th_int(&r, "stage_id"), w.stages[0]);
+    th_resp_free(&r);
+
+    cr_assert(inbox_row_becomes("rw1", "applied", 30), "the waiting event is applied once its deal exists");
+    json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/%lld", (long long)id);
+    cr_assert_eq(th_jint(d, "stage_id"), w.stages[2], "%s", th_dump(d));
+    json_decref(d);
+    json_t *h = deal_history(id);
+    cr_assert_eq(json_array_size(h), 2, "%s", th_dump(h));
+    json_decref(h);
+    json_t *waiting = inbox("waiting");
+    cr_assert_eq(json_array_size(json_object_get(waiting, "items")), 0);
+    json_decref(waiting);
 }
