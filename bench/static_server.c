@@ -1,5 +1,6 @@
 /* The HTTP layer's own ceiling: a libmicrohttpd daemon set up like the service's (internal polling thread,
- * epoll, a thread pool) that answers every request with one fixed JSON body the size of a deal.
+ * epoll, a thread pool, 16 KiB of connection memory) that answers every request with one fixed JSON body the
+ * size of a deal.
  *
  *   static_server PORT THREADS
  *
@@ -89,7 +90,8 @@ int main(int argc, char **argv)
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port, NULL, NULL, on_request, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+        MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "static_server: cannot listen on port %ld\n", port);
         return 1;

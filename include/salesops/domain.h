@@ -112,6 +112,9 @@ enum so_err domain_deal_reopen(struct db *db, struct arena *a, const struct so_a
 /* A deal the key may see (404 otherwise). */
 enum so_err domain_deal_visible(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
                                 struct so_deal *out, struct so_error *err);
+/* The same rule for a deal read elsewhere (rc and d from store_deal_get or a deal read batch). */
+enum so_err domain_deal_seen(const struct so_auth *auth, int64_t deal_id, enum db_rc rc, const struct so_deal *d,
+                             struct so_error *err);
 enum so_err domain_note_add(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
                             const char *text, int64_t manager_id, int64_t now, struct so_note *out,
                             struct so_error *err);

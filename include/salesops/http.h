@@ -50,11 +50,12 @@ struct so_req {
     void (*defer_finish)(struct so_req *req);
 };
 
-/* A handler whose work is done by another thread (webhook receipt) defers its reply: once the handler returns,
- * the server suspends the connection (its worker thread goes on with other connections) and calls
- * start(req), which hands the work over (ctx: the handler's state, in req->defer_ctx). When the work is done, whoever did it calls so_req_resume(req) from
- * any thread; finish(req) then makes the reply on the connection's own thread. Only for routes without API
- * keys (an Idempotency-Key is not honoured across the wait). */
+/* A handler whose work is done by another thread (webhook receipt, deal reads) defers its reply: once the
+ * handler returns, the server suspends the connection (its worker thread goes on with other connections) and
+ * calls start(req), which hands the work over (ctx: the handler's state, in req->defer_ctx). When the work is
+ * done, whoever did it calls so_req_resume(req) from any thread; finish(req) then makes the reply on the
+ * connection's own thread. Only for keyless routes and for GETs (an Idempotency-Key, which only POSTs carry,
+ * is not honoured across the wait). */
 void so_req_defer(struct so_req *req, void *ctx, void (*start)(struct so_req *req),
                   void (*finish)(struct so_req *req));
 void so_req_resume(struct so_req *req);

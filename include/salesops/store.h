@@ -22,6 +22,17 @@ enum db_rc {
 
 struct db;
 
+/* An item queued for batch threads (src/store/batcher.c), the first member of the caller's request: the caller
+ * sets done and ctx, and keeps the item and what it points to alive until done(ctx) is called, from a batch
+ * thread, with rc (and the request's results) set. */
+struct so_batch_item {
+    void (*done)(void *ctx);
+    void *ctx;
+    enum db_rc rc;
+    size_t bytes;               /* the batchers' own: its size in a batch */
+    struct so_batch_item *next; /* the batchers' own */
+};
+
 /* Opens a connection (short connect timeout, so a dead server never hangs a request). NULL on failure. */
 struct db *db_open(const char *conninfo, char *err, size_t errlen);
 void db_close(struct db *db);
@@ -161,6 +172,20 @@ enum db_rc store_deal_get(struct db *db, struct arena *a, int64_t account_id, in
                           struct so_deal *out);
 enum db_rc store_deal_list(struct db *db, struct arena *a, int64_t account_id, const struct so_deal_filter *f,
                            const struct so_page *page, struct so_deal **items, int *count);
+/* The same read (not for update) done by reader threads (src/store/deals.c, a batcher): the reads queued
+ * together are one statement. The caller sets link.done and link.ctx, account_id, id and arena (the deal's
+ * strings; untouched by the caller until done). Results: link.rc (DB_NONE: no such deal) and out. */
+struct so_deal_read {
+    struct so_batch_item link; /* first */
+    int64_t account_id, id;
+    struct arena *arena;
+    struct so_deal out;
+};
+bool deal_reads_start(const char *conninfo, int count);
+void deal_reads_stop(void);
+void deal_read_submit(struct so_deal_read *r);
+/* Statements and reads so far, for /metrics. */
+void store_deal_read_stats(long *batches, long *reads);
 /* A deal, deleted or not. */
 enum db_rc store_deal_get_any(struct db *db, struct arena *a, int64_t account_id, int64_t id,
                               struct so_deal *out);
@@ -305,18 +330,15 @@ struct so_webhook_receipt {
     int64_t inbox_id;    /* 0: not stored (another subdomain, or a duplicate) */
 };
 /* One body handed to the receipt writers (src/store/receipt.c), which store the bodies queued together in one
- * statement. store false: only the token is looked up. The caller keeps the item and what it points to alive
- * until done(ctx) is called, from a writer thread, with rc and out set. */
+ * statement. store false: only the token is looked up. Results: link.rc and out. */
 struct so_receipt {
+    struct so_batch_item link; /* first */
     const uint8_t *token_hash, *body_hash; /* SHA-256 */
     bool store;
     const char *sent, *body; /* the body's account[subdomain] (NULL: none); the body, UTF-8 text */
     size_t body_len;
-    void (*done)(void *ctx);
-    void *ctx;
-    enum db_rc rc;
     struct so_webhook_receipt out;
-    struct so_receipt *next, *same; /* the writers' own */
+    struct so_receipt *same; /* the writers' own */
 };
 /* Starts `count` writers with their own connections (the first call; later ones, for the same database, only
  * count users; another database is refused: the writers serve one);

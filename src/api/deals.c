@@ -65,18 +65,42 @@ void handle_deal_list(struct so_req *req)
         reply_items_text(req, items, count, sizeof *items, write_deal, &page);
 }
 
-void handle_deal_get(struct so_req *req)
+/* The hottest read. The lookup is handed to the deal readers (store_deal_read_stats), which read the deals
+ * asked for together in one statement, while this connection is suspended and its worker thread serves others. */
+static void deal_read_done(void *ctx)
 {
-    int64_t id;
-    struct so_deal d;
-    if (!path_id(req, 0, KIND_DEAL, &id)) return;
-    if (domain_deal_visible(req->db, req->arena, &req->auth, id, &d, &req->err) != SO_OK) {
+    so_req_resume(ctx);
+}
+
+static void deal_read_hand_over(struct so_req *req)
+{
+    deal_read_submit(req->defer_ctx);
+}
+
+static void deal_read_answer(struct so_req *req)
+{
+    struct so_deal_read *r = req->defer_ctx;
+    if (domain_deal_seen(&req->auth, r->id, r->link.rc, &r->out, &req->err) != SO_OK) {
         reply_err(req);
         return;
     }
     struct so_buf b = {0};
-    write_deal(&b, &d); /* the hottest read: JSON text straight from the row, no objects */
+    write_deal(&b, &r->out); /* JSON text straight from the row, no objects */
     reply_buf(req, &b);
+}
+
+void handle_deal_get(struct so_req *req)
+{
+    int64_t id;
+    if (!path_id(req, 0, KIND_DEAL, &id)) return;
+    struct so_deal_read *r = arena_alloc(req->arena, sizeof *r);
+    if (r == NULL) {
+        reply_error(req, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    *r = (struct so_deal_read){
+        .link = {.done = deal_read_done, .ctx = req}, .account_id = req->auth.account_id, .id = id, .arena = req->arena};
+    so_req_defer(req, r, deal_read_hand_over, deal_read_answer);
 }
 
 void handle_deal_patch(struct so_req *req)

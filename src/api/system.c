@@ -110,6 +110,16 @@ void handle_metrics(struct so_req *req)
                   "# TYPE salesops_webhook_receipt_bodies_total counter\n"
                   "salesops_webhook_receipt_bodies_total %ld\n",
                   receipt.batches, receipt.bodies);
+    long read_batches, reads;
+    store_deal_read_stats(&read_batches, &reads);
+    so_buf_printf(&b,
+                  "# HELP salesops_deal_read_batches_total Statements that read deals asked for by GET /deals/{id}.\n"
+                  "# TYPE salesops_deal_read_batches_total counter\n"
+                  "salesops_deal_read_batches_total %ld\n"
+                  "# HELP salesops_deal_reads_total Deal reads those statements took.\n"
+                  "# TYPE salesops_deal_reads_total counter\n"
+                  "salesops_deal_reads_total %ld\n",
+                  read_batches, reads);
     struct db *db = db_thread(req->cfg->database_url);
     struct ops_gauges g = {0};
     enum db_rc rc = db ? store_ops_gauges(db, &g) : DB_UNAVAILABLE;

@@ -59,8 +59,8 @@ static void receipt_answer(struct so_req *req)
 {
     struct webhook_wait *w = req->defer_ctx;
     const struct so_webhook_receipt *got = &w->item.out;
-    if (w->item.rc != DB_OK) {
-        reply_db(req, w->item.rc, "inbox", 0);
+    if (w->item.link.rc != DB_OK) {
+        reply_db(req, w->item.link.rc, "inbox", 0);
         return;
     }
     if (got->account_id == 0) {
@@ -113,7 +113,6 @@ void handle_webhook_amocrm(struct so_req *req)
                                   .sent = w->has_sent ? w->sent : NULL,
                                   .body = body,
                                   .body_len = body_len,
-                                  .done = receipt_done,
-                                  .ctx = req};
+                                  .link = {.done = receipt_done, .ctx = req}};
     so_req_defer(req, w, receipt_hand_over, receipt_answer);
 }

@@ -80,8 +80,13 @@ enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id
 static enum so_err load_visible(struct db *db, struct arena *a, const struct so_auth *auth, int64_t deal_id,
                                 bool lock, struct so_deal *out, struct so_error *err)
 {
-    enum db_rc rc = store_deal_get(db, a, auth->account_id, deal_id, lock, out);
-    if (rc == DB_OK && auth->role == ROLE_MANAGER && out->manager_id != auth->manager_id) rc = DB_NONE;
+    return domain_deal_seen(auth, deal_id, store_deal_get(db, a, auth->account_id, deal_id, lock, out), out, err);
+}
+
+enum so_err domain_deal_seen(const struct so_auth *auth, int64_t deal_id, enum db_rc rc, const struct so_deal *d,
+                             struct so_error *err)
+{
+    if (rc == DB_OK && auth->role == ROLE_MANAGER && d->manager_id != auth->manager_id) rc = DB_NONE;
     if (rc == DB_NONE) return so_fail(err, ERR_NOT_FOUND, "no deal %lld", (long long)deal_id);
     return rc == DB_OK ? SO_OK : fail_db(rc, err);
 }

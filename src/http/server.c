@@ -30,6 +30,13 @@
 
 /* Threads that store received webhook bodies, each with its own database connection (src/store/receipt.c). */
 #define RECEIPT_WRITERS 2
+/* One reader: its batches grow while a statement runs (up to 64 reads). A second reader took the reads that
+ * arrived while the first was busy in batches of one or two: 35,000 GETs/s against 53,000 (BENCHMARKS.md). */
+#define DEAL_READERS 1
+/* A connection's memory pool: the request head and the reply's headers (bodies are streamed through it).
+ * libmicrohttpd clears the unused part of the pool after each keep-alive request: at 64 KiB that memset cost
+ * more than anything else on the GET path (BENCHMARKS.md). */
+#define CONNECTION_MEMORY (16 * 1024)
 
 /* Per-key rate limiting: a token bucket per API key, in this instance (so N instances allow N times the rate).
  * Slots are picked by key id; a key that lands on a slot another key holds takes it over with a full bucket. */
@@ -629,9 +636,11 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
         pthread_mutex_init(&srv->rate_lock[i], NULL);
     pthread_mutex_init(&srv->watch_lock, NULL);
     srv->watched.next = srv->watched.prev = &srv->watched;
-    if (!receipt_start(cfg->database_url, RECEIPT_WRITERS)) {
-        snprintf(err, errlen,
-                 "cannot start the webhook receipt writers (threads, or another database in this process)");
+    bool receipt = receipt_start(cfg->database_url, RECEIPT_WRITERS);
+    if (!receipt || !deal_reads_start(cfg->database_url, DEAL_READERS)) {
+        snprintf(err, errlen, "cannot start the %s (threads, or another database in this process)",
+                 receipt ? "deal readers" : "webhook receipt writers");
+        if (receipt) receipt_stop();
         freeaddrinfo(ai);
         metrics_free(srv->metrics);
         free(srv);
@@ -646,7 +655,7 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->connection_timeout_s > 0 ? cfg->connection_timeout_s : 15),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(cfg->per_ip_connections > 0 ? cfg->per_ip_connections : 0),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
         /* only when asked: passing it with 0 would also drop the SO_REUSEADDR MHD sets by default */
         cfg->reuse_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, (unsigned)1, MHD_OPTION_END);
@@ -654,6 +663,7 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
         receipt_stop();
+        deal_reads_stop();
         metrics_free(srv->metrics);
         free(srv);
         return NULL;
@@ -704,6 +714,7 @@ void server_stop(struct so_server *srv)
     if (srv == NULL) return;
     atomic_store(&srv->shutting_down, true);
     receipt_stop(); /* stores and answers what is queued: no connection stays suspended */
+    deal_reads_stop();
     MHD_stop_daemon(srv->daemon); /* every connection is closed (and unwatched) before it returns */
     atomic_store(&srv->watchdog_stop, true);
     if (srv->watchdog_started) pthread_join(srv->watchdog, NULL);

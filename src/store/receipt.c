@@ -1,38 +1,27 @@
 /* Webhook receipt with group commit. Every webhook body is stored by one INSERT before it is answered; at
  * high rates most of that INSERT's cost is the statement, the commit and the thread switches around it, not
  * the row. So the webhook handler hands its body to this queue and the server suspends the connection (its
- * worker thread goes on with other connections); writer threads, each with its own database connection,
- * store everything queued in one statement and one commit and call each body's done(), which resumes its
- * connection. While a batch is in the database new bodies queue up for the next one: under load, batches
- * grow by themselves; a body that arrives alone is stored alone, at once.
+ * worker thread goes on with other connections); writer threads (a batcher, batcher.h), each with its own
+ * database connection, store everything queued in one statement and one commit and call each body's done(),
+ * which resumes its connection. Under load, batches grow by themselves; a body that arrives alone is stored
+ * alone, at once.
  *
  * Each body's outcome is the one a single-row statement would give (accepted with its inbox id, duplicate,
  * unknown token, another subdomain); when the statement fails, every body of its batch gets the error.
  * No NOTIFY here: PostgreSQL serialises every commit that carries one (a cluster-wide lock from NOTIFY to
  * commit), which cut single-row receipt from 11,816 to 3,374 a second in pgbench; the appliers poll twice a
  * second. */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "batcher.h"
 #include "db_internal.h"
 #include "salesops/buf.h"
 #include "salesops/crypto.h"
 
 #define RECEIPT_MAX_BODIES 128
 #define RECEIPT_MAX_BYTES  (4u << 20) /* a batch's bodies; a larger body goes alone */
-#define RECEIPT_MAX_WRITERS 8
-
-static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t queue_wake = PTHREAD_COND_INITIALIZER;
-static struct so_receipt *queue_head, *queue_tail;
-static int users, writer_count;
-static bool stopping;
-static char *writer_conninfo;
-static pthread_t writers[RECEIPT_MAX_WRITERS];
-static long stat_batches, stat_bodies; /* under queue_lock */
 /* A burst: a batch this large means the bodies arrive faster than one commit each could store them */
 #define RECEIPT_BURST_BODIES 4
 #define RECEIPT_BURST_HOLD_MS 250
@@ -105,17 +94,21 @@ static bool same_key(const struct so_receipt *a, const struct so_receipt *b)
            memcmp(a->body_hash, b->body_hash, SO_SHA256_LEN) == 0;
 }
 
-/* Stores a batch (a list linked by next) in one statement and sets each body's rc and out. A body whose key
+#define NEXT(r) ((struct so_receipt *)(r)->link.next)
+
+/* Stores a batch (a list linked by link.next) in one statement and sets each body's rc and out. A body whose key
  * came earlier in the batch is not sent: it gets the earlier one's account, and is a duplicate. */
-static void store_batch(struct db *db, struct so_receipt *batch)
+static void store_batch(struct db *db, struct so_batch_item *items, int n)
 {
+    (void)n;
+    struct so_receipt *batch = (struct so_receipt *)items;
     struct so_buf col[5] = {0};
     int count = 0;
     for (int c = 0; c < 5; c++)
         so_buf_put(&col[c], "{", 1);
-    for (struct so_receipt *r = batch; r != NULL; r = r->next) {
+    for (struct so_receipt *r = batch; r != NULL; r = NEXT(r)) {
         r->same = NULL;
-        for (struct so_receipt *e = batch; e != r && r->same == NULL; e = e->next)
+        for (struct so_receipt *e = batch; e != r && r->same == NULL; e = NEXT(e))
             if (e->same == NULL && same_key(e, r)) r->same = e;
         if (r->same != NULL) continue;
         const char *sep = count++ ? "," : "";
@@ -138,8 +131,8 @@ static void store_batch(struct db *db, struct so_receipt *batch)
     enum db_rc rc = failed ? DB_ERROR : db_exec(db, &stmt_inbox_receive_webhooks, &p, &res);
     if (rc == DB_NONE || (rc == DB_OK && PQntuples(res) != count)) rc = DB_ERROR;
     int row = 0;
-    for (struct so_receipt *r = batch; r != NULL; r = r->next) {
-        r->rc = rc;
+    for (struct so_receipt *r = batch; r != NULL; r = NEXT(r)) {
+        r->link.rc = rc;
         if (rc != DB_OK) continue;
         r->out = (struct so_webhook_receipt){0};
         if (r->same != NULL) {
@@ -159,114 +152,30 @@ static void store_batch(struct db *db, struct so_receipt *batch)
         so_buf_free(&col[c]);
 }
 
-/* Takes the batch from the head of the queue (queue_lock held); *count: its bodies. */
-static struct so_receipt *take_batch(int *count)
+static void batch_taken(int count)
 {
-    struct so_receipt *batch = queue_head, *last = queue_head;
-    size_t bytes = last->body_len;
-    int n = 1;
-    while (last->next != NULL && n < RECEIPT_MAX_BODIES && bytes + last->next->body_len <= RECEIPT_MAX_BYTES) {
-        last = last->next;
-        bytes += last->body_len;
-        n++;
-    }
-    queue_head = last->next;
-    if (queue_head == NULL) queue_tail = NULL;
-    last->next = NULL;
-    *count = n;
-    return batch;
+    if (count >= RECEIPT_BURST_BODIES) atomic_store(&burst_until_ms, mono_ms() + RECEIPT_BURST_HOLD_MS);
 }
 
-/* A writer: takes what is queued, stores it, answers it; at a stop, only once the queue is empty. */
-static void *writer_main(void *unused)
-{
-    (void)unused;
-    pthread_mutex_lock(&queue_lock);
-    for (;;) {
-        while (queue_head == NULL && !stopping)
-            pthread_cond_wait(&queue_wake, &queue_lock);
-        if (queue_head == NULL) break;
-        int n;
-        struct so_receipt *batch = take_batch(&n);
-        stat_batches++;
-        stat_bodies += n;
-        if (n >= RECEIPT_BURST_BODIES) atomic_store(&burst_until_ms, mono_ms() + RECEIPT_BURST_HOLD_MS);
-        pthread_mutex_unlock(&queue_lock);
-        struct db *db = db_thread(writer_conninfo);
-        if (db != NULL) store_batch(db, batch);
-        for (struct so_receipt *r = batch, *next; r != NULL; r = next) {
-            next = r->next; /* r is its owner's again once done() is called */
-            if (db == NULL) r->rc = DB_UNAVAILABLE;
-            r->done(r->ctx);
-        }
-        pthread_mutex_lock(&queue_lock);
-    }
-    pthread_mutex_unlock(&queue_lock);
-    db_thread_release();
-    return NULL;
-}
+static struct batcher writers = BATCHER_INIT(RECEIPT_MAX_BODIES, RECEIPT_MAX_BYTES, store_batch, batch_taken);
 
 bool receipt_start(const char *conninfo, int count)
 {
-    pthread_mutex_lock(&queue_lock);
-    if (users > 0 && strcmp(conninfo, writer_conninfo) != 0) { /* one database per process */
-        pthread_mutex_unlock(&queue_lock);
-        return false;
-    }
-    bool ok = true;
-    if (users++ == 0) {
-        stopping = false;
-        writer_conninfo = strdup(conninfo);
-        if (count > RECEIPT_MAX_WRITERS) count = RECEIPT_MAX_WRITERS;
-        for (writer_count = 0; writer_conninfo != NULL && writer_count < count; writer_count++)
-            if (pthread_create(&writers[writer_count], NULL, writer_main, NULL) != 0) break;
-        ok = writer_count > 0;
-    }
-    pthread_mutex_unlock(&queue_lock);
-    if (!ok) receipt_stop();
-    return ok;
+    return batcher_start(&writers, conninfo, count);
 }
 
 void receipt_stop(void)
 {
-    pthread_mutex_lock(&queue_lock);
-    bool last = --users == 0;
-    if (last) {
-        stopping = true;
-        pthread_cond_broadcast(&queue_wake);
-    }
-    pthread_mutex_unlock(&queue_lock);
-    if (!last) return;
-    for (int i = 0; i < writer_count; i++)
-        pthread_join(writers[i], NULL);
-    writer_count = 0;
-    free(writer_conninfo);
-    writer_conninfo = NULL;
+    batcher_stop(&writers);
 }
 
 void receipt_submit(struct so_receipt *r)
 {
-    r->next = NULL;
-    pthread_mutex_lock(&queue_lock);
-    bool running = writer_count > 0 && !stopping;
-    if (running) {
-        if (queue_tail != NULL)
-            queue_tail->next = r;
-        else
-            queue_head = r;
-        queue_tail = r;
-        pthread_cond_signal(&queue_wake);
-    }
-    pthread_mutex_unlock(&queue_lock);
-    if (!running) {
-        r->rc = DB_UNAVAILABLE;
-        r->done(r->ctx);
-    }
+    r->link.bytes = r->body_len;
+    batcher_submit(&writers, &r->link);
 }
 
 void store_receipt_stats(struct receipt_stats *out)
 {
-    pthread_mutex_lock(&queue_lock);
-    *out = (struct receipt_stats){stat_batches, stat_bodies};
-    pthread_mutex_unlock(&queue_lock);
+    batcher_stats(&writers, &out->batches, &out->bodies);
 }

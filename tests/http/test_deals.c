@@ -1,5 +1,9 @@
 /* Deals over HTTP: creation, stage changes, close and reopen, and the stage history they leave. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "harness.h"
 
 static struct th_world w;
@@ -191,4 +195,107 @@ Test(deals, list_pages_with_cursor)
     cr_assert_eq(json_array_size(json_object_get(r.json, "items")), 1);
     cr_assert(json_is_null(json_object_get(r.json, "next_cursor")));
     th_resp_free(&r);
+}
+
+/* ---- GET /deals/{id} through the batched deal readers ---- */
+
+#define READ_DEALS   12
+#define READ_THREADS 8
+#define READ_EACH    150
+
+struct read_case {
+    const char *key;
+    int64_t id;
+    int status;       /* what the key must get */
+    const char *name; /* the deal's name when 200 */
+};
+
+struct read_world {
+    struct read_case cases[2 * 4 * READ_DEALS]; /* two accounts, four keys */
+    int count;
+};
+
+struct read_thread {
+    const struct read_world *rw;
+    unsigned seed;
+    int wrong; /* answers that were not the case's */
+    char first_wrong[256];
+};
+
+static void *read_many(void *p)
+{
+    struct read_thread *t = p;
+    for (int i = 0; i < READ_EACH; i++) {
+        const struct read_case *c = &t->rw->cases[rand_r(&t->seed) % (unsigned)t->rw->count];
+        struct th_resp r = th_get(c->key, "/api/v1/deals/%lld", (long long)c->id);
+        bool ok = r.status == c->status;
+        if (ok && c->status == 200)
+            ok = th_int(&r, "id") == c->id && th_str(&r, "name") != NULL && strcmp(th_str(&r, "name"), c->name) == 0;
+        if (!ok && t->wrong++ == 0)
+            snprintf(t->first_wrong, sizeof t->first_wrong, "deal %lld wanted %d %s, got %ld %s", (long long)c->id,
+                     c->status, c->name ? c->name : "", r.status, r.body);
+        th_resp_free(&r);
+    }
+    return NULL;
+}
+
+static int64_t metric(const char *name)
+{
+    struct th_resp r = th_request("GET", "/metrics", NULL, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200);
+    char line[128];
+    snprintf(line, sizeof line, "\n%s ", name); /* the sample, not its # HELP line */
+    const char *at = strstr(r.body, line);
+    cr_assert(at != NULL, "no %s in /metrics", name);
+    int64_t v = strtoll(at + strlen(line), NULL, 10);
+    th_resp_free(&r);
+    return v;
+}
+
+Test(deals, concurrent_reads_of_two_accounts_each_get_their_own_deal_or_404)
+{
+    /* The readers read the deals asked for together in one statement, whatever their accounts: each answer
+     * must be the deal of its own request, and a key never sees another account's deal or, for a manager key,
+     * another manager's. */
+    struct th_world other;
+    th_world_new(&other);
+    static char names[2][READ_DEALS][32];
+    struct read_world rw = {0};
+    for (int a = 0; a < 2; a++) {
+        const struct th_world *wd = a == 0 ? &w : &other;
+        for (int i = 0; i < READ_DEALS; i++) {
+            snprintf(names[a][i], sizeof names[a][i], "Сделка %c%d", a == 0 ? 'A' : 'B', i);
+            int64_t manager = i % 2 ? wd->manager2 : wd->manager1;
+            struct th_resp r = th_post(wd->acct.admin_key, "/api/v1/deals",
+                                       "{\"name\":\"%s\",\"price\":%d,\"pipeline_id\":%lld,\"manager_id\":%lld}",
+                                       names[a][i], 100 + i, (long long)wd->pipeline_id, (long long)manager);
+            cr_assert_eq(r.status, 201, "%s", r.body);
+            int64_t id = th_int(&r, "id");
+            th_resp_free(&r);
+            const struct th_world *stranger = a == 0 ? &other : &w;
+            rw.cases[rw.count++] = (struct read_case){wd->acct.admin_key, id, 200, names[a][i]};
+            rw.cases[rw.count++] = (struct read_case){stranger->acct.admin_key, id, 404, NULL};
+            rw.cases[rw.count++] = (struct read_case){wd->manager1_key, id, i % 2 ? 404 : 200, names[a][i]};
+            rw.cases[rw.count++] = (struct read_case){wd->readonly_key, id, 200, names[a][i]};
+        }
+    }
+    int64_t batches0 = metric("salesops_deal_read_batches_total"), reads0 = metric("salesops_deal_reads_total");
+    pthread_t threads[READ_THREADS];
+    struct read_thread t[READ_THREADS];
+    for (int i = 0; i < READ_THREADS; i++) {
+        t[i] = (struct read_thread){.rw = &rw, .seed = (unsigned)(i + 1) * 7919u};
+        cr_assert_eq(pthread_create(&threads[i], NULL, read_many, &t[i]), 0);
+    }
+    int wrong = 0;
+    for (int i = 0; i < READ_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        cr_expect_eq(t[i].wrong, 0, "thread %d: %d wrong answers; first: %s", i, t[i].wrong, t[i].first_wrong);
+        wrong += t[i].wrong;
+    }
+    cr_assert_eq(wrong, 0);
+    int64_t batches = metric("salesops_deal_read_batches_total") - batches0;
+    int64_t reads = metric("salesops_deal_reads_total") - reads0;
+    cr_assert_eq(reads, READ_THREADS * READ_EACH, "every GET is one read (%lld)", (long long)reads);
+    cr_assert_lt(batches, reads, "some statements read several deals at once (%lld statements for %lld reads)",
+                 (long long)batches, (long long)reads);
 }
