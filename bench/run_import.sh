@@ -7,7 +7,7 @@
 # temporary directory and is stopped on exit.
 #
 #   bench/run_import.sh [--runs N] [--events N] [--deals N] [--seed N] [--file FILE.ndjson]
-#                       [--no-second] [--explain] [--keep-db] [--quiet-wait SECONDS] [--no-build]
+#                       [--no-second] [--no-floor] [--explain] [--keep-db] [--quiet-wait SECONDS] [--no-build]
 #                       [--bin SALESOPS] [--timeout SECONDS]
 #
 #   --runs        imports into a fresh database (default 3)
@@ -16,6 +16,10 @@
 #   --seed        generator seed (default 1)
 #   --file        import this file instead of generating one
 #   --no-second   skip the second import of the same file
+#   --no-floor    skip the floor: after the last run's first import, PostgreSQL alone copies the rows that import
+#                 wrote (INSERT ... SELECT into an empty table with the same indexes, no foreign keys, no
+#                 triggers, rolled back), table by table: the least any import of that file can take to write
+#                 them, which with the import's own read and COPY gives the highest rate any import could reach
 #   --explain     after the measured runs, one more first import into a fresh database with auto_explain
 #                 (log_analyze, triggers, nested statements over 100 ms): the plans and times of the statements inside
 #                 salesops_import_apply() go to explain.txt (that import is slower and is not counted)
@@ -45,6 +49,7 @@ DEALS=""
 SEED=1
 FILE=""
 SECOND=1
+FLOOR=1
 EXPLAIN=0
 KEEP_DB=0
 QUIET_WAIT=120
@@ -64,6 +69,7 @@ while [ $# -gt 0 ]; do
         --seed) SEED=$2; shift ;;
         --file) FILE=$2; shift ;;
         --no-second) SECOND=0 ;;
+        --no-floor) FLOOR=0 ;;
         --explain) EXPLAIN=1 ;;
         --keep-db) KEEP_DB=1 ;;
         --quiet-wait) QUIET_WAIT=$2; shift ;;
@@ -211,6 +217,20 @@ UNION ALL SELECT 'loss_reasons', count(*) FROM loss_reasons WHERE account_id = $
 UNION ALL SELECT 'inbox_' || state, count(*) FROM inbox WHERE account_id = $account GROUP BY state
 UNION ALL SELECT 'database_mb', pg_database_size(current_database()) / 1048576;
 SQL
+    if [ "$FLOOR" = 1 ] && [ "$run" = "$RUNS" ]; then
+        log "run $run/$RUNS: the floor: PostgreSQL alone copies the rows the import wrote"
+        for t in inbox deals deal_changes deal_history tasks task_history calls notes kpi_contrib; do
+            ms=$(pg_psql "$db" -At <<SQL | awk '/^Time:/ { n++; if (n == 3) print $2 }'
+\timing on
+BEGIN;
+CREATE TABLE floor_copy (LIKE $t INCLUDING ALL);
+INSERT INTO floor_copy SELECT * FROM $t WHERE account_id = $account;
+ROLLBACK;
+SQL
+            )
+            printf '%s %s\n' "$t" "$ms"
+        done >"$OUT/floor-$run.txt"
+    fi
     if [ "$SECOND" = 1 ]; then
         pg_psql "$db" -c "VACUUM ANALYZE" >/dev/null
         log "run $run/$RUNS: the same file again into the same account"
@@ -312,6 +332,23 @@ print(f"aim: 50000 events/s or more on the first import: {'met' if first >= 5000
 print("(events/s: the file's events over the import's own time: read, check, COPY, apply, commit;"
       " 'other %': CPU used by other processes on the machine during the import)")
 print()
+for r in range(runs, 0, -1):
+    try:
+        rows = [line.split() for line in open(f"{out}/floor-{r}.txt") if line.strip()]
+    except FileNotFoundError:
+        continue
+    s = res["first"][r - 1]
+    copy_s = sum(float(ms) for _, ms in rows) / 1000
+    print(f"floor (run {r}): PostgreSQL alone copying the rows the first import wrote, table by table"
+          " (same indexes, no foreign keys, no triggers):")
+    print("  " + ", ".join(f"{t} {float(ms) / 1000:.1f} s" for t, ms in rows) + f"; in all {copy_s:.1f} s")
+    if s is not None and not s["failed"]:
+        low = copy_s + s["read_s"]
+        print(f"  with the import's own read and COPY ({s['read_s']:.1f} s): {low:.1f} s, at most"
+              f" {lines / low:.0f} events/s for any import that writes these rows; this one took"
+              f" {s['seconds']:.1f} s ({s['seconds'] / low:.1f} x the floor)")
+    print()
+    break
 for r in range(1, runs + 1):
     try:
         counts = open(f"{out}/counts-{r}.txt").read().rstrip()
