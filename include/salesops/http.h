@@ -92,7 +92,9 @@ void reply_text(struct so_req *req, int status, const char *content_type, const 
 struct so_buf;
 void server_metrics_render(struct so_req *req, struct so_buf *out);
 
-/* Routing, for the server and the tests. */
+/* Routing, for the server and the tests: the first route of the method whose pattern matches the path (its
+ * {name} segments in params), or NULL. path_known: some route matches the path; when none of the method does,
+ * allow lists the methods that do (for a 405), cut to allow_len; after a match it is left empty. */
 const struct so_route *router_match(const struct so_route *routes, size_t count, const char *method,
                                     const char *path, const char **params, int *param_count, char *allow,
                                     size_t allow_len, bool *path_known);

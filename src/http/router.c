@@ -2,6 +2,7 @@
 #include <string.h>
 #include "salesops/http.h"
 
+/* One pass over both strings, no lookahead: a request is matched against many patterns. */
 static bool match_pattern(const char *pattern, const char *path, const char **params, int *count)
 {
     int n = 0;
@@ -9,18 +10,20 @@ static bool match_pattern(const char *pattern, const char *path, const char **pa
         if (*pattern != '/' || *path != '/') return false;
         pattern++;
         path++;
-        const char *pend = strchr(pattern, '/');
-        const char *send = strchr(path, '/');
-        size_t plen = pend ? (size_t)(pend - pattern) : strlen(pattern);
-        size_t slen = send ? (size_t)(send - path) : strlen(path);
-        if (plen > 0 && pattern[0] == '{') {
-            if (slen == 0 || n >= SO_MAX_PATH_PARAMS) return false;
+        if (*pattern == '{') {
+            if (*path == '\0' || *path == '/' || n >= SO_MAX_PATH_PARAMS) return false;
             params[n++] = path; /* the caller cuts it at the next '/' */
-        } else if (plen != slen || strncmp(pattern, path, plen) != 0) {
-            return false;
+            while (*pattern && *pattern != '/')
+                pattern++;
+            while (*path && *path != '/')
+                path++;
+            continue;
         }
-        pattern += plen;
-        path += slen;
+        while (*pattern && *pattern != '/' && *pattern == *path) {
+            pattern++;
+            path++;
+        }
+        if ((*pattern && *pattern != '/') || (*path && *path != '/')) return false;
     }
     if (*pattern || *path) return false;
     *count = n;
@@ -33,7 +36,18 @@ const struct so_route *router_match(const struct so_route *routes, size_t count,
 {
     *path_known = false;
     if (allow_len > 0) allow[0] = '\0';
-    const struct so_route *found = NULL;
+    /* the usual case first: the first route of the method that matches, and no Allow list to build */
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(routes[i].method, method) != 0) continue;
+        const char *p[SO_MAX_PATH_PARAMS];
+        int n = 0;
+        if (!match_pattern(routes[i].pattern, path, p, &n)) continue;
+        *path_known = true;
+        memcpy(params, p, sizeof p);
+        *param_count = n;
+        return &routes[i];
+    }
+    /* none: whether the path is known (405 with the methods allowed) or not (404) */
     for (size_t i = 0; i < count; i++) {
         const char *p[SO_MAX_PATH_PARAMS];
         int n = 0;
@@ -43,11 +57,6 @@ const struct so_route *router_match(const struct so_route *routes, size_t count,
             if (allow[0]) strncat(allow, ", ", allow_len - strlen(allow) - 1);
             strncat(allow, routes[i].method, allow_len - strlen(allow) - 1);
         }
-        if (found == NULL && strcmp(routes[i].method, method) == 0) {
-            found = &routes[i];
-            memcpy(params, p, sizeof p);
-            *param_count = n;
-        }
     }
-    return found;
+    return NULL;
 }
