@@ -1213,24 +1213,32 @@ Test(connector, webhooks_for_objects_salesops_created_update_them)
     cr_assert(task_linked(task, "70000001"));
 }
 
-Test(connector, task_webhook_during_delivery_matches_the_task_in_flight)
+/* A connected account with a deal (its id in *deal) and a call task made through REST whose first delivery is
+ * refused (429, Retry-After: 3): the task's amoCRM id is not known for a while. Returns the task's id. */
+static int64_t task_in_delivery(const char *text, int64_t *deal)
 {
     connect_and_sync();
-    int64_t deal = deal_from_events();
+    *deal = deal_from_events();
     WAIT_FOR(outbox_count("pending") == 0, "pending rows after the events");
     fake_amo_clear_requests(fa);
-
-    /* the first delivery is refused (429, Retry-After: 3): the task's amoCRM id is not known for a while */
     fake_amo_fail_next(fa, 1, 429, "3");
     struct th_resp r = th_post(tacct.admin_key, "/api/v1/tasks",
-                               "{\"deal_id\":%lld,\"type\":\"call\",\"text\":\"Выслать КП\","
+                               "{\"deal_id\":%lld,\"type\":\"call\",\"text\":\"%s\","
                                "\"due_at\":\"2030-01-02T09:00:00Z\"}",
-                               (long long)deal);
+                               (long long)*deal, text);
     cr_assert_eq(r.status, 201, "%s", r.body);
     int64_t task = th_int(&r, "id");
     th_resp_free(&r);
     WAIT_FOR(count_requests("POST", "/api/v4/tasks") == 1, "no POST /api/v4/tasks; the fake got:%s",
              requests_text());
+    return task;
+}
+
+Test(connector, task_webhook_during_delivery_matches_the_task_in_flight)
+{
+    int64_t deal;
+    int64_t task = task_in_delivery("Выслать КП", &deal);
+    struct th_resp r;
 
     /* meanwhile a meeting with the same text is made in amoCRM: another type, so a task of its own */
     struct form f;
@@ -1272,6 +1280,58 @@ Test(connector, task_webhook_during_delivery_matches_the_task_in_flight)
     snprintf(listed, sizeof listed, "%s", r.body);
     th_resp_free(&r);
     cr_assert(linked, "the task in flight does not carry amoCRM's id: %s", listed);
+}
+
+/* task[update] closing amoCRM task task_id of lead 40319999 (status 1: completed). */
+static void task_done_webhook(struct form *f, long long task_id, const char *text)
+{
+    long long now = (long long)time(NULL);
+    memset(f, 0, sizeof *f);
+    form_add(f, "task[update][0][id]", "%lld", task_id);
+    form_add(f, "task[update][0][element_id]", "40319999");
+    form_add(f, "task[update][0][element_type]", "2");
+    form_add(f, "task[update][0][task_type]", "1");
+    form_add(f, "task[update][0][text]", "%s", text);
+    form_add(f, "task[update][0][status]", "1");
+    form_add(f, "task[update][0][account_id]", "29085511");
+    form_add(f, "task[update][0][responsible_user_id]", "8800002");
+    form_add(f, "task[update][0][complete_before]", "1893574800");
+    form_add(f, "task[update][0][created_at]", "%lld", now - 60);
+    form_add(f, "task[update][0][updated_at]", "%lld", now);
+    form_account(f);
+}
+
+static bool task_in_state(int64_t task, const char *state)
+{
+    struct th_resp r = th_get(tacct.admin_key, "/api/v1/tasks/%lld", (long long)task);
+    const char *s = th_str(&r, "state");
+    bool in = r.status == 200 && s != NULL && strcmp(s, state) == 0;
+    th_resp_free(&r);
+    return in;
+}
+
+Test(connector, a_webhook_that_waited_for_a_task_in_delivery_applies_once_its_id_is_stored)
+{
+    /* the delivery is refused once: the task's amoCRM id is stored only after the retry */
+    int64_t deal;
+    int64_t task = task_in_delivery("Уточнить бюджет", &deal);
+    struct th_resp r;
+
+    /* the manager closes it in amoCRM at once: the webhook names an amoCRM id salesops does not hold yet */
+    struct form f;
+    task_done_webhook(&f, 70000001, "Уточнить бюджет");
+    r = post_webhook(tacct.webhook_token, f.text);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    WAIT_FOR(list_size("/api/v1/webhooks/inbox?state=waiting", 0) > 0, "the completion does not wait");
+    cr_assert(!task_linked(task, "70000001"), "the id was stored before the webhook: the test proves nothing");
+    cr_assert(task_in_state(task, "open"));
+
+    /* the retry stores amoCRM's id; no event creates the task, yet the waiting completion is applied */
+    WAIT_FOR(task_linked(task, "70000001"), "the task did not get amoCRM's id; the fake got:%s", requests_text());
+    WAIT_FOR(task_in_state(task, "done"), "the completion that waited for task 70000001 was not applied");
+    WAIT_FOR(inbox_settled(), "events still wait");
+    cr_assert_eq(list_size("/api/v1/tasks?deal_id=%lld", (long long)deal), 1, "a second task was made");
 }
 
 /* ---- 8. amoCRM's rate limit ---- */
