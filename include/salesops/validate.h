@@ -47,6 +47,9 @@ enum so_err validate_fields(json_t *body, const struct field_spec *spec, size_t 
 void json_restore_integers(json_t *v);
 /* Whether n bytes are well-formed UTF-8 (shortest forms, no surrogates) without NUL. */
 bool utf8_valid(const char *s, size_t n);
+/* How many of the n bytes, from the start, are such UTF-8: where a text cut in the middle of a character, or
+ * taken from a client, must end to go into JSON. */
+size_t utf8_valid_prefix(const char *s, size_t n);
 /* Checks one string the same way an F_STRING field is checked. */
 bool validate_text(const char *s, size_t bytes, int64_t min_chars, int64_t max_chars);
 /* Depth of nesting of a JSON text ([ and { outside strings); stops counting past limit. */

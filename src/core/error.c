@@ -1,6 +1,8 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include "salesops/error.h"
+#include "salesops/validate.h"
 
 static const struct {
     int status;
@@ -37,11 +39,17 @@ enum so_err so_fail(struct so_error *err, enum so_err e, const char *fmt, ...)
 
 enum so_err so_field_error(struct so_error *err, const char *field, const char *fmt, ...)
 {
-    char msg[300];
+    char msg[300], name[200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* both may quote what the client sent, or cut it: only their valid UTF-8 goes into the JSON reply (jansson
+     * refuses anything else, and the entry would be lost) */
+    msg[utf8_valid_prefix(msg, strlen(msg))] = '\0';
+    snprintf(name, sizeof name, "%s", field);
+    name[utf8_valid_prefix(name, strlen(name))] = '\0';
+    field = name;
     if (err->errors == NULL) err->errors = json_array();
     json_array_append_new(err->errors, json_pack("{s:s, s:s}", "field", field, "message", msg));
     if (err->code != ERR_VALIDATION || err->detail[0] == '\0')

@@ -14,7 +14,7 @@ static int64_t utf8_chars(const char *s, size_t bytes)
     return n;
 }
 
-bool utf8_valid(const char *text, size_t n)
+size_t utf8_valid_prefix(const char *text, size_t n)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
@@ -23,7 +23,7 @@ bool utf8_valid(const char *text, size_t n)
         size_t len;
         unsigned cp;
         if (c < 0x80) {
-            if (c == 0) return false;
+            if (c == 0) return i;
             i++;
             continue;
         } else if ((c & 0xE0) == 0xC0) {
@@ -36,19 +36,24 @@ bool utf8_valid(const char *text, size_t n)
             len = 4;
             cp = c & 0x07;
         } else {
-            return false;
+            return i;
         }
-        if (i + len > n) return false;
+        if (i + len > n) return i;
         for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return false;
+            if ((s[i + k] & 0xC0) != 0x80) return i;
             cp = (cp << 6) | (s[i + k] & 0x3F);
         }
         if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
             (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
+            return i;
         i += len;
     }
-    return true;
+    return n;
+}
+
+bool utf8_valid(const char *text, size_t n)
+{
+    return utf8_valid_prefix(text, n) == n;
 }
 
 bool validate_text(const char *s, size_t bytes, int64_t min_chars, int64_t max_chars)

@@ -212,3 +212,20 @@ Test(distribution, bad_working_hours_name_each_bad_part)
     so_error_clear(&err);
     json_decref(v);
 }
+
+/* Found by fuzz_dates: an unknown day's name is cut to 16 bytes in the field name. Cut inside a character
+ * ("Ť" is 2 bytes, the 16th and 17th), it was not UTF-8: jansson refused the field error, and the 422 named
+ * no field. */
+Test(distribution, an_unknown_day_cut_inside_a_character_is_still_named)
+{
+    json_t *v = json_loads("{\"f-27T09:30:10.o\xc5\xa4ri\":[\"21:00-03:00\"]}", 0, NULL);
+    cr_assert_not_null(v);
+    struct working_hours wh;
+    struct so_error err = {0};
+    cr_assert_eq(working_hours_parse(v, "working_hours", &wh, &err), ERR_VALIDATION);
+    cr_assert_eq(json_array_size(err.errors), 1, "the unknown day is named");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(err.errors, 0), "field")),
+                     "working_hours.f-27T09:30:10.o");
+    so_error_clear(&err);
+    json_decref(v);
+}

@@ -269,3 +269,24 @@ Test(log, json_escape_quotes_controls_and_high_bytes)
     cr_assert(j != NULL, "%s: %s", doc, e.text);
     json_decref(j);
 }
+
+/* A field error may quote what the client sent: only its valid UTF-8 goes into the reply, so the entry is
+ * never lost (jansson refuses a string that is not UTF-8). */
+Test(errors, a_field_error_with_bytes_that_are_not_utf8_keeps_its_valid_start)
+{
+    struct so_error err = {0};
+    so_field_error(&err, "status", "unknown value '%s'", "ab\xc5");  /* a character cut in two */
+    so_field_error(&err, "working_hours.o\xc5", "unknown day");        /* the same in the field's name */
+    so_field_error(&err, "q", "unknown value '%s'", "\xff\xfe tail"); /* not UTF-8 at all */
+    cr_assert_eq(json_array_size(err.errors), 3);
+    json_t *e0 = json_array_get(err.errors, 0), *e1 = json_array_get(err.errors, 1);
+    json_t *e2 = json_array_get(err.errors, 2);
+    cr_assert_str_eq(json_string_value(json_object_get(e0, "message")), "unknown value 'ab");
+    cr_assert_str_eq(json_string_value(json_object_get(e1, "field")), "working_hours.o");
+    cr_assert_str_eq(json_string_value(json_object_get(e1, "message")), "unknown day");
+    cr_assert_str_eq(json_string_value(json_object_get(e2, "message")), "unknown value '");
+    json_t *problem = so_error_problem(&err);
+    cr_assert_not_null(problem);
+    json_decref(problem);
+    so_error_clear(&err);
+}
