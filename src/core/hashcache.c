@@ -1,20 +1,13 @@
 /* A small cache of answers keyed by a SHA-256 hash, with a time to live. */
 #include <string.h>
-#include <time.h>
 #include "salesops/hashcache.h"
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "salesops/timeutil.h"
 
 bool so_hashcache_get(struct so_hashcache *c, const uint8_t key[SO_SHA256_LEN], void *value, size_t len)
 {
     if (len > SO_HASHCACHE_VALUE) return false;
     const size_t i = key[0] % SO_HASHCACHE_SLOTS;
-    if (!c->slot[i].used || c->slot[i].expires_ms <= monotonic_ms() ||
+    if (!c->slot[i].used || c->slot[i].expires_ms <= so_monotonic_ms() ||
         !so_bytes_equal(c->slot[i].key, key, SO_SHA256_LEN))
         return false;
     memcpy(value, c->slot[i].value, len);
@@ -28,7 +21,7 @@ void so_hashcache_put(struct so_hashcache *c, const uint8_t key[SO_SHA256_LEN], 
     const size_t i = key[0] % SO_HASHCACHE_SLOTS;
     memcpy(c->slot[i].key, key, SO_SHA256_LEN);
     memcpy(c->slot[i].value, value, len);
-    c->slot[i].expires_ms = monotonic_ms() + ttl_ms;
+    c->slot[i].expires_ms = so_monotonic_ms() + ttl_ms;
     c->slot[i].used = true;
 }
 

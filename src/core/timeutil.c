@@ -9,6 +9,13 @@ int64_t so_now(void)
     return (int64_t)time(NULL);
 }
 
+int64_t so_monotonic_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
 static int64_t days_from_civil(int64_t y, int m, int d)
 {

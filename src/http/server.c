@@ -77,13 +77,6 @@ struct so_server {
     atomic_int connections; /* open now */
 };
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Takes one token from the key's bucket; false (and the seconds until one is back) when it is empty. */
 static bool rate_allow(struct so_server *srv, int64_t key_id, int *retry_after_s)
 {
@@ -92,7 +85,7 @@ static bool rate_allow(struct so_server *srv, int64_t key_id, int *retry_after_s
     /* a key's slot is one of RATE_PROBE neighbours under one lock: its own, else the one idle longest */
     size_t i = (size_t)((uint64_t)key_id * 2654435761u % (RATE_SLOTS / RATE_PROBE)) * RATE_PROBE;
     pthread_mutex_t *lock = &srv->rate_lock[i / RATE_PROBE % RATE_LOCKS];
-    int64_t now = monotonic_ms();
+    int64_t now = so_monotonic_ms();
     pthread_mutex_lock(lock);
     struct rate_slot *b = NULL, *oldest = &srv->rate[i];
     for (size_t k = i; k < i + RATE_PROBE && b == NULL; k++) {
@@ -465,7 +458,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
         struct conn_watch *w = info ? calloc(1, sizeof *w) : NULL;
         if (w == NULL) return;
         w->fd = info->connect_fd;
-        w->waiting_since_ms = monotonic_ms();
+        w->waiting_since_ms = so_monotonic_ms();
         pthread_mutex_lock(&srv->watch_lock);
         w->next = srv->watched.next;
         w->prev = &srv->watched;
@@ -492,7 +485,7 @@ static void *watchdog(void *p)
     while (!atomic_load(&srv->watchdog_stop)) {
         struct timespec pause = {0, 250 * 1000 * 1000};
         nanosleep(&pause, NULL);
-        int64_t now = monotonic_ms();
+        int64_t now = so_monotonic_ms();
         pthread_mutex_lock(&srv->watch_lock);
         for (struct conn_watch *w = srv->watched.next; w != &srv->watched; w = w->next) {
             if (w->waiting_since_ms == 0 || now - w->waiting_since_ms <= limit_ms) continue;
@@ -591,7 +584,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     struct conn_ctx *c = *con_cls;
     if (c == NULL) return;
     atomic_fetch_sub(&c->srv->in_flight, 1);
-    watch_set(c->srv, connection, monotonic_ms()); /* waiting for the next request's head */
+    watch_set(c->srv, connection, so_monotonic_ms()); /* waiting for the next request's head */
     json_decref(c->req.body);
     json_decref(c->req.reply);
     json_decref(c->req.err.errors);
@@ -695,8 +688,8 @@ bool server_drain(struct so_server *srv, int grace_s)
 {
     MHD_socket listener = MHD_quiesce_daemon(srv->daemon); /* no new connections */
     if (listener != MHD_INVALID_SOCKET) close(listener);
-    int64_t deadline = monotonic_ms() + (int64_t)grace_s * 1000, idle_since = -1;
-    for (int64_t now = monotonic_ms(); now < deadline; now = monotonic_ms()) {
+    int64_t deadline = so_monotonic_ms() + (int64_t)grace_s * 1000, idle_since = -1;
+    for (int64_t now = so_monotonic_ms(); now < deadline; now = so_monotonic_ms()) {
         if (atomic_load(&srv->in_flight) > 0)
             idle_since = -1;
         else if (idle_since < 0)

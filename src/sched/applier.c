@@ -184,10 +184,10 @@ int job_apply_webhooks(struct db *db, int max)
 
 int job_wake_waiting(struct db *db)
 {
-    static _Thread_local time_t last;
-    time_t now = time(NULL);
-    if (now - last < WAKE_EVERY_S) return 0;
-    last = now;
+    /* once a period in the process, whichever scheduler thread comes first (the query covers every account) */
+    static atomic_llong last;
+    long long now = (long long)time(NULL), was = atomic_load(&last);
+    if (now - was < WAKE_EVERY_S || !atomic_compare_exchange_strong(&last, &was, now)) return 0;
     struct arena a = {0};
     int64_t *accounts;
     int count = 0, total = 0;

@@ -8,8 +8,8 @@
 
 /* Applies up to max webhook bodies; returns how many it took. */
 int job_apply_webhooks(struct db *db, int max);
-/* Every few seconds (per thread): applies the waiting events whose deal or task appeared by a way that does not
- * wake them at once (ingest_wake_existing); returns how many. */
+/* Every few seconds (once in the process): applies the waiting events whose deal or task appeared by a way
+ * that does not wake them at once (ingest_wake_existing); returns how many. */
 int job_wake_waiting(struct db *db);
 /* Parks the events that waited 24 hours; returns how many. */
 int job_expire_waiting(struct db *db);

@@ -2,7 +2,6 @@
 #include <string.h>
 #include "batcher.h"
 #include "db_internal.h"
-#include "salesops/buf.h"
 
 #define DEAL_COLUMNS                                                                                         \
     "id, external_id, name, price, pipeline_id, stage_id, status, manager_id, loss_reason_id, " EPOCH(       \
@@ -116,21 +115,19 @@ DB_STMT(stmt_deal_read_batch,
 static void read_batch(struct db *db, struct so_batch_item *items, int count)
 {
     struct so_deal_read *reads[DEAL_READS_MAX];
-    struct so_buf acc = {0}, ids = {0};
+    int64_t accounts[DEAL_READS_MAX], ids[DEAL_READS_MAX];
     int n = 0;
-    for (struct so_batch_item *it = items; it != NULL && n < count; it = it->next) {
+    for (struct so_batch_item *it = items; it != NULL && n < count && n < DEAL_READS_MAX; it = it->next) {
         struct so_deal_read *r = (struct so_deal_read *)it;
         reads[n] = r;
         r->link.rc = DB_NONE;
-        so_buf_printf(&acc, "%s%lld", n ? "," : "{", (long long)r->account_id);
-        so_buf_printf(&ids, "%s%lld", n ? "," : "{", (long long)r->id);
-        n++;
+        accounts[n] = r->account_id;
+        ids[n++] = r->id;
     }
-    so_buf_put(&acc, "}", 1);
-    so_buf_put(&ids, "}", 1);
-    struct db_params p = {.values = {acc.data, ids.data}, .count = 2};
+    struct arena a = {0};
+    struct db_params p = {.values = {db_id_array(&a, accounts, n), db_id_array(&a, ids, n)}, .count = 2};
     PGresult *res = NULL;
-    enum db_rc rc = acc.failed || ids.failed ? DB_ERROR : db_exec(db, &stmt_deal_read_batch, &p, &res);
+    enum db_rc rc = p.values[0] && p.values[1] ? db_exec(db, &stmt_deal_read_batch, &p, &res) : DB_ERROR;
     if (rc == DB_OK) {
         for (int row = 0; row < PQntuples(res); row++) {
             int64_t ord = db_i64(res, row, 12);
@@ -144,8 +141,7 @@ static void read_batch(struct db *db, struct so_batch_item *items, int count)
             reads[i]->link.rc = rc;
     }
     PQclear(res);
-    so_buf_free(&acc);
-    so_buf_free(&ids);
+    arena_release(&a);
 }
 
 static struct batcher readers = BATCHER_INIT(DEAL_READS_MAX, DEAL_READS_MAX, read_batch, NULL);

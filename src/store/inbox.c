@@ -260,12 +260,16 @@ enum db_rc store_inbox_expire_waiting(struct db *db, int *expired)
     return rc == DB_NONE ? DB_OK : rc;
 }
 
-DB_STMT(stmt_inbox_woken,
-        "SELECT " INBOX_COLUMNS " FROM inbox i WHERE i.account_id = $1 AND i.state = 'waiting' AND ("
-        " (i.waits_for_kind = 'deal' AND EXISTS (SELECT 1 FROM deals d WHERE d.account_id = $1"
-        "  AND d.external_id = i.waits_for_ext))"
-        " OR (i.waits_for_kind = 'task' AND EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = $1"
-        "  AND t.external_id = i.waits_for_ext))) ORDER BY i.event_at, i.id");
+/* A waiting row i whose deal or task exists now. */
+#define WAITED_FOR_EXISTS                                                                                    \
+    " i.state = 'waiting' AND ("                                                                             \
+    " (i.waits_for_kind = 'deal' AND EXISTS (SELECT 1 FROM deals d WHERE d.account_id = i.account_id"        \
+    "  AND d.external_id = i.waits_for_ext))"                                                               \
+    " OR (i.waits_for_kind = 'task' AND EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = i.account_id"     \
+    "  AND t.external_id = i.waits_for_ext)))"
+
+DB_STMT(stmt_inbox_woken, "SELECT " INBOX_COLUMNS " FROM inbox i WHERE i.account_id = $1 AND" WAITED_FOR_EXISTS
+                          " ORDER BY i.event_at, i.id");
 
 enum db_rc store_inbox_woken(struct db *db, struct arena *a, int64_t account_id, struct so_inbox_row **rows,
                              int *count)
@@ -276,12 +280,7 @@ enum db_rc store_inbox_woken(struct db *db, struct arena *a, int64_t account_id,
 }
 
 /* the same test, for every account (partial index inbox_waiting_for, one probe per waiting row) */
-DB_STMT(stmt_inbox_accounts_woken,
-        "SELECT DISTINCT i.account_id FROM inbox i WHERE i.state = 'waiting' AND ("
-        " (i.waits_for_kind = 'deal' AND EXISTS (SELECT 1 FROM deals d WHERE d.account_id = i.account_id"
-        "  AND d.external_id = i.waits_for_ext))"
-        " OR (i.waits_for_kind = 'task' AND EXISTS (SELECT 1 FROM tasks t WHERE t.account_id = i.account_id"
-        "  AND t.external_id = i.waits_for_ext))) LIMIT $1");
+DB_STMT(stmt_inbox_accounts_woken, "SELECT DISTINCT i.account_id FROM inbox i WHERE" WAITED_FOR_EXISTS " LIMIT $1");
 
 enum db_rc store_inbox_accounts_woken(struct db *db, struct arena *a, int limit, int64_t **accounts, int *count)
 {

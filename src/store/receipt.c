@@ -14,11 +14,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include "batcher.h"
 #include "db_internal.h"
 #include "salesops/buf.h"
 #include "salesops/crypto.h"
+#include "salesops/timeutil.h"
 
 #define RECEIPT_MAX_BODIES 128
 #define RECEIPT_MAX_BYTES  (4u << 20) /* a batch's bodies; a larger body goes alone */
@@ -27,16 +27,9 @@
 #define RECEIPT_BURST_HOLD_MS 250
 static atomic_llong burst_until_ms; /* monotonic */
 
-static long long mono_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 bool receipt_burst(void)
 {
-    return mono_ms() < atomic_load(&burst_until_ms);
+    return so_monotonic_ms() < atomic_load(&burst_until_ms);
 }
 
 DB_STMT(stmt_inbox_receive_webhooks,
@@ -154,7 +147,7 @@ static void store_batch(struct db *db, struct so_batch_item *items, int n)
 
 static void batch_taken(int count)
 {
-    if (count >= RECEIPT_BURST_BODIES) atomic_store(&burst_until_ms, mono_ms() + RECEIPT_BURST_HOLD_MS);
+    if (count >= RECEIPT_BURST_BODIES) atomic_store(&burst_until_ms, so_monotonic_ms() + RECEIPT_BURST_HOLD_MS);
 }
 
 static struct batcher writers = BATCHER_INIT(RECEIPT_MAX_BODIES, RECEIPT_MAX_BYTES, store_batch, batch_taken);
