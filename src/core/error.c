@@ -52,8 +52,10 @@ enum so_err so_field_error(struct so_error *err, const char *field, const char *
     field = name;
     if (err->errors == NULL) err->errors = json_array();
     json_array_append_new(err->errors, json_pack("{s:s, s:s}", "field", field, "message", msg));
-    if (err->code != ERR_VALIDATION || err->detail[0] == '\0')
-        snprintf(err->detail, sizeof err->detail, "%s: %s", field, msg);
+    /* the detail may be cut, and so inside a character: it too ends where its valid UTF-8 does */
+    if ((err->code != ERR_VALIDATION || err->detail[0] == '\0') &&
+        snprintf(err->detail, sizeof err->detail, "%s: %s", field, msg) >= (int)sizeof err->detail)
+        err->detail[utf8_valid_prefix(err->detail, strlen(err->detail))] = '\0';
     err->code = ERR_VALIDATION;
     return ERR_VALIDATION;
 }
