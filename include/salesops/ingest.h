@@ -11,6 +11,14 @@ struct ingest_item {
     const char *body; /* the event's JSON text, as stored */
     int index;        /* its place in the request */
     bool duplicate;   /* out: its id was seen before */
+    int64_t row_id;   /* out: its inbox row (0 for a duplicate) */
+};
+
+/* Items stored together: the events of one webhook body (parent_id: the body's row), or of a request (0). */
+struct ingest_group {
+    int64_t parent_id;
+    struct ingest_item *items;
+    int count;
 };
 
 /* Sorts items into the order events are applied in: (at, creations first, arrival). */
@@ -18,11 +26,14 @@ void ingest_sort(struct ingest_item *items, int count);
 /* Stores and applies one batch in one transaction. source: events | import | amocrm_event. */
 enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct so_error *err);
-/* The same, inside the caller's transaction, started with ingest_tx_start (the applier stores a webhook body's
- * events with the body); the cache serves the whole transaction. */
-enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, const char *source,
-                         int64_t parent_id, struct ingest_item *items, int count, struct event_cache *cache,
-                         struct so_error *err);
+/* Inside the caller's transaction, started with ingest_tx_start: stores the groups' events in the inbox, in one
+ * statement and in order, and marks each item's row_id or duplicate. Then ingest_apply_stored applies a group's
+ * items; the cache serves the whole transaction (the applier stores the events of all its bodies at once). */
+enum so_err ingest_store(struct db *db, struct arena *a, int64_t account_id, const char *source,
+                         const struct ingest_group *groups, int ngroups, struct so_error *err);
+enum so_err ingest_apply_stored(struct db *db, struct arena *a, int64_t account_id, const char *source,
+                                struct ingest_item *items, int count, struct event_cache *cache,
+                                struct so_error *err);
 /* The keys of what the items' events are about (their deals, tasks, calls and notes): at most
  * INGEST_KEYS_PER_EVENT an item, written to keys; returns how many. */
 #define INGEST_KEYS_PER_EVENT 4

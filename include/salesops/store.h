@@ -305,8 +305,11 @@ struct so_inbox_row {
     int64_t received_at;
     int64_t applied_at;
 };
-/* DB_NONE when an event with this event_id is already stored (a duplicate). */
-enum db_rc store_inbox_insert(struct db *db, int64_t account_id, const struct so_inbox_row *row, int64_t *id);
+/* Stores count event rows (source, parent_id, event_id, event_type, event_at, body) in one statement, in that
+ * order, as applied; ids[i] is row i's id, or 0 when an event with its event_id is already stored (a duplicate,
+ * also of a row earlier in the same call). */
+enum db_rc store_inbox_insert_many(struct db *db, int64_t account_id, const struct so_inbox_row *rows, int count,
+                                   int64_t *ids);
 /* Sets the state (and what it waits for, or the error); applied rows get applied_at. */
 enum db_rc store_inbox_set_state(struct db *db, int64_t account_id, int64_t id, const char *state,
                                  const char *waits_kind, const char *waits_for, const char *error);

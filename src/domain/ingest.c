@@ -210,26 +210,48 @@ struct batch_ctx {
     struct so_error *err;
 };
 
-enum so_err ingest_in_tx(struct db *db, struct arena *a, int64_t account_id, const char *source,
-                         int64_t parent_id, struct ingest_item *items, int count, struct event_cache *cache,
-                         struct so_error *err)
+enum so_err ingest_store(struct db *db, struct arena *a, int64_t account_id, const char *source,
+                         const struct ingest_group *groups, int ngroups, struct so_error *err)
+{
+    int count = 0;
+    for (int g = 0; g < ngroups; g++)
+        count += groups[g].count;
+    if (count == 0) return SO_OK;
+    struct so_inbox_row *rows = arena_alloc(a, sizeof *rows * (size_t)count);
+    int64_t *ids = arena_alloc(a, sizeof *ids * (size_t)count);
+    if (rows == NULL || ids == NULL) return so_fail(err, ERR_INTERNAL, "out of memory");
+    int n = 0;
+    for (int g = 0; g < ngroups; g++)
+        for (int i = 0; i < groups[g].count; i++) {
+            const struct ingest_item *it = &groups[g].items[i];
+            rows[n++] = (struct so_inbox_row){.source = source,
+                                              .parent_id = groups[g].parent_id,
+                                              .event_id = it->ev.id,
+                                              .event_type = event_type_name(it->ev.type),
+                                              .event_at = it->ev.at,
+                                              .body = it->body};
+        }
+    enum db_rc rc = store_inbox_insert_many(db, account_id, rows, count, ids);
+    if (rc != DB_OK) return domain_db_error(rc, err);
+    n = 0;
+    for (int g = 0; g < ngroups; g++)
+        for (int i = 0; i < groups[g].count; i++) {
+            struct ingest_item *it = &groups[g].items[i];
+            it->row_id = ids[n++];
+            it->duplicate = it->row_id == 0;
+        }
+    return SO_OK;
+}
+
+enum so_err ingest_apply_stored(struct db *db, struct arena *a, int64_t account_id, const char *source,
+                                struct ingest_item *items, int count, struct event_cache *cache,
+                                struct so_error *err)
 {
     for (int i = 0; i < count; i++) {
         struct ingest_item *it = &items[i];
-        struct so_inbox_row row = {.source = source,
-                                   .parent_id = parent_id,
-                                   .event_id = it->ev.id,
-                                   .event_type = event_type_name(it->ev.type),
-                                   .event_at = it->ev.at,
-                                   .body = it->body,
-                                   .state = "applied"};
-        int64_t id;
-        enum db_rc rc = store_inbox_insert(db, account_id, &row, &id);
-        it->duplicate = rc == DB_NONE;
-        if (rc == DB_NONE) continue;
-        if (rc != DB_OK) return domain_db_error(rc, err);
+        if (it->duplicate) continue;
         it->ev.live = is_live(source, &it->ev);
-        enum so_err e = apply_stored(db, a, account_id, id, &it->ev, 0, true, cache, err);
+        enum so_err e = apply_stored(db, a, account_id, it->row_id, &it->ev, 0, true, cache, err);
         if (e != SO_OK) return e;
     }
     return SO_OK;
@@ -244,7 +266,10 @@ static enum db_rc batch_tx(struct db *db, void *p)
     int nkeys = ingest_keys(c->account_id, c->items, c->count, keys);
     enum so_err e = ingest_tx_start(db, c->a, c->account_id, keys, nkeys, &c->cache, c->err);
     if (e != SO_OK) return domain_tx_outcome(e, c->err);
-    e = ingest_in_tx(db, c->a, c->account_id, c->source, c->parent_id, c->items, c->count, &c->cache, c->err);
+    struct ingest_group all = {.parent_id = c->parent_id, .items = c->items, .count = c->count};
+    e = ingest_store(db, c->a, c->account_id, c->source, &all, 1, c->err);
+    if (e == SO_OK)
+        e = ingest_apply_stored(db, c->a, c->account_id, c->source, c->items, c->count, &c->cache, c->err);
     return domain_tx_outcome(e, c->err);
 }
 

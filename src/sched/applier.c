@@ -94,16 +94,16 @@ static void release_bodies(struct body_ctx *c)
     c->body_count = 0;
 }
 
-/* Applies a prepared body: its events are stored and applied as children of the body's row. A body whose
- * events apply is marked applied with the others at the end; any other outcome is set here. */
+/* Applies a prepared body, whose events are stored (as children of the body's row). A body whose events apply
+ * is marked applied with the others at the end; any other outcome is set here. */
 static enum db_rc apply_body(struct db *db, struct body_ctx *c, const struct prepared *b)
 {
     const struct so_inbox_row *row = &b->row;
     c->row = *row;
     if (b->events == NULL)
         return store_inbox_set_state(db, row->account_id, row->id, "failed", NULL, NULL, b->why.detail);
-    enum so_err e = ingest_in_tx(db, &c->arena, row->account_id, "amocrm_event", row->id, b->items, b->count,
-                                 &c->cache, &c->err);
+    enum so_err e = ingest_apply_stored(db, &c->arena, row->account_id, "amocrm_event", b->items, b->count,
+                                        &c->cache, &c->err);
     if (e != SO_OK) return body_failure(e, &c->err);
     if (b->count > 0) {
         c->applied_ids[c->applied_count++] = row->id;
@@ -116,7 +116,8 @@ static enum db_rc apply_body(struct db *db, struct body_ctx *c, const struct pre
 
 /* Claims the oldest due body of any account and more of that account's bodies up to the batch size, decodes
  * them all, takes the account's ingest lock (shared: the other appliers apply its other bodies meanwhile) with
- * the keys of every deal and task they name, and applies them in order. */
+ * the keys of every deal and task they name, stores all their events in one statement, and applies them in
+ * order. */
 static enum db_rc apply_bodies(struct db *db, void *p)
 {
     struct body_ctx *c = p;
@@ -146,6 +147,13 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     for (int i = 0; i < c->body_count; i++)
         nkeys += ingest_keys(account_id, c->bodies[i].items, c->bodies[i].count, keys + nkeys);
     enum so_err e = ingest_tx_start(db, &c->arena, account_id, keys, nkeys, &c->cache, &c->err);
+    struct ingest_group groups[BODIES_PER_TRANSACTION];
+    int ngroups = 0;
+    for (int i = 0; i < c->body_count; i++) {
+        const struct prepared *b = &c->bodies[i];
+        if (b->count > 0) groups[ngroups++] = (struct ingest_group){b->row.id, b->items, b->count};
+    }
+    if (e == SO_OK) e = ingest_store(db, &c->arena, account_id, "amocrm_event", groups, ngroups, &c->err);
     if (e != SO_OK) return body_failure(e, &c->err);
     for (int i = 0; i < c->body_count; i++) {
         if ((rc = apply_body(db, c, &c->bodies[i])) != DB_OK) return rc;

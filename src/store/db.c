@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "db_internal.h"
+#include "salesops/buf.h"
 #include "salesops/crypto.h"
 #include "salesops/log.h"
 
@@ -423,6 +424,24 @@ char *db_id_array(struct arena *a, const int64_t *ids, int count)
     out[n++] = '}';
     out[n] = '\0';
     return out;
+}
+
+void db_array_put_text(struct so_buf *b, const char *s, size_t n)
+{
+    if (s == NULL) {
+        so_buf_put(b, "NULL", 4);
+        return;
+    }
+    so_buf_put(b, "\"", 1);
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '"' && s[i] != '\\') continue;
+        so_buf_put(b, s + from, i - from);
+        so_buf_put(b, "\\", 1);
+        from = i;
+    }
+    so_buf_put(b, s + from, n - from);
+    so_buf_put(b, "\"", 1);
 }
 
 int db_parse_id_array(struct arena *a, const char *text, int64_t **ids)

@@ -60,6 +60,9 @@ void db_fill_i64(struct arena *a, const PGresult *r, int row, void *item);
 /* "{1,2,3}" from ids (an int8[] literal), in the arena; and back. */
 char *db_id_array(struct arena *a, const int64_t *ids, int count);
 int db_parse_id_array(struct arena *a, const char *text, int64_t **ids);
+struct so_buf;
+/* One element of a text[] literal: NULL, or the n bytes of s quoted, with '"' and '\' escaped. */
+void db_array_put_text(struct so_buf *b, const char *s, size_t n);
 
 /* Times: columns are read as epoch seconds with this expression in SQL. */
 #define EPOCH(col) "floor(extract(epoch from " col "))::int8"

@@ -1,6 +1,8 @@
 /* The inbox: every event and webhook body, stored before it is acknowledged. */
 #include <stdio.h>
+#include <string.h>
 #include "db_internal.h"
+#include "salesops/buf.h"
 
 #define INBOX_COLUMNS                                                                                        \
     "id, account_id, source, parent_id, event_id, event_type, " EPOCH(                                       \
@@ -8,10 +10,18 @@
                     " waits_for_kind, waits_for_ext, attempts, error, " EPOCH("received_at") ", " EPOCH(     \
                         "applied_at")
 
-DB_STMT(stmt_inbox_insert,
-        "INSERT INTO inbox (account_id, source, parent_id, event_id, event_type, event_at, body, state, applied_at)"
-        " VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7, $8, CASE WHEN $8 = 'applied' THEN now() END)"
-        " ON CONFLICT DO NOTHING RETURNING id");
+/* Many event rows in one statement, in the order given, each stored as applied (the outcome of its apply changes
+ * that when it is another). The ids are drawn first, in that order, so that the rows a conflict skipped (a
+ * duplicate event id, stored before or earlier in the same batch) are known: they have no row. */
+DB_STMT(stmt_inbox_insert_many,
+        "WITH input AS MATERIALIZED (SELECT t.*, nextval('inbox_id_seq') AS id"
+        "  FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::text[])"
+        "  WITH ORDINALITY AS t(source, parent_id, event_id, event_type, event_at, body, ord)),"
+        " stored AS (INSERT INTO inbox (account_id, id, source, parent_id, event_id, event_type, event_at, body,"
+        "  state, applied_at)"
+        "  SELECT $1, id, source, parent_id, event_id, event_type, to_timestamp(event_at), body, 'applied', now()"
+        "  FROM input ORDER BY ord ON CONFLICT DO NOTHING RETURNING id)"
+        " SELECT i.id, s.id IS NOT NULL FROM input i LEFT JOIN stored s USING (id) ORDER BY i.ord");
 DB_STMT(stmt_inbox_set_state,
         "UPDATE inbox SET state = $3, waits_for_kind = $4, waits_for_ext = $5, error = $6,"
         " applied_at = CASE WHEN $3 = 'applied' THEN now() END,"
@@ -80,18 +90,49 @@ enum db_rc store_savepoint_release(struct db *db)
     return db_simple(db, "RELEASE SAVEPOINT event");
 }
 
-enum db_rc store_inbox_insert(struct db *db, int64_t account_id, const struct so_inbox_row *row, int64_t *id)
+/* An id column of a batch: NULL for 0. */
+static void put_id(struct so_buf *b, int64_t v)
 {
+    if (v == 0)
+        so_buf_put(b, "NULL", 4);
+    else
+        so_buf_printf(b, "%lld", (long long)v);
+}
+
+enum db_rc store_inbox_insert_many(struct db *db, int64_t account_id, const struct so_inbox_row *rows, int count,
+                                   int64_t *ids)
+{
+    if (count == 0) return DB_OK;
+    enum { COLUMNS = 6 };
+    struct so_buf col[COLUMNS] = {0};
+    for (int i = 0; i < count; i++) {
+        const struct so_inbox_row *r = &rows[i];
+        for (int c = 0; c < COLUMNS; c++)
+            so_buf_put(&col[c], i ? "," : "{", 1);
+        db_array_put_text(&col[0], r->source, strlen(r->source));
+        put_id(&col[1], r->parent_id);
+        db_array_put_text(&col[2], r->event_id, r->event_id ? strlen(r->event_id) : 0);
+        db_array_put_text(&col[3], r->event_type, r->event_type ? strlen(r->event_type) : 0);
+        put_id(&col[4], r->event_at);
+        db_array_put_text(&col[5], r->body, strlen(r->body));
+    }
     struct db_params p = {0};
     dbp_int(&p, account_id);
-    dbp_str(&p, row->source);
-    dbp_id(&p, row->parent_id);
-    dbp_str(&p, row->event_id);
-    dbp_str(&p, row->event_type);
-    dbp_id(&p, row->event_at);
-    dbp_str(&p, row->body);
-    dbp_str(&p, row->state);
-    return db_returning_id(db, &stmt_inbox_insert, &p, id);
+    bool failed = false;
+    for (int c = 0; c < COLUMNS; c++) {
+        so_buf_put(&col[c], "}", 1);
+        failed |= col[c].failed;
+        dbp_str(&p, col[c].data);
+    }
+    PGresult *res = NULL;
+    enum db_rc rc = failed ? DB_ERROR : db_exec(db, &stmt_inbox_insert_many, &p, &res);
+    if (rc == DB_NONE || (rc == DB_OK && PQntuples(res) != count)) rc = DB_ERROR;
+    for (int i = 0; rc == DB_OK && i < count; i++)
+        ids[i] = PQgetvalue(res, i, 1)[0] == 't' ? db_i64(res, i, 0) : 0;
+    PQclear(res);
+    for (int c = 0; c < COLUMNS; c++)
+        so_buf_free(&col[c]);
+    return rc;
 }
 
 enum db_rc store_inbox_set_state(struct db *db, int64_t account_id, int64_t id, const char *state,

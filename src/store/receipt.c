@@ -62,25 +62,6 @@ static void put_hex(struct so_buf *b, const uint8_t *bytes)
     so_buf_put(b, hex, SO_SHA256_LEN * 2 + 2);
 }
 
-/* One element of a text[] literal: NULL, or the text quoted with '"' and '\' escaped. */
-static void put_element(struct so_buf *b, const char *s, size_t n)
-{
-    if (s == NULL) {
-        so_buf_put(b, "NULL", 4);
-        return;
-    }
-    so_buf_put(b, "\"", 1);
-    size_t from = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '"' && s[i] != '\\') continue;
-        so_buf_put(b, s + from, i - from);
-        so_buf_put(b, "\\", 1);
-        from = i;
-    }
-    so_buf_put(b, s + from, n - from);
-    so_buf_put(b, "\"", 1);
-}
-
 static bool same_key(const struct so_receipt *a, const struct so_receipt *b)
 {
     return a->store == b->store && memcmp(a->token_hash, b->token_hash, SO_SHA256_LEN) == 0 &&
@@ -108,9 +89,9 @@ static void store_batch(struct db *db, struct so_batch_item *items, int n)
         for (int c = 0; c < 5; c++)
             so_buf_put(&col[c], sep, strlen(sep));
         put_hex(&col[0], r->token_hash);
-        put_element(&col[1], r->body, r->body_len);
+        db_array_put_text(&col[1], r->body, r->body_len);
         put_hex(&col[2], r->body_hash);
-        put_element(&col[3], r->sent, r->sent ? strlen(r->sent) : 0);
+        db_array_put_text(&col[3], r->sent, r->sent ? strlen(r->sent) : 0);
         so_buf_put(&col[4], r->store ? "t" : "f", 1);
     }
     bool failed = false;
