@@ -203,6 +203,8 @@ struct dist_outcome {
 };
 enum so_err domain_dist_wants(struct db *db, struct arena *a, int64_t account_id, int64_t manager_id,
                               struct dist_outcome *out, struct so_error *err);
+/* The same when the caller knows whether the manager (0: none) is a pool user. */
+void domain_dist_wants_known(int64_t manager_id, bool pool_user, struct dist_outcome *out);
 enum so_err domain_dist_after_create(struct db *db, struct arena *a, int64_t account_id, struct so_deal *deal,
                                      struct dist_outcome *o, int64_t now, struct so_error *err);
 /* POST /distribution/next: its own transaction; ERR_NO_ELIGIBLE_MANAGER when nobody is. */

@@ -58,21 +58,24 @@ static enum so_err log_assignment(struct db *db, int64_t account_id, const char 
     return rc == DB_OK ? SO_OK : domain_db_error(rc, err);
 }
 
-enum so_err domain_dist_wants(struct db *db, struct arena *a, int64_t account_id, int64_t manager_id,
-                              struct dist_outcome *out, struct so_error *err)
+void domain_dist_wants_known(int64_t manager_id, bool pool_user, struct dist_outcome *out)
 {
     memset(out, 0, sizeof *out);
     out->original_manager_id = manager_id;
+    if (manager_id != 0 && !pool_user) return;
+    out->reason = manager_id != 0 ? "pool_user" : "new_deal";
+    out->attempted = true;
+}
+
+enum so_err domain_dist_wants(struct db *db, struct arena *a, int64_t account_id, int64_t manager_id,
+                              struct dist_outcome *out, struct so_error *err)
+{
+    struct so_manager m = {0};
     if (manager_id != 0) {
-        struct so_manager m;
         enum db_rc rc = store_manager_get(db, a, account_id, manager_id, &m);
         if (rc != DB_OK) return domain_db_error(rc, err);
-        if (!m.pool_user) return SO_OK;
-        out->reason = "pool_user";
-    } else {
-        out->reason = "new_deal";
     }
-    out->attempted = true;
+    domain_dist_wants_known(manager_id, m.pool_user, out);
     return SO_OK;
 }
 

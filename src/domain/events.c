@@ -231,7 +231,7 @@ struct apply_ctx {
     struct so_error *err;
 };
 
-enum { CACHED_MANAGER, CACHED_PIPELINE, CACHED_STAGE, CACHED_LOSS_REASON };
+enum { CACHED_MANAGER, CACHED_POOL_USER, CACHED_PIPELINE, CACHED_STAGE, CACHED_FIRST_OPEN_STAGE, CACHED_LOSS_REASON };
 
 void event_cache_clear(struct event_cache *cache)
 {
@@ -283,6 +283,25 @@ static enum db_rc id_by_external(struct apply_ctx *c, int cached, enum so_kind k
 static enum db_rc manager_id(struct apply_ctx *c, const char *ext, int64_t *id)
 {
     return id_by_external(c, CACHED_MANAGER, KIND_MANAGER, ext, id);
+}
+
+/* Whether a manager's new deals are distributed (a pool user), through the transaction's cache (no event
+ * changes it). */
+static enum so_err manager_pool_user(struct apply_ctx *c, int64_t manager_id, bool *pool_user)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%lld", (long long)manager_id);
+    const struct event_cache_entry *hit = cache_get(c, CACHED_POOL_USER, 0, key);
+    if (hit) {
+        *pool_user = hit->id != 0;
+        return SO_OK;
+    }
+    struct so_manager m;
+    enum db_rc rc = store_manager_get(c->db, c->a, c->account_id, manager_id, &m);
+    if (rc != DB_OK) return domain_db_error(rc, c->err);
+    *pool_user = m.pool_user;
+    cache_put(c, CACHED_POOL_USER, 0, key, m.pool_user, NULL);
+    return SO_OK;
 }
 
 static enum so_err db_fail(struct apply_ctx *c, enum db_rc rc)
@@ -398,6 +417,25 @@ static enum so_err ensure_stage(struct apply_ctx *c, int64_t pipeline_id, const 
     return e;
 }
 
+/* The pipeline's first open stage (a placeholder pipeline without one gets one), through the transaction's
+ * cache: where a deal created without a stage starts. */
+static enum so_err first_open_stage(struct apply_ctx *c, int64_t pipeline_id, struct so_stage *out)
+{
+    const struct event_cache_entry *hit = cache_get(c, CACHED_FIRST_OPEN_STAGE, pipeline_id, "");
+    if (hit) {
+        *out = hit->stage;
+        return SO_OK;
+    }
+    enum so_err e = SO_OK;
+    enum db_rc rc = store_stage_first(c->db, c->a, c->account_id, pipeline_id, STAGE_OPEN, out);
+    if (rc == DB_NONE)
+        e = ensure_stage(c, pipeline_id, "new", out);
+    else if (rc != DB_OK)
+        e = db_fail(c, rc);
+    if (e == SO_OK) cache_put(c, CACHED_FIRST_OPEN_STAGE, pipeline_id, "", out->id, out);
+    return e;
+}
+
 /* The deal the event is about (deleted ones too); *found false when it does not exist yet. */
 static enum so_err find_deal(struct apply_ctx *c, const char *ext, struct so_deal *deal, bool *found)
 {
@@ -462,15 +500,7 @@ static enum so_err apply_deal_created(struct apply_ctx *c)
     int64_t pipeline_id, manager_id = 0, loss_reason_id = 0;
     struct so_stage stage;
     if ((e = ensure_pipeline(c, ev->pipeline, &pipeline_id)) != SO_OK) return e;
-    if (ev->stage) {
-        e = ensure_stage(c, pipeline_id, ev->stage, &stage);
-    } else {
-        enum db_rc rc = store_stage_first(c->db, c->a, c->account_id, pipeline_id, STAGE_OPEN, &stage);
-        if (rc == DB_NONE) /* a placeholder pipeline without open stages gets one */
-            e = ensure_stage(c, pipeline_id, "new", &stage);
-        else if (rc != DB_OK)
-            e = db_fail(c, rc);
-    }
+    e = ev->stage ? ensure_stage(c, pipeline_id, ev->stage, &stage) : first_open_stage(c, pipeline_id, &stage);
     if (e == SO_OK && ev->manager) e = ensure_manager(c, ev->manager, &manager_id);
     if (e != SO_OK) return e;
     struct deal_change chg = {.at = ev->at,
@@ -486,9 +516,11 @@ static enum so_err apply_deal_created(struct apply_ctx *c)
                               .manager_id = manager_id,
                               .loss_reason_id = loss_reason_id};
     struct dist_outcome dist = {0};
-    if (ev->live && stage.kind == STAGE_OPEN &&
-        (e = domain_dist_wants(c->db, c->a, c->account_id, manager_id, &dist, c->err)) != SO_OK)
-        return e;
+    if (ev->live && stage.kind == STAGE_OPEN) {
+        bool pool_user = false;
+        if (manager_id != 0 && (e = manager_pool_user(c, manager_id, &pool_user)) != SO_OK) return e;
+        domain_dist_wants_known(manager_id, pool_user, &dist);
+    }
     struct so_deal created;
     bool lost = stage.kind == STAGE_LOST;
     e = domain_deal_apply(c->db, c->a, c->account_id, &chg, dist.attempted || lost ? &created : NULL, c->err);

@@ -408,6 +408,30 @@ Test(distribution, live_events_are_distributed_history_is_not)
                             "'pool_user'",
                             (long long)w.acct.id),
                  1);
+    /* in one batch, the pool user's deals around another manager's: each is judged by its own manager */
+    char body2[2048];
+    snprintf(body2, sizeof body2,
+             "[{\"id\":\"e5\",\"type\":\"manager.upserted\",\"at\":\"%s\",\"data\":{\"manager\":\"own\","
+             "\"name\":\"Own\"}},"
+             "{\"id\":\"e6\",\"type\":\"deal.created\",\"at\":\"%s\",\"data\":{\"deal\":\"pooled2\","
+             "\"name\":\"P\",\"price\":1,\"pipeline\":\"p1\",\"manager\":\"pool\"}},"
+             "{\"id\":\"e7\",\"type\":\"deal.created\",\"at\":\"%s\",\"data\":{\"deal\":\"kept\","
+             "\"name\":\"K\",\"price\":1,\"pipeline\":\"p1\",\"manager\":\"own\"}},"
+             "{\"id\":\"e8\",\"type\":\"deal.created\",\"at\":\"%s\",\"data\":{\"deal\":\"pooled3\","
+             "\"name\":\"P\",\"price\":1,\"pipeline\":\"p1\",\"manager\":\"pool\"}}]",
+             now, now, now, now);
+    post_events(body2);
+    int64_t pool = th_sql_int("SELECT id FROM managers WHERE account_id = %lld AND external_id = 'pool'",
+                              (long long)w.acct.id);
+    int64_t own = th_sql_int("SELECT id FROM managers WHERE account_id = %lld AND external_id = 'own'",
+                             (long long)w.acct.id);
+    cr_assert_eq(deal_manager("kept"), own, "a deal given to a manager who is not a pool user stays his");
+    int64_t m2 = deal_manager("pooled2"), m3 = deal_manager("pooled3");
+    cr_assert(m2 != 0 && m2 != pool && m3 != 0 && m3 != pool, "both pool user's deals are distributed: %lld %lld",
+              (long long)m2, (long long)m3);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM assignments WHERE account_id = %lld AND reason = 'pool_user'",
+                            (long long)w.acct.id),
+                 3);
 }
 
 Test(distribution, an_amocrm_lead_for_a_pool_user_is_distributed_and_written_back)

@@ -794,6 +794,33 @@ Test(events, a_placeholder_stage_goes_after_the_last_open_stage)
     json_decref(d);
 }
 
+/* A deal created without a stage starts in its pipeline's first open stage; in one batch, over two pipelines
+ * (one a new placeholder, which gets a "new" stage), each deal gets its own pipeline's. */
+Test(events, a_deal_without_a_stage_starts_in_its_own_pipelines_first_open_stage)
+{
+    send_ok("[{\"id\":\"f1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+            "\"data\":{\"deal\":\"FD1\",\"name\":\"A\",\"price\":1,\"pipeline\":\"p1\"}},"
+            "{\"id\":\"f2\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:01:00Z\","
+            "\"data\":{\"deal\":\"FD2\",\"name\":\"B\",\"price\":1,\"pipeline\":\"fp9\"}},"
+            "{\"id\":\"f3\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:02:00Z\","
+            "\"data\":{\"deal\":\"FD3\",\"name\":\"C\",\"price\":1,\"pipeline\":\"p1\"}},"
+            "{\"id\":\"f4\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:03:00Z\","
+            "\"data\":{\"deal\":\"FD4\",\"name\":\"D\",\"price\":1,\"pipeline\":\"fp9\"}}]",
+            4);
+    int64_t fp9 = th_id_by_ext(w.acct.admin_key, "pipelines", "fp9");
+    int64_t fresh = th_sql_int("SELECT id FROM stages WHERE account_id = %lld AND pipeline_id = %lld AND "
+                               "external_id = 'new' AND kind = 'open'",
+                               (long long)w.acct.id, (long long)fp9);
+    const char *exts[] = {"FD1", "FD2", "FD3", "FD4"};
+    for (int i = 0; i < 4; i++) {
+        json_t *d = th_get_json(w.acct.admin_key, "/api/v1/deals/ext:%s", exts[i]);
+        cr_assert_eq(th_jint(d, "pipeline_id"), i % 2 ? fp9 : w.pipeline_id, "%s", exts[i]);
+        cr_assert_eq(th_jint(d, "stage_id"), i % 2 ? fresh : w.stages[0], "%s starts in its pipeline's first "
+                     "open stage", exts[i]);
+        json_decref(d);
+    }
+}
+
 Test(events, won_and_lost_name_the_pipelines_closing_stages)
 {
     send_ok(
