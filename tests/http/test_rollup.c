@@ -378,6 +378,24 @@ static void check_account(uint64_t seed)
     check_rebuild_unchanged("late events");
     compare("2026-09-25", 45, "after late events");
 
+    /* one statement that touches between 65 and 1,000 entities (every deal, and 100 new calls without a deal):
+     * the refresh at commit goes in chunks of 64, the deals first, then the calls */
+    int64_t deals = th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld", (long long)acct.id);
+    cr_assert(deals > 64 && deals + 100 <= 1000, "%lld deals", (long long)deals);
+    cr_assert_eq(th_sql_int("WITH m AS (SELECT array_agg(id ORDER BY id) AS ids FROM managers WHERE account_id = %lld),"
+                            " c AS (INSERT INTO calls (account_id, external_id, manager_id, direction, started_at,"
+                            "  duration_s, answered, created_at)"
+                            "  SELECT %lld, 'chunked' || g, m.ids[1 + g %% cardinality(m.ids)], 'out',"
+                            "  timestamptz '2026-09-26 09:00:00+00' + (g * 7919 %% (40 * 86400)) * interval '1 second',"
+                            "  g %% 300, g %% 4 <> 0, now() FROM m, generate_series(1, 100) g RETURNING 1),"
+                            " d AS (UPDATE deals SET name = name WHERE account_id = %lld RETURNING 1)"
+                            " SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM d)",
+                            (long long)acct.id, (long long)acct.id, (long long)acct.id),
+                 100 + deals);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM kpi_dirty"), 0, "the dirty list is emptied at commit");
+    check_rebuild_unchanged("a refresh in chunks");
+    compare("2026-09-25", 45, "after a refresh in chunks");
+
     /* one statement that touches over 1,000 entities: the refresh at commit takes the bulk path (the account's
      * lock and hash joins, as an import does), recomputing every deal and 1,200 new calls without a deal,
      * some of them exactly at a period's edge */
