@@ -137,6 +137,11 @@ Test(metrics, counts_requests_by_route_and_status_with_latency_histograms)
     cr_assert_eq(sample(&after, "salesops_http_requests_total{" DEAL_LABELS ",status=\"404\"}") -
                      sample(&before, "salesops_http_requests_total{" DEAL_LABELS ",status=\"404\"}"),
                  2);
+    /* the two GETs one after the other: each read by a statement of its own */
+    cr_assert_eq(sample(&after, "salesops_deal_reads_total") - sample(&before, "salesops_deal_reads_total"), 2);
+    cr_assert_eq(sample(&after, "salesops_deal_read_batches_total") -
+                     sample(&before, "salesops_deal_read_batches_total"),
+                 2);
     cr_assert_eq(sample(&after, "salesops_http_requests_total{method=\"*\",route=\"(unmatched)\",status=\"404\"}") -
                      sample(&before, "salesops_http_requests_total{method=\"*\",route=\"(unmatched)\",status=\"404\"}"),
                  1);
@@ -175,6 +180,29 @@ Test(metrics, counts_requests_by_route_and_status_with_latency_histograms)
     cr_assert_eq(sample(&after, "salesops_database_up"), 1);
     scrape_free(&before);
     scrape_free(&after);
+}
+
+/* The contract names every family: each one the server declares is listed in the /metrics description of the
+ * OpenAPI document it serves. */
+Test(metrics, every_family_is_named_in_the_openapi_document)
+{
+    struct th_resp spec = th_request("GET", "/openapi.yaml", NULL, NULL, NULL, NULL);
+    cr_assert_eq(spec.status, 200);
+    struct th_resp r = th_request("GET", "/metrics", NULL, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200);
+    int families = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(r.body, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "# TYPE ", 7) != 0) continue;
+        char name[160], quoted[170];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(line + 7, " "), line + 7);
+        snprintf(quoted, sizeof quoted, "`%s", name); /* as the description writes it: `name` or `name{labels}` */
+        cr_assert(strstr(spec.body, quoted) != NULL, "openapi.yaml does not name the family %s", name);
+        families++;
+    }
+    cr_assert_geq(families, 20, "families declared: %d", families);
+    th_resp_free(&r);
+    th_resp_free(&spec);
 }
 
 /* Queue gauges: rows in each state, added by this test (due in an hour, so no job takes them meanwhile). */
