@@ -316,6 +316,14 @@ static struct th_resp post_webhook(const char *token, const char *body)
     return th_request("POST", path, NULL, body, "application/x-www-form-urlencoded", NULL);
 }
 
+/* Posts a webhook body that must be taken (200). */
+static void post_webhook_ok(const char *token, const char *body)
+{
+    struct th_resp r = post_webhook(token, body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+}
+
 /* A copy of body with every `from` replaced by `to` (free it). */
 static char *replace_all(const char *body, const char *from, const char *to)
 {
@@ -717,9 +725,7 @@ Test(connector, a_webhook_loss_is_reviewed_once_its_reason_is_read)
                (long long)reason, (long long)head);
     cr_assert_eq(r.status, 200, "%s", r.body);
     th_resp_free(&r);
-    r = post_webhook(tacct.webhook_token, LEADS_ADD);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    th_resp_free(&r);
+    post_webhook_ok(tacct.webhook_token, LEADS_ADD);
     WAIT_FOR(th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld AND external_id = '40310001'",
                         (long long)tacct.id) == 1,
              "leads_add was not applied");
@@ -728,9 +734,7 @@ Test(connector, a_webhook_loss_is_reviewed_once_its_reason_is_read)
     char now_text[32];
     snprintf(now_text, sizeof now_text, "%lld", (long long)time(NULL));
     char *lost_now = replace_all(LEADS_STATUS_LOST, "1662184800", now_text); /* updated_at and last_modified */
-    r = post_webhook(tacct.webhook_token, lost_now);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    th_resp_free(&r);
+    post_webhook_ok(tacct.webhook_token, lost_now);
     WAIT_FOR(th_count_rows("rejection_reviews", tacct.id) == 1, "no review after the reason was read; the fake got:%s",
              requests_text());
     r = th_get(tacct.admin_key, "/api/v1/rejection-control/reviews");
@@ -1200,13 +1204,9 @@ Test(connector, webhooks_for_objects_salesops_created_update_them)
     /* amoCRM tells about them: no second task, no second note */
     struct form f;
     task_add_webhook(&f, 70000001, "Перезвонить клиенту");
-    r = post_webhook(tacct.webhook_token, f.text);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    th_resp_free(&r);
+    post_webhook_ok(tacct.webhook_token, f.text);
     note_webhook(&f, 90000001, "Договорились о встрече");
-    r = post_webhook(tacct.webhook_token, f.text);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    th_resp_free(&r);
+    post_webhook_ok(tacct.webhook_token, f.text);
     WAIT_FOR(inbox_settled(), "the webhooks were not applied");
     cr_assert_eq(list_size("/api/v1/tasks?deal_id=%lld", (long long)deal), 1, "a second task was made");
     cr_assert_eq(list_size("/api/v1/deals/%lld/notes", (long long)deal), 1, "a second note was made");
@@ -1243,18 +1243,14 @@ Test(connector, task_webhook_during_delivery_matches_the_task_in_flight)
     /* meanwhile a meeting with the same text is made in amoCRM: another type, so a task of its own */
     struct form f;
     task_add_webhook_typed(&f, 70000500, "2", "Выслать КП");
-    r = post_webhook(tacct.webhook_token, f.text);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    th_resp_free(&r);
+    post_webhook_ok(tacct.webhook_token, f.text);
     WAIT_FOR(inbox_settled(), "the webhook was not applied");
     bool took_over = task_linked(task, "70000500");
     cr_assert(!took_over, "a meeting webhook took over the call task in flight (types differ)");
 
     /* and amoCRM's webhook for that same task (same lead, type and text) arrives */
     task_add_webhook(&f, 70000001, "Выслать КП");
-    r = post_webhook(tacct.webhook_token, f.text);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    th_resp_free(&r);
+    post_webhook_ok(tacct.webhook_token, f.text);
     WAIT_FOR(inbox_settled(), "the webhook was not applied");
     cr_assert_eq(count_requests("POST", "/api/v4/tasks"), 1,
                  "the retry came before the webhook was applied: the test proves nothing");
@@ -1315,14 +1311,11 @@ Test(connector, a_webhook_that_waited_for_a_task_in_delivery_applies_once_its_id
     /* the delivery is refused once: the task's amoCRM id is stored only after the retry */
     int64_t deal;
     int64_t task = task_in_delivery("Уточнить бюджет", &deal);
-    struct th_resp r;
 
     /* the manager closes it in amoCRM at once: the webhook names an amoCRM id salesops does not hold yet */
     struct form f;
     task_done_webhook(&f, 70000001, "Уточнить бюджет");
-    r = post_webhook(tacct.webhook_token, f.text);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    th_resp_free(&r);
+    post_webhook_ok(tacct.webhook_token, f.text);
     WAIT_FOR(list_size("/api/v1/webhooks/inbox?state=waiting", 0) > 0, "the completion does not wait");
     cr_assert(!task_linked(task, "70000001"), "the id was stored before the webhook: the test proves nothing");
     cr_assert(task_in_state(task, "open"));
