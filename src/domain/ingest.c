@@ -217,29 +217,27 @@ enum so_err ingest_store(struct db *db, struct arena *a, int64_t account_id, con
     for (int g = 0; g < ngroups; g++)
         count += groups[g].count;
     if (count == 0) return SO_OK;
+    struct ingest_item **items = arena_alloc(a, sizeof *items * (size_t)count);
     struct so_inbox_row *rows = arena_alloc(a, sizeof *rows * (size_t)count);
     int64_t *ids = arena_alloc(a, sizeof *ids * (size_t)count);
-    if (rows == NULL || ids == NULL) return so_fail(err, ERR_INTERNAL, "out of memory");
+    if (items == NULL || rows == NULL || ids == NULL) return so_fail(err, ERR_INTERNAL, "out of memory");
     int n = 0;
     for (int g = 0; g < ngroups; g++)
-        for (int i = 0; i < groups[g].count; i++) {
-            const struct ingest_item *it = &groups[g].items[i];
-            rows[n++] = (struct so_inbox_row){.source = source,
-                                              .parent_id = groups[g].parent_id,
-                                              .event_id = it->ev.id,
-                                              .event_type = event_type_name(it->ev.type),
-                                              .event_at = it->ev.at,
-                                              .body = it->body};
+        for (int i = 0; i < groups[g].count; i++, n++) {
+            items[n] = &groups[g].items[i];
+            rows[n] = (struct so_inbox_row){.source = source,
+                                            .parent_id = groups[g].parent_id,
+                                            .event_id = items[n]->ev.id,
+                                            .event_type = event_type_name(items[n]->ev.type),
+                                            .event_at = items[n]->ev.at,
+                                            .body = items[n]->body};
         }
     enum db_rc rc = store_inbox_insert_many(db, account_id, rows, count, ids);
     if (rc != DB_OK) return domain_db_error(rc, err);
-    n = 0;
-    for (int g = 0; g < ngroups; g++)
-        for (int i = 0; i < groups[g].count; i++) {
-            struct ingest_item *it = &groups[g].items[i];
-            it->row_id = ids[n++];
-            it->duplicate = it->row_id == 0;
-        }
+    for (int i = 0; i < count; i++) {
+        items[i]->row_id = ids[i];
+        items[i]->duplicate = ids[i] == 0;
+    }
     return SO_OK;
 }
 

@@ -444,6 +444,32 @@ void db_array_put_text(struct so_buf *b, const char *s, size_t n)
     so_buf_put(b, "\"", 1);
 }
 
+void db_array_row(struct so_buf *cols, int ncols, int row)
+{
+    for (int c = 0; c < ncols; c++)
+        so_buf_put(&cols[c], row == 0 ? "{" : ",", 1);
+}
+
+bool db_array_params(struct so_buf *cols, int ncols, struct db_params *p)
+{
+    bool ok = true;
+    for (int c = 0; c < ncols; c++) {
+        if (cols[c].len == 0)
+            so_buf_put(&cols[c], "{}", 2);
+        else
+            so_buf_put(&cols[c], "}", 1);
+        ok &= !cols[c].failed;
+        p->values[p->count++] = cols[c].data;
+    }
+    return ok;
+}
+
+void db_array_free(struct so_buf *cols, int ncols)
+{
+    for (int c = 0; c < ncols; c++)
+        so_buf_free(&cols[c]);
+}
+
 int db_parse_id_array(struct arena *a, const char *text, int64_t **ids)
 {
     int count = 0;

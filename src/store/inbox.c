@@ -107,8 +107,7 @@ enum db_rc store_inbox_insert_many(struct db *db, int64_t account_id, const stru
     struct so_buf col[COLUMNS] = {0};
     for (int i = 0; i < count; i++) {
         const struct so_inbox_row *r = &rows[i];
-        for (int c = 0; c < COLUMNS; c++)
-            so_buf_put(&col[c], i ? "," : "{", 1);
+        db_array_row(col, COLUMNS, i);
         db_array_put_text(&col[0], r->source, strlen(r->source));
         put_id(&col[1], r->parent_id);
         db_array_put_text(&col[2], r->event_id, r->event_id ? strlen(r->event_id) : 0);
@@ -118,20 +117,14 @@ enum db_rc store_inbox_insert_many(struct db *db, int64_t account_id, const stru
     }
     struct db_params p = {0};
     dbp_int(&p, account_id);
-    bool failed = false;
-    for (int c = 0; c < COLUMNS; c++) {
-        so_buf_put(&col[c], "}", 1);
-        failed |= col[c].failed;
-        dbp_str(&p, col[c].data);
-    }
+    bool failed = !db_array_params(col, COLUMNS, &p);
     PGresult *res = NULL;
     enum db_rc rc = failed ? DB_ERROR : db_exec(db, &stmt_inbox_insert_many, &p, &res);
     if (rc == DB_NONE || (rc == DB_OK && PQntuples(res) != count)) rc = DB_ERROR;
     for (int i = 0; rc == DB_OK && i < count; i++)
         ids[i] = PQgetvalue(res, i, 1)[0] == 't' ? db_i64(res, i, 0) : 0;
     PQclear(res);
-    for (int c = 0; c < COLUMNS; c++)
-        so_buf_free(&col[c]);
+    db_array_free(col, COLUMNS);
     return rc;
 }
 

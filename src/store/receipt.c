@@ -78,29 +78,20 @@ static void store_batch(struct db *db, struct so_batch_item *items, int n)
     struct so_receipt *batch = (struct so_receipt *)items;
     struct so_buf col[5] = {0};
     int count = 0;
-    for (int c = 0; c < 5; c++)
-        so_buf_put(&col[c], "{", 1);
     for (struct so_receipt *r = batch; r != NULL; r = NEXT(r)) {
         r->same = NULL;
         for (struct so_receipt *e = batch; e != r && r->same == NULL; e = NEXT(e))
             if (e->same == NULL && same_key(e, r)) r->same = e;
         if (r->same != NULL) continue;
-        const char *sep = count++ ? "," : "";
-        for (int c = 0; c < 5; c++)
-            so_buf_put(&col[c], sep, strlen(sep));
+        db_array_row(col, 5, count++);
         put_hex(&col[0], r->token_hash);
         db_array_put_text(&col[1], r->body, r->body_len);
         put_hex(&col[2], r->body_hash);
         db_array_put_text(&col[3], r->sent, r->sent ? strlen(r->sent) : 0);
         so_buf_put(&col[4], r->store ? "t" : "f", 1);
     }
-    bool failed = false;
     struct db_params p = {0};
-    for (int c = 0; c < 5; c++) {
-        so_buf_put(&col[c], "}", 1);
-        failed |= col[c].failed;
-        p.values[p.count++] = col[c].data;
-    }
+    bool failed = !db_array_params(col, 5, &p);
     PGresult *res = NULL;
     enum db_rc rc = failed ? DB_ERROR : db_exec(db, &stmt_inbox_receive_webhooks, &p, &res);
     if (rc == DB_NONE || (rc == DB_OK && PQntuples(res) != count)) rc = DB_ERROR;
@@ -122,8 +113,7 @@ static void store_batch(struct db *db, struct so_batch_item *items, int n)
         row++;
     }
     PQclear(res);
-    for (int c = 0; c < 5; c++)
-        so_buf_free(&col[c]);
+    db_array_free(col, 5);
 }
 
 static void batch_taken(int count)
