@@ -74,6 +74,8 @@ struct deal_change {
     int64_t manager_id;
     int64_t loss_reason_id;
 };
+/* The deal a creation (deal_id 0) makes, in the given stage (chg->stage_id's), as domain_deal_apply inserts it. */
+struct so_deal domain_deal_new(const struct deal_change *chg, const struct so_stage *stage);
 /* Applies inside the caller's transaction: inserts or updates the deal and writes one history row for a
  * change of stage, status or responsible. */
 enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id,

@@ -74,6 +74,11 @@ struct event_cache {
      * own clears this and fails the transaction, which its caller runs again with savepoints. Kept by
      * event_cache_clear. */
     bool optimistic;
+    /* deals created by events and not inserted yet: held while the transaction is optimistic and no event
+     * waits, inserted in one statement before any other kind of event applies, or by ingest_finish */
+    int64_t held_account;
+    struct so_deal *held;
+    int held_count;
     int count, next;
     struct event_cache_entry {
         int kind;
@@ -84,6 +89,9 @@ struct event_cache {
     } e[EVENT_CACHE_SIZE];
 };
 void event_cache_clear(struct event_cache *cache);
+/* Inserts the deals the cache holds (see held), in one statement. A failure makes the transaction run again
+ * with every event in its own savepoint (err->retry), where nothing is held. */
+enum so_err event_cache_flush(struct db *db, struct event_cache *cache, struct so_error *err);
 /* Applies one event inside the caller's transaction. cache may be NULL. */
 enum so_err event_apply(struct db *db, struct arena *a, int64_t account_id, const struct so_event *ev,
                         struct event_cache *cache, struct event_result *result, struct so_error *err);

@@ -164,9 +164,10 @@ struct so_deal_filter {
     int status; /* -1: any, else enum deal_status */
     int64_t updated_since;
 };
-/* A new deal with its creation change and creation history row (deal->created_at is their time). */
-enum db_rc store_deal_insert(struct db *db, int64_t account_id, const struct so_deal *deal,
-                             int64_t creator_manager_id, int64_t *id);
+/* New deals, each with its creation change and creation history row (created_at is their time; the creator is
+ * the first responsible), in one statement; their ids in ids (may be NULL), in the order given. */
+enum db_rc store_deals_insert(struct db *db, int64_t account_id, const struct so_deal *deals, int count,
+                              int64_t *ids);
 /* for_update locks the row until the transaction ends. Deleted deals are not found. */
 enum db_rc store_deal_get(struct db *db, struct arena *a, int64_t account_id, int64_t id, bool for_update,
                           struct so_deal *out);

@@ -12,6 +12,21 @@ static enum so_err fail_db(enum db_rc rc, struct so_error *err)
     return domain_db_error(rc, err);
 }
 
+struct so_deal domain_deal_new(const struct deal_change *chg, const struct so_stage *stage)
+{
+    return (struct so_deal){.external_id = chg->external_id,
+                            .name = chg->name,
+                            .price = chg->price,
+                            .pipeline_id = stage->pipeline_id,
+                            .stage_id = stage->id,
+                            .status = status_of(stage->kind),
+                            .manager_id = chg->set_manager ? chg->manager_id : 0,
+                            .loss_reason_id = stage->kind == STAGE_LOST ? chg->loss_reason_id : 0,
+                            .created_at = chg->at,
+                            .closed_at = stage->kind == STAGE_OPEN ? 0 : chg->at,
+                            .updated_at = chg->at};
+}
+
 /* Every change goes into the deal's change log; its current fields and its history rows are derived from
  * the log (see migrations: salesops_rebuild_deals), so a change dated before others lands in its place. */
 enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id,
@@ -34,20 +49,9 @@ enum so_err domain_deal_apply(struct db *db, struct arena *a, int64_t account_id
                                      .price = chg->price,
                                      .name = chg->set_name ? chg->name : NULL};
     if (chg->deal_id == 0) {
-        struct so_deal d = {.external_id = chg->external_id,
-                            .name = chg->name,
-                            .price = chg->price,
-                            .pipeline_id = stage.pipeline_id,
-                            .stage_id = stage.id,
-                            .status = status_of(stage.kind),
-                            .manager_id = chg->set_manager ? chg->manager_id : 0,
-                            .loss_reason_id = row.loss_reason_id,
-                            .created_at = chg->at,
-                            .closed_at = stage.kind == STAGE_OPEN ? 0 : chg->at,
-                            .updated_at = chg->at};
         /* the deal, its creation change and history row: nothing to rebuild for a new deal */
-        if ((rc = store_deal_insert(db, account_id, &d, d.manager_id, &row.deal_id)) != DB_OK)
-            return fail_db(rc, err);
+        struct so_deal d = domain_deal_new(chg, &stage);
+        if ((rc = store_deals_insert(db, account_id, &d, 1, &row.deal_id)) != DB_OK) return fail_db(rc, err);
     } else {
         if ((rc = store_deal_lock(db, account_id, chg->deal_id)) != DB_OK)
             return rc == DB_NONE ? so_fail(err, ERR_NOT_FOUND, "no deal %lld", (long long)chg->deal_id)

@@ -268,6 +268,7 @@ static enum db_rc batch_tx(struct db *db, void *p)
     e = ingest_store(db, c->a, c->account_id, c->source, &all, 1, c->err);
     if (e == SO_OK)
         e = ingest_apply_stored(db, c->a, c->account_id, c->source, c->items, c->count, &c->cache, c->err);
+    if (e == SO_OK) e = event_cache_flush(db, &c->cache, c->err);
     return domain_tx_outcome(e, c->err);
 }
 

@@ -159,6 +159,7 @@ static enum db_rc apply_bodies(struct db *db, void *p)
         if ((rc = apply_body(db, c, &c->bodies[i])) != DB_OK) return rc;
         c->applied++;
     }
+    if ((e = event_cache_flush(db, &c->cache, &c->err)) != SO_OK) return body_failure(e, &c->err);
     return store_inbox_set_applied(db, &c->arena, account_id, c->applied_ids, c->applied_count);
 }
 

@@ -444,13 +444,26 @@ void db_array_put_text(struct so_buf *b, const char *s, size_t n)
     so_buf_put(b, "\"", 1);
 }
 
+void db_array_put_int(struct so_buf *b, int64_t v)
+{
+    so_buf_printf(b, "%lld", (long long)v);
+}
+
+void db_array_put_id(struct so_buf *b, int64_t v)
+{
+    if (v == 0)
+        so_buf_put(b, "NULL", 4);
+    else
+        db_array_put_int(b, v);
+}
+
 void db_array_row(struct so_buf *cols, int ncols, int row)
 {
     for (int c = 0; c < ncols; c++)
         so_buf_put(&cols[c], row == 0 ? "{" : ",", 1);
 }
 
-bool db_array_params(struct so_buf *cols, int ncols, struct db_params *p)
+static bool db_array_params(struct so_buf *cols, int ncols, struct db_params *p)
 {
     bool ok = true;
     for (int c = 0; c < ncols; c++) {
@@ -464,10 +477,22 @@ bool db_array_params(struct so_buf *cols, int ncols, struct db_params *p)
     return ok;
 }
 
-void db_array_free(struct so_buf *cols, int ncols)
+static void db_array_free(struct so_buf *cols, int ncols)
 {
     for (int c = 0; c < ncols; c++)
         so_buf_free(&cols[c]);
+}
+
+enum db_rc db_array_exec(struct db *db, struct db_stmt *stmt, struct so_buf *cols, int ncols, struct db_params *p,
+                         int rows, PGresult **res)
+{
+    *res = NULL;
+    enum db_rc rc = db_array_params(cols, ncols, p) ? db_exec(db, stmt, p, res) : DB_ERROR;
+    db_array_free(cols, ncols);
+    if (rc == DB_OK && PQntuples(*res) == rows) return DB_OK;
+    PQclear(*res);
+    *res = NULL;
+    return rc == DB_OK || rc == DB_NONE ? DB_ERROR : rc;
 }
 
 int db_parse_id_array(struct arena *a, const char *text, int64_t **ids)

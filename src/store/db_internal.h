@@ -63,12 +63,17 @@ int db_parse_id_array(struct arena *a, const char *text, int64_t **ids);
 struct so_buf;
 /* One element of a text[] literal: NULL, or the n bytes of s quoted, with '"' and '\' escaped. */
 void db_array_put_text(struct so_buf *b, const char *s, size_t n);
+/* One element of an int8[] literal: v; or, for an id, NULL when v is 0 (none). */
+void db_array_put_int(struct so_buf *b, int64_t v);
+void db_array_put_id(struct so_buf *b, int64_t v);
 /* Array parameters built row by row, one literal per column (for unnest($1::text[], $2::int8[], ...)): before a
- * row's elements, db_array_row opens each literal (row 0) or adds the separator; db_array_params closes them and
- * adds them to p, false when one could not be built (out of memory); db_array_free frees them. */
+ * row's elements, db_array_row opens each literal (row 0) or adds the separator. db_array_exec closes them, adds
+ * them to p after its other parameters, runs stmt and frees them: DB_OK when the statement answered exactly rows
+ * rows, in *res (the caller clears it); otherwise the failure (DB_ERROR when the literals could not be built or
+ * the rows are not as many), *res NULL. */
 void db_array_row(struct so_buf *cols, int ncols, int row);
-bool db_array_params(struct so_buf *cols, int ncols, struct db_params *p);
-void db_array_free(struct so_buf *cols, int ncols);
+enum db_rc db_array_exec(struct db *db, struct db_stmt *stmt, struct so_buf *cols, int ncols, struct db_params *p,
+                         int rows, PGresult **res);
 
 /* Times: columns are read as epoch seconds with this expression in SQL. */
 #define EPOCH(col) "floor(extract(epoch from " col "))::int8"

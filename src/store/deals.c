@@ -2,6 +2,7 @@
 #include <string.h>
 #include "batcher.h"
 #include "db_internal.h"
+#include "salesops/buf.h"
 
 #define DEAL_COLUMNS                                                                                         \
     "id, external_id, name, price, pipeline_id, stage_id, status, manager_id, loss_reason_id, " EPOCH(       \
@@ -14,21 +15,28 @@ static enum deal_status parse_status(const char *s)
     return s[0] == 'w' ? DEAL_WON : s[0] == 'l' ? DEAL_LOST : DEAL_OPEN;
 }
 
-/* A new deal, its creation in the change log and its creation history row, in one statement: what
+/* New deals, each with its creation in the change log and its creation history row, in one statement: what
  * salesops_rebuild_deals would derive from that one change (and a rebuild of a new deal would also leave its
- * fields as they are inserted here). */
-DB_STMT(stmt_deal_insert,
-        "WITH d AS (INSERT INTO deals (account_id, external_id, name, price, pipeline_id, stage_id, status,"
+ * fields as they are inserted here). The ids are drawn first, in the order given, and answered in that order.
+ * The creator is the deal's first responsible. */
+DB_STMT(stmt_deals_insert,
+        "WITH input AS MATERIALIZED (SELECT t.*, nextval('deals_id_seq') AS id"
+        "  FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::int8[],"
+        "  $9::int8[], $10::int8[], $11::int8[], $12::int8[]) WITH ORDINALITY AS t(external_id, name, price,"
+        "  pipeline_id, stage_id, status, manager_id, loss_reason_id, created_at, closed_at, updated_at, ord)),"
+        " d AS (INSERT INTO deals (account_id, id, external_id, name, price, pipeline_id, stage_id, status,"
         "  manager_id, creator_manager_id, loss_reason_id, created_at, closed_at, updated_at)"
-        "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_timestamp($11), to_timestamp($12),"
-        "  to_timestamp($13)) RETURNING id, name, price, stage_id, status, manager_id, loss_reason_id, created_at),"
+        "  SELECT $1, id, external_id, name, price, pipeline_id, stage_id, status, manager_id, manager_id,"
+        "  loss_reason_id, to_timestamp(created_at), to_timestamp(closed_at), to_timestamp(updated_at)"
+        "  FROM input ORDER BY ord"
+        "  RETURNING id, name, price, stage_id, status, manager_id, loss_reason_id, created_at),"
         " c AS (INSERT INTO deal_changes (account_id, deal_id, at, creation, stage_id, loss_reason_id, set_manager,"
         "  manager_id, price, name) SELECT $1, id, created_at, true, stage_id, loss_reason_id, true, manager_id,"
-        "  price, name FROM d),"
+        "  price, name FROM d ORDER BY id),"
         " h AS (INSERT INTO deal_history (account_id, deal_id, from_stage_id, to_stage_id, status, at, manager_id,"
         "  loss_reason_id, price) SELECT $1, id, NULL, stage_id, status, created_at, manager_id,"
-        "  CASE WHEN status = 'lost' THEN loss_reason_id END, price FROM d)"
-        " SELECT id FROM d");
+        "  CASE WHEN status = 'lost' THEN loss_reason_id END, price FROM d ORDER BY id)"
+        " SELECT id FROM input ORDER BY ord");
 DB_STMT(stmt_deal_get, "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND id = $2"
                        " AND deleted_at IS NULL");
 DB_STMT(stmt_deal_get_locked, "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND id = $2"
@@ -58,24 +66,35 @@ DB_STMT(
     "UPDATE deals SET deleted_at = CASE WHEN $3 THEN to_timestamp($4) END, deleted_set_at = to_timestamp($4)"
     " WHERE account_id = $1 AND id = $2 AND (deleted_set_at IS NULL OR deleted_set_at <= to_timestamp($4))");
 
-enum db_rc store_deal_insert(struct db *db, int64_t account_id, const struct so_deal *d,
-                             int64_t creator_manager_id, int64_t *id)
+enum db_rc store_deals_insert(struct db *db, int64_t account_id, const struct so_deal *deals, int count,
+                              int64_t *ids)
 {
+    if (count == 0) return DB_OK;
+    enum { COLUMNS = 11 };
+    struct so_buf col[COLUMNS] = {0};
+    for (int i = 0; i < count; i++) {
+        const struct so_deal *d = &deals[i];
+        db_array_row(col, COLUMNS, i);
+        db_array_put_text(&col[0], d->external_id, d->external_id ? strlen(d->external_id) : 0);
+        db_array_put_text(&col[1], d->name, d->name ? strlen(d->name) : 0);
+        db_array_put_int(&col[2], d->price);
+        db_array_put_int(&col[3], d->pipeline_id);
+        db_array_put_int(&col[4], d->stage_id);
+        db_array_put_text(&col[5], statuses[d->status], strlen(statuses[d->status]));
+        db_array_put_id(&col[6], d->manager_id);
+        db_array_put_id(&col[7], d->loss_reason_id);
+        db_array_put_int(&col[8], d->created_at);
+        db_array_put_id(&col[9], d->closed_at);
+        db_array_put_int(&col[10], d->updated_at);
+    }
     struct db_params p = {0};
     dbp_int(&p, account_id);
-    dbp_str(&p, d->external_id);
-    dbp_str(&p, d->name);
-    dbp_int(&p, d->price);
-    dbp_int(&p, d->pipeline_id);
-    dbp_int(&p, d->stage_id);
-    dbp_str(&p, statuses[d->status]);
-    dbp_id(&p, d->manager_id);
-    dbp_id(&p, creator_manager_id);
-    dbp_id(&p, d->loss_reason_id);
-    dbp_int(&p, d->created_at);
-    dbp_id(&p, d->closed_at);
-    dbp_int(&p, d->updated_at);
-    return db_returning_id(db, &stmt_deal_insert, &p, id);
+    PGresult *res;
+    enum db_rc rc = db_array_exec(db, &stmt_deals_insert, col, COLUMNS, &p, count, &res);
+    for (int i = 0; rc == DB_OK && ids != NULL && i < count; i++)
+        ids[i] = db_i64(res, i, 0);
+    PQclear(res);
+    return rc;
 }
 
 static void fill_deal(struct arena *a, const PGresult *r, int row, void *item)

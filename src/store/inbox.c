@@ -90,15 +90,6 @@ enum db_rc store_savepoint_release(struct db *db)
     return db_simple(db, "RELEASE SAVEPOINT event");
 }
 
-/* An id column of a batch: NULL for 0. */
-static void put_id(struct so_buf *b, int64_t v)
-{
-    if (v == 0)
-        so_buf_put(b, "NULL", 4);
-    else
-        so_buf_printf(b, "%lld", (long long)v);
-}
-
 enum db_rc store_inbox_insert_many(struct db *db, int64_t account_id, const struct so_inbox_row *rows, int count,
                                    int64_t *ids)
 {
@@ -109,22 +100,19 @@ enum db_rc store_inbox_insert_many(struct db *db, int64_t account_id, const stru
         const struct so_inbox_row *r = &rows[i];
         db_array_row(col, COLUMNS, i);
         db_array_put_text(&col[0], r->source, strlen(r->source));
-        put_id(&col[1], r->parent_id);
+        db_array_put_id(&col[1], r->parent_id);
         db_array_put_text(&col[2], r->event_id, r->event_id ? strlen(r->event_id) : 0);
         db_array_put_text(&col[3], r->event_type, r->event_type ? strlen(r->event_type) : 0);
-        put_id(&col[4], r->event_at);
+        db_array_put_id(&col[4], r->event_at);
         db_array_put_text(&col[5], r->body, strlen(r->body));
     }
     struct db_params p = {0};
     dbp_int(&p, account_id);
-    bool failed = !db_array_params(col, COLUMNS, &p);
-    PGresult *res = NULL;
-    enum db_rc rc = failed ? DB_ERROR : db_exec(db, &stmt_inbox_insert_many, &p, &res);
-    if (rc == DB_NONE || (rc == DB_OK && PQntuples(res) != count)) rc = DB_ERROR;
+    PGresult *res;
+    enum db_rc rc = db_array_exec(db, &stmt_inbox_insert_many, col, COLUMNS, &p, count, &res);
     for (int i = 0; rc == DB_OK && i < count; i++)
         ids[i] = PQgetvalue(res, i, 1)[0] == 't' ? db_i64(res, i, 0) : 0;
     PQclear(res);
-    db_array_free(col, COLUMNS);
     return rc;
 }
 

@@ -91,10 +91,8 @@ static void store_batch(struct db *db, struct so_batch_item *items, int n)
         so_buf_put(&col[4], r->store ? "t" : "f", 1);
     }
     struct db_params p = {0};
-    bool failed = !db_array_params(col, 5, &p);
-    PGresult *res = NULL;
-    enum db_rc rc = failed ? DB_ERROR : db_exec(db, &stmt_inbox_receive_webhooks, &p, &res);
-    if (rc == DB_NONE || (rc == DB_OK && PQntuples(res) != count)) rc = DB_ERROR;
+    PGresult *res;
+    enum db_rc rc = db_array_exec(db, &stmt_inbox_receive_webhooks, col, 5, &p, count, &res);
     int row = 0;
     for (struct so_receipt *r = batch; r != NULL; r = NEXT(r)) {
         r->link.rc = rc;
@@ -113,7 +111,6 @@ static void store_batch(struct db *db, struct so_batch_item *items, int n)
         row++;
     }
     PQclear(res);
-    db_array_free(col, 5);
 }
 
 static void batch_taken(int count)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include "harness.h"
+#include "salesops/buf.h"
 
 static struct th_world w;
 
@@ -734,6 +735,32 @@ Test(events, a_failed_event_takes_back_its_placeholders_and_the_next_one_makes_t
     cr_assert_eq(th_sql_int("SELECT count(*) FROM managers WHERE account_id = %lld AND external_id = 'FM'", id), 1);
 }
 
+/* Held creations are inserted at the end of the batch, in one statement; when the database refuses one of them as
+ * a duplicate (a unique violation raised by a trigger of this test, as a deal given the same external id
+ * meanwhile would), the batch runs again event by event and only that creation fails. */
+Test(events, a_held_creation_refused_as_a_duplicate_fails_alone)
+{
+    th_sql_int("CREATE OR REPLACE FUNCTION test_refuse_dupe() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+               " IF NEW.name = 'dupe' THEN RAISE EXCEPTION 'a duplicate for the test' USING ERRCODE ="
+               " 'unique_violation'; END IF; RETURN NEW; END $f$;"
+               " DROP TRIGGER IF EXISTS test_refuse_dupe ON deals;"
+               " CREATE TRIGGER test_refuse_dupe BEFORE INSERT ON deals FOR EACH ROW"
+               " EXECUTE FUNCTION test_refuse_dupe()");
+    send_ok("[{\"id\":\"ud1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+            "\"data\":{\"deal\":\"UD1\",\"name\":\"one\",\"price\":1,\"pipeline\":\"p1\"}},"
+            "{\"id\":\"ud2\",\"type\":\"deal.created\",\"at\":\"2024-03-01T10:00:00Z\","
+            "\"data\":{\"deal\":\"UD2\",\"name\":\"dupe\",\"price\":2,\"pipeline\":\"p1\"}},"
+            "{\"id\":\"ud3\",\"type\":\"deal.created\",\"at\":\"2024-03-01T11:00:00Z\","
+            "\"data\":{\"deal\":\"UD3\",\"name\":\"three\",\"price\":3,\"pipeline\":\"p1\"}}]",
+            3);
+    long long id = (long long)w.acct.id;
+    cr_assert_eq(events_in_state("'ud2'", "failed"), 1);
+    cr_assert_eq(events_in_state("'ud1', 'ud3'", "applied"), 2, "the creations around it apply");
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld AND external_id IN ('UD1', 'UD3')",
+                            id), 2);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld AND external_id = 'UD2'", id), 0);
+}
+
 /* A batch is first applied without a savepoint for each event; an event that fails in the middle makes the
  * whole batch run again, event by event. The events before and after it are then applied once each. */
 Test(events, an_event_failing_between_others_fails_alone_and_the_others_apply_once)
@@ -819,6 +846,55 @@ Test(events, a_deal_without_a_stage_starts_in_its_own_pipelines_first_open_stage
                      "open stage", exts[i]);
         json_decref(d);
     }
+}
+
+/* Plain creations of one batch are inserted together (held until another kind of event or the end of the
+ * batch, at most 64 at a time): 130 creations, a second creation of one of them under another event id, and two
+ * moves at the end. Every deal gets its ids in the order of its event, one creation change and its history;
+ * the second creation is ignored and the moves find their deals. */
+Test(events, creations_of_one_batch_are_inserted_together_in_event_order)
+{
+    enum { N = 130 };
+    struct so_buf b = {0};
+    so_buf_printf(&b, "%s", "[");
+    for (int i = 0; i < N; i++) {
+        so_buf_printf(&b, "%s{\"id\":\"hc%d\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:%02d:%02dZ\","
+                      "\"data\":{\"deal\":\"HD%03d\",\"name\":\"held %d\",\"price\":%d,\"pipeline\":\"p1\","
+                      "\"stage\":\"s1\"}}", i ? "," : "", i, i / 60, i % 60, i, i, i * 10);
+        if (i == 99) /* the deal of event 5 again, under another id */
+            so_buf_printf(&b, "%s", ",{\"id\":\"hc-again\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:01:40Z\","
+                            "\"data\":{\"deal\":\"HD005\",\"name\":\"again\",\"price\":1,\"pipeline\":\"p1\"}}");
+    }
+    so_buf_printf(&b, "%s", ",{\"id\":\"hm0\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-01T10:00:00Z\","
+                    "\"data\":{\"deal\":\"HD000\",\"pipeline\":\"p1\",\"stage\":\"s2\"}}"
+                    ",{\"id\":\"hm70\",\"type\":\"deal.stage_changed\",\"at\":\"2024-03-01T10:00:01Z\","
+                    "\"data\":{\"deal\":\"HD070\",\"pipeline\":\"p1\",\"stage\":\"won\"}}]");
+    cr_assert(!b.failed);
+    send_ok(b.data, N + 3);
+    so_buf_free(&b);
+    long long id = (long long)w.acct.id;
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld AND external_id LIKE 'HD%%'", id), N);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM (SELECT id, row_number() OVER (ORDER BY id) AS by_id,"
+                            " row_number() OVER (ORDER BY external_id) AS by_event FROM deals"
+                            " WHERE account_id = %lld AND external_id LIKE 'HD%%') x WHERE by_id <> by_event", id),
+                 0, "the deals' ids follow the order of their events");
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld AND external_id LIKE 'HD%%'"
+                            " AND name = 'held ' || substr(external_id, 3)::int"
+                            " AND price = 10 * substr(external_id, 3)::int", id), N, "each deal has its own fields");
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deal_changes c JOIN deals d ON d.account_id = c.account_id"
+                            " AND d.id = c.deal_id WHERE d.account_id = %lld AND d.external_id LIKE 'HD%%'"
+                            " AND c.creation AND c.at = d.created_at", id), N, "one creation change a deal");
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deal_history h JOIN deals d ON d.account_id = h.account_id"
+                            " AND d.id = h.deal_id WHERE d.account_id = %lld AND d.external_id LIKE 'HD%%'", id),
+                 N + 2, "a creation row a deal, and the two moves");
+    cr_assert_eq(events_in_state("'hc-again'", "ignored"), 1, "a second creation of a deal is ignored");
+    cr_assert_eq(events_in_state("'hm0', 'hm70', 'hc0', 'hc64', 'hc129'", "applied"), 5);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deals d JOIN stages s ON s.account_id = d.account_id"
+                            " AND s.id = d.stage_id WHERE d.account_id = %lld AND ((d.external_id = 'HD000'"
+                            " AND s.external_id = 's2') OR (d.external_id = 'HD070' AND d.status = 'won'))", id),
+                 2, "the moves found their deals");
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM deals WHERE account_id = %lld AND external_id = 'HD005'"
+                            " AND name = 'held 5'", id), 1);
 }
 
 Test(events, won_and_lost_name_the_pipelines_closing_stages)
