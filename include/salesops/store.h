@@ -285,6 +285,9 @@ enum db_rc store_lock_catalog(struct db *db, int64_t account_id);
 
 /* Savepoints inside a transaction: one event's failure does not undo the others of its batch. */
 enum db_rc store_savepoint(struct db *db);
+/* The transaction commits without waiting for its WAL to be flushed (synchronous_commit off, for it alone): for
+ * work that is derived from rows already stored durably and that a crash sends back to be done again. */
+enum db_rc store_tx_commit_async(struct db *db);
 enum db_rc store_savepoint_rollback(struct db *db);
 enum db_rc store_savepoint_release(struct db *db);
 

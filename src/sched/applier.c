@@ -129,6 +129,11 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     enum db_rc rc = store_inbox_claim_webhook(db, &c->arena, &c->row);
     if (rc != DB_OK) return rc;
     c->claimed = true;
+    /* The bodies were stored durably when they were received, and their claim is part of this transaction: a
+     * crash that loses its commit before the WAL is flushed leaves them pending, to be applied again. Anything
+     * that leaves the database because of it (the connector's deliveries) is read by a transaction that commits
+     * synchronously after this one's commit record, so it is not sent before this commit is durable. */
+    if ((rc = store_tx_commit_async(db)) != DB_OK) return rc;
     int64_t account_id = c->row.account_id;
     struct so_inbox_row *more = NULL;
     int more_count = 0;

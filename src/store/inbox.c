@@ -77,6 +77,11 @@ enum db_rc store_lock_ingest_keys(struct db *db, struct arena *a, const int64_t 
     return db_run(db, &stmt_lock_ingest_keys, &p);
 }
 
+enum db_rc store_tx_commit_async(struct db *db)
+{
+    return db_simple(db, "SET LOCAL synchronous_commit = off");
+}
+
 enum db_rc store_savepoint(struct db *db)
 {
     return db_simple(db, "SAVEPOINT event");

@@ -695,6 +695,40 @@ Test(webhooks, an_event_failing_in_a_batch_fails_alone_and_the_others_apply_once
 
 /* ---- what is refused, and stores nothing ---- */
 
+/* Webhook bodies are stored durably at receipt (the answer waits for that); their apply commits without waiting
+ * for its WAL to be flushed, since a crash that loses it leaves the bodies pending, to be applied again.
+ * POST /events answers after applying: it keeps the database's setting. A trigger of this test records
+ * synchronous_commit, and where its value comes from, in the transactions that make this account's inbox rows
+ * applied (the test cluster may run with it off for all: the applier's own setting shows as set by the session). */
+Test(webhooks, the_applier_commits_without_waiting_for_the_flush_and_events_keep_the_setting)
+{
+    long long id = (long long)acct.id;
+    th_sql_int("CREATE TABLE IF NOT EXISTS test_commit_mode (account_id bigint, source text, mode text, set_by text);"
+               " CREATE OR REPLACE FUNCTION test_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+               " INSERT INTO test_commit_mode SELECT NEW.account_id, NEW.source, setting, source FROM pg_settings"
+               " WHERE name = 'synchronous_commit'; RETURN NULL; END $f$;"
+               " CREATE TRIGGER test_commit_mode_%lld AFTER INSERT OR UPDATE OF state ON inbox FOR EACH ROW"
+               " WHEN (NEW.state = 'applied' AND NEW.account_id = %lld) EXECUTE FUNCTION test_commit_mode()",
+               id, id);
+    post_ok(LEADS_ADD);
+    wait_applied();
+    struct th_resp r = th_post(acct.admin_key, "/api/v1/events",
+                               "[{\"id\":\"cm1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
+                               "\"data\":{\"deal\":\"CM1\",\"name\":\"n\",\"price\":1,\"pipeline\":\"cp\"}}]");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    th_resp_free(&r);
+    th_sql_int("DROP TRIGGER test_commit_mode_%lld ON inbox; SELECT 1", id);
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM test_commit_mode WHERE account_id = %lld AND source = 'amocrm'"
+                            " AND mode = 'off' AND set_by = 'session'", id), 1, "the body, applied");
+    cr_assert_gt(th_sql_int("SELECT count(*) FROM test_commit_mode WHERE account_id = %lld"
+                            " AND source = 'amocrm_event' AND mode = 'off' AND set_by = 'session'", id), 0,
+                 "its events, applied");
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM test_commit_mode WHERE account_id = %lld AND source = 'events'"
+                            " AND set_by <> 'session'", id), 1, "the event posted");
+    cr_assert_eq(th_sql_int("SELECT count(*) FROM test_commit_mode WHERE account_id = %lld AND"
+                            " (mode = 'off' AND set_by = 'session') <> (source <> 'events')", id), 0);
+}
+
 Test(webhooks, unknown_token_is_401_and_nothing_is_stored)
 {
     struct th_resp r = post_to("no-such-token", LEADS_ADD, FORM);
