@@ -79,6 +79,14 @@ struct event_cache {
     int64_t held_account;
     struct so_deal *held;
     int held_count;
+    /* the external ids of the deals the transaction's events name that did not exist when it began (its keys
+     * keep other ingests from making them), sorted; gone once an event of the transaction creates it. Used
+     * while the transaction is optimistic. */
+    struct absent_deal {
+        const char *ext;
+        bool gone;
+    } *absent;
+    int absent_count;
     int count, next;
     struct event_cache_entry {
         int kind;
@@ -89,6 +97,10 @@ struct event_cache {
     } e[EVENT_CACHE_SIZE];
 };
 void event_cache_clear(struct event_cache *cache);
+/* Looks up, in one statement, which of the n deal external ids have no deal yet (for an optimistic transaction;
+ * nothing otherwise): the events' lookups of those need no statement of their own. */
+enum so_err event_cache_deals_absent(struct db *db, struct arena *a, int64_t account_id, struct event_cache *cache,
+                                     const char **exts, int n, struct so_error *err);
 /* Inserts the deals the cache holds (see held), in one statement. A failure makes the transaction run again
  * with every event in its own savepoint (err->retry), where nothing is held. */
 enum so_err event_cache_flush(struct db *db, struct event_cache *cache, struct so_error *err);

@@ -27,11 +27,13 @@ void ingest_sort(struct ingest_item *items, int count);
 enum so_err ingest_batch(struct db *db, struct arena *a, int64_t account_id, const char *source,
                          int64_t parent_id, struct ingest_item *items, int count, struct so_error *err);
 /* Inside the caller's transaction, started with ingest_tx_start: stores the groups' events in the inbox, in one
- * statement and in order, and marks each item's row_id or duplicate. Then ingest_apply_stored applies a group's
+ * statement and in order, and marks each item's row_id or duplicate; then notes in the cache which deals they
+ * name do not exist yet (one statement). Then ingest_apply_stored applies a group's
  * items; the cache serves the whole transaction (the applier stores the events of all its bodies at once). The
  * cache may hold deals created by the events: event_cache_flush inserts them before the transaction ends. */
 enum so_err ingest_store(struct db *db, struct arena *a, int64_t account_id, const char *source,
-                         const struct ingest_group *groups, int ngroups, struct so_error *err);
+                         const struct ingest_group *groups, int ngroups, struct event_cache *cache,
+                         struct so_error *err);
 enum so_err ingest_apply_stored(struct db *db, struct arena *a, int64_t account_id, const char *source,
                                 struct ingest_item *items, int count, struct event_cache *cache,
                                 struct so_error *err);

@@ -190,7 +190,9 @@ void store_deal_read_stats(long *batches, long *reads);
 /* A deal, deleted or not. */
 enum db_rc store_deal_get_any(struct db *db, struct arena *a, int64_t account_id, int64_t id,
                               struct so_deal *out);
-/* The same by external id (deleted deals too); DB_NONE when the account has no such deal. */
+/* For each external id, whether no deal of the account (deleted ones included) has it, in one statement. */
+enum db_rc store_deals_absent(struct db *db, int64_t account_id, const char *const *exts, int count, bool *absent);
+/* A deal by external id (deleted deals too); DB_NONE when the account has no such deal. */
 enum db_rc store_deal_get_any_by_external(struct db *db, struct arena *a, int64_t account_id,
                                           const char *external_id, struct so_deal *out);
 /* Locks a deal (deleted or not) until the transaction ends; DB_NONE if there is none. */

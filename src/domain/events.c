@@ -1,5 +1,6 @@
 /* Events: strict parsing, and the one apply for every door (POST /events, amoCRM webhooks, import). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "internal.h"
 #include "salesops/timeutil.h"
@@ -240,7 +241,47 @@ void event_cache_clear(struct event_cache *cache)
         cache->none_waiting = false;
         cache->held = NULL;
         cache->held_count = 0;
+        cache->absent = NULL;
+        cache->absent_count = 0;
     }
+}
+
+static int by_ext(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static int absent_by_ext(const void *key, const void *entry)
+{
+    return strcmp(key, ((const struct absent_deal *)entry)->ext);
+}
+
+enum so_err event_cache_deals_absent(struct db *db, struct arena *a, int64_t account_id, struct event_cache *cache,
+                                     const char **exts, int n, struct so_error *err)
+{
+    if (cache == NULL || !cache->optimistic || n == 0) return SO_OK;
+    qsort(exts, (size_t)n, sizeof *exts, by_ext);
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (m == 0 || strcmp(exts[i], exts[m - 1]) != 0) exts[m++] = exts[i];
+    bool *absent = arena_alloc(a, sizeof *absent * (size_t)m);
+    struct absent_deal *list = arena_alloc(a, sizeof *list * (size_t)m);
+    if (absent == NULL || list == NULL) return so_fail(err, ERR_INTERNAL, "out of memory");
+    enum db_rc rc = store_deals_absent(db, account_id, exts, m, absent);
+    if (rc != DB_OK) return domain_db_error(rc, err);
+    int k = 0;
+    for (int i = 0; i < m; i++)
+        if (absent[i]) list[k++] = (struct absent_deal){exts[i], false}; /* still sorted */
+    cache->absent = list;
+    cache->absent_count = k;
+    return SO_OK;
+}
+
+/* The entry of a deal the transaction began without, or NULL. */
+static struct absent_deal *absent_entry(const struct event_cache *cache, const char *ext)
+{
+    if (cache == NULL || !cache->optimistic || cache->absent_count == 0) return NULL;
+    return bsearch(ext, cache->absent, (size_t)cache->absent_count, sizeof *cache->absent, absent_by_ext);
 }
 
 /* Deal creations held at most, before they are inserted anyway. */
@@ -486,6 +527,11 @@ static enum so_err first_open_stage(struct apply_ctx *c, int64_t pipeline_id, st
 /* The deal the event is about (deleted ones too); *found false when it does not exist yet. */
 static enum so_err find_deal(struct apply_ctx *c, const char *ext, struct so_deal *deal, bool *found)
 {
+    const struct absent_deal *none = absent_entry(c->cache, ext);
+    if (none != NULL && !none->gone) { /* known not to exist: no statement */
+        *found = false;
+        return SO_OK;
+    }
     enum so_err e = held(c->cache, ext) ? event_cache_flush(c->db, c->cache, c->err) : SO_OK;
     if (e != SO_OK) return e;
     enum db_rc rc = store_deal_get_any_by_external(c->db, c->a, c->account_id, ext, deal);
@@ -572,6 +618,8 @@ static enum so_err apply_deal_created(struct apply_ctx *c)
     }
     struct so_deal created;
     bool lost = stage.kind == STAGE_LOST;
+    struct absent_deal *was_absent = absent_entry(c->cache, ev->deal);
+    if (was_absent) was_absent->gone = true; /* it exists from here on (held or inserted) */
     if (!dist.attempted && !lost && c->cache && c->cache->optimistic && c->cache->none_waiting)
         return hold_creation(c, &chg, &stage);
     if ((e = event_cache_flush(c->db, c->cache, c->err)) != SO_OK) return e;

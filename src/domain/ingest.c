@@ -211,7 +211,8 @@ struct batch_ctx {
 };
 
 enum so_err ingest_store(struct db *db, struct arena *a, int64_t account_id, const char *source,
-                         const struct ingest_group *groups, int ngroups, struct so_error *err)
+                         const struct ingest_group *groups, int ngroups, struct event_cache *cache,
+                         struct so_error *err)
 {
     int count = 0;
     for (int g = 0; g < ngroups; g++)
@@ -234,11 +235,15 @@ enum so_err ingest_store(struct db *db, struct arena *a, int64_t account_id, con
         }
     enum db_rc rc = store_inbox_insert_many(db, account_id, rows, count, ids);
     if (rc != DB_OK) return domain_db_error(rc, err);
+    const char **deals = arena_alloc(a, sizeof *deals * (size_t)count);
+    if (deals == NULL) return so_fail(err, ERR_INTERNAL, "out of memory");
+    int ndeals = 0;
     for (int i = 0; i < count; i++) {
         items[i]->row_id = ids[i];
         items[i]->duplicate = ids[i] == 0;
+        if (!items[i]->duplicate && items[i]->ev.deal) deals[ndeals++] = items[i]->ev.deal;
     }
-    return SO_OK;
+    return event_cache_deals_absent(db, a, account_id, cache, deals, ndeals, err);
 }
 
 enum so_err ingest_apply_stored(struct db *db, struct arena *a, int64_t account_id, const char *source,
@@ -265,7 +270,7 @@ static enum db_rc batch_tx(struct db *db, void *p)
     enum so_err e = ingest_tx_start(db, c->a, c->account_id, keys, nkeys, &c->cache, c->err);
     if (e != SO_OK) return domain_tx_outcome(e, c->err);
     struct ingest_group all = {.parent_id = c->parent_id, .items = c->items, .count = c->count};
-    e = ingest_store(db, c->a, c->account_id, c->source, &all, 1, c->err);
+    e = ingest_store(db, c->a, c->account_id, c->source, &all, 1, &c->cache, c->err);
     if (e == SO_OK)
         e = ingest_apply_stored(db, c->a, c->account_id, c->source, c->items, c->count, &c->cache, c->err);
     if (e == SO_OK) e = event_cache_flush(db, &c->cache, c->err);

@@ -158,7 +158,8 @@ static enum db_rc apply_bodies(struct db *db, void *p)
         const struct prepared *b = &c->bodies[i];
         if (b->count > 0) groups[ngroups++] = (struct ingest_group){b->row.id, b->items, b->count};
     }
-    if (e == SO_OK) e = ingest_store(db, &c->arena, account_id, "amocrm_event", groups, ngroups, &c->err);
+    if (e == SO_OK)
+        e = ingest_store(db, &c->arena, account_id, "amocrm_event", groups, ngroups, &c->cache, &c->err);
     if (e != SO_OK) return body_failure(e, &c->err);
     for (int i = 0; i < c->body_count; i++) {
         if ((rc = apply_body(db, c, &c->bodies[i])) != DB_OK) return rc;

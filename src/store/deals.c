@@ -48,6 +48,9 @@ DB_STMT(stmt_deal_list,
         " AND ($8::int8 IS NULL OR updated_at >= to_timestamp($8))"
         " ORDER BY id LIMIT $3");
 DB_STMT(stmt_deal_get_any, "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND id = $2");
+DB_STMT(stmt_deals_absent,
+        "SELECT NOT EXISTS (SELECT 1 FROM deals d WHERE d.account_id = $1 AND d.external_id = t.ext)"
+        " FROM unnest($2::text[]) WITH ORDINALITY AS t(ext, ord) ORDER BY t.ord");
 DB_STMT(stmt_deal_get_any_by_ext, "SELECT " DEAL_COLUMNS " FROM deals WHERE account_id = $1 AND external_id = $2");
 DB_STMT(stmt_deal_lock, "SELECT 1 FROM deals WHERE account_id = $1 AND id = $2 FOR UPDATE");
 DB_STMT(stmt_deal_change_insert,
@@ -207,6 +210,24 @@ enum db_rc store_deal_get_any(struct db *db, struct arena *a, int64_t account_id
     dbp_int(&p, account_id);
     dbp_int(&p, id);
     return db_one(db, a, &stmt_deal_get_any, &p, fill_deal, out);
+}
+
+enum db_rc store_deals_absent(struct db *db, int64_t account_id, const char *const *exts, int count, bool *absent)
+{
+    if (count == 0) return DB_OK;
+    struct so_buf col[1] = {0};
+    for (int i = 0; i < count; i++) {
+        db_array_row(col, 1, i);
+        db_array_put_text(&col[0], exts[i], strlen(exts[i]));
+    }
+    struct db_params p = {0};
+    dbp_int(&p, account_id);
+    PGresult *res;
+    enum db_rc rc = db_array_exec(db, &stmt_deals_absent, col, 1, &p, count, &res);
+    for (int i = 0; rc == DB_OK && i < count; i++)
+        absent[i] = PQgetvalue(res, i, 0)[0] == 't';
+    PQclear(res);
+    return rc;
 }
 
 enum db_rc store_deal_get_any_by_external(struct db *db, struct arena *a, int64_t account_id,
