@@ -262,12 +262,15 @@ if have nginx; then
         # nginx -t binds the listen addresses: each becomes a free port on loopback
         python3 - "$TMP/deploy-tls.conf" <<'PY'
 import re, socket, sys
+held = []  # open until every port is chosen: a port closed at once can be handed out again (two servers on one)
 def port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s); return s.getsockname()[1]
 path = sys.argv[1]
 text = re.sub(r"^(\s*listen\s+)\S+?(\s[^;]*)?;", lambda m: "%s127.0.0.1:%d%s;" % (m.group(1), port(), m.group(2) or ""),
               open(path).read(), flags=re.M)
 open(path, "w").write(text)
+for s in held:
+    s.close()
 PY
         printf 'pid %s/nginx-tls.pid;\nerror_log %s/nginx-tls.error.log;\nevents {}\nhttp {\n    client_body_temp_path %s/b;\n    proxy_temp_path %s/p;\n    include %s/deploy-tls.conf;\n}\n' \
             "$TMP" "$TMP" "$TMP" "$TMP" "$TMP" >"$TMP/nginx-tls.conf"
