@@ -701,14 +701,22 @@ static int64_t events_in_state(const char *ids, const char *state)
                       (long long)w.acct.id, ids, state);
 }
 
-/* From now on the database refuses to insert a deal named "boom" (a trigger of this test). */
+/* From now on the database refuses to insert a deal with the given name, with the given SQLSTATE (a trigger of
+ * this test, one per name). */
+static void refuse_deals_named(const char *name, const char *sqlstate)
+{
+    th_sql_int("CREATE OR REPLACE FUNCTION test_refuse_%s() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+               " IF NEW.name = '%s' THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '%s'; END IF;"
+               " RETURN NEW; END $f$;"
+               " DROP TRIGGER IF EXISTS test_refuse_%s ON deals;"
+               " CREATE TRIGGER test_refuse_%s BEFORE INSERT ON deals FOR EACH ROW"
+               " EXECUTE FUNCTION test_refuse_%s()",
+               name, name, sqlstate, name, name, name);
+}
+
 static void refuse_deals_named_boom(void)
 {
-    th_sql_int("CREATE OR REPLACE FUNCTION test_refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
-               " IF NEW.name = 'boom' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $f$;"
-               " DROP TRIGGER IF EXISTS test_refuse_boom ON deals;"
-               " CREATE TRIGGER test_refuse_boom BEFORE INSERT ON deals FOR EACH ROW"
-               " EXECUTE FUNCTION test_refuse_boom()");
+    refuse_deals_named("boom", "P0001"); /* raise_exception, as a plain RAISE gives */
 }
 
 /* An event that fails after it made placeholders takes them back with it (its savepoint); the next event of the
@@ -740,12 +748,7 @@ Test(events, a_failed_event_takes_back_its_placeholders_and_the_next_one_makes_t
  * meanwhile would), the batch runs again event by event and only that creation fails. */
 Test(events, a_held_creation_refused_as_a_duplicate_fails_alone)
 {
-    th_sql_int("CREATE OR REPLACE FUNCTION test_refuse_dupe() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
-               " IF NEW.name = 'dupe' THEN RAISE EXCEPTION 'a duplicate for the test' USING ERRCODE ="
-               " 'unique_violation'; END IF; RETURN NEW; END $f$;"
-               " DROP TRIGGER IF EXISTS test_refuse_dupe ON deals;"
-               " CREATE TRIGGER test_refuse_dupe BEFORE INSERT ON deals FOR EACH ROW"
-               " EXECUTE FUNCTION test_refuse_dupe()");
+    refuse_deals_named("dupe", "23505"); /* unique_violation */
     send_ok("[{\"id\":\"ud1\",\"type\":\"deal.created\",\"at\":\"2024-03-01T09:00:00Z\","
             "\"data\":{\"deal\":\"UD1\",\"name\":\"one\",\"price\":1,\"pipeline\":\"p1\"}},"
             "{\"id\":\"ud2\",\"type\":\"deal.created\",\"at\":\"2024-03-01T10:00:00Z\","
