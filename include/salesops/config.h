@@ -13,6 +13,8 @@ struct so_config {
     int threads;
     bool reuse_port;
     int sched_threads;
+    int apply_batch; /* webhook bodies an applier takes in one transaction */
+    int webhook_pace_lag_ms; /* 0: the receipt never waits for the appliers */
     bool migrate_on_start;
     char log_level[16];
     size_t max_body_bytes;

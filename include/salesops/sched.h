@@ -10,10 +10,10 @@ struct so_sched;
 struct so_sched *sched_start(const struct so_config *cfg, int threads, char *err, size_t errlen);
 void sched_stop(struct so_sched *s);
 
-/* One pass of every job, on the caller's connection (tests and the CLI use it to drain work now).
+/* One pass of every job, on the caller's connection; the applier takes apply_batch bodies a transaction.
  * Returns the number of rows it handled. */
 struct db;
-int sched_run_once(struct db *db);
+int sched_run_once(struct db *db, int apply_batch);
 
 /* How often a scheduler thread analyzes the tables that grew past their statistics (migrations/0016). A check
  * that finds nothing costs under a millisecond; a burst into tables analyzed nearly empty runs on plans made

@@ -353,7 +353,8 @@ struct so_receipt {
  * count users; another database is refused: the writers serve one);
  * receipt_stop, once for each start, lets the last user's stop store what is queued and end them. Without
  * writers, receipt_submit answers DB_UNAVAILABLE at once. */
-bool receipt_start(const char *conninfo, int count);
+/* pace_lag_ms: flow control (receipt.c); 0 turns it off. */
+bool receipt_start(const char *conninfo, int count, int pace_lag_ms);
 void receipt_stop(void);
 void receipt_submit(struct so_receipt *r);
 enum db_rc store_webhook_seen_sweep(struct db *db);
@@ -361,17 +362,15 @@ enum db_rc store_webhook_seen_sweep(struct db *db);
  * statements and bodies so far, for /metrics. */
 struct receipt_stats {
     long batches, bodies;
+    long pace_ms; /* how long each batch waits now for the appliers (flow control) */
 };
 void store_receipt_stats(struct receipt_stats *out);
-/* Whether this process is taking a webhook burst: a receipt batch of several bodies in the last 250 ms (the
- * bodies arrive faster than one commit each could store them). */
-bool receipt_burst(void);
 /* The applier: claims the oldest due webhook body of any account (locked until the transaction ends). */
 enum db_rc store_inbox_claim_webhook(struct db *db, struct arena *a, struct so_inbox_row *out);
-/* Up to limit more due bodies of one account, oldest first (the applier applies several of one account in
- * one transaction). */
-enum db_rc store_inbox_claim_webhooks_of(struct db *db, struct arena *a, int64_t account_id, int limit,
-                                         struct so_inbox_row **rows, int *count);
+/* Up to limit more due bodies of one account, oldest first, besides claimed_id, the one this transaction claimed
+ * already (its own lock does not skip it; the applier applies several of one account in one transaction). */
+enum db_rc store_inbox_claim_webhooks_of(struct db *db, struct arena *a, int64_t account_id, int64_t claimed_id,
+                                         int limit, struct so_inbox_row **rows, int *count);
 /* Whether any event of the account waits for a deal or task. */
 enum db_rc store_inbox_any_waiting(struct db *db, int64_t account_id, bool *any);
 /* Marks rows applied (applied_at now), in one statement. */

@@ -8,6 +8,8 @@
 int64_t so_now(void);
 /* Milliseconds of the monotonic clock: for intervals and deadlines, never for dates. */
 int64_t so_monotonic_ms(void);
+/* Sleeps ms milliseconds (nothing for 0 or less). */
+void so_sleep_ms(long ms);
 /* RFC 3339 (with Z or an offset, optional fraction, which is truncated). Returns true on success. */
 bool so_parse_time(const char *s, int64_t *out);
 /* YYYY-MM-DD into its proleptic day number (days since 1970-01-01). */

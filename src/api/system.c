@@ -108,8 +108,11 @@ void handle_metrics(struct so_req *req)
                   "salesops_webhook_receipt_batches_total %ld\n"
                   "# HELP salesops_webhook_receipt_bodies_total Webhook bodies those statements took.\n"
                   "# TYPE salesops_webhook_receipt_bodies_total counter\n"
-                  "salesops_webhook_receipt_bodies_total %ld\n",
-                  receipt.batches, receipt.bodies);
+                  "salesops_webhook_receipt_bodies_total %ld\n"
+                  "# HELP salesops_webhook_receipt_pace_ms How long each receipt batch waits now for the appliers.\n"
+                  "# TYPE salesops_webhook_receipt_pace_ms gauge\n"
+                  "salesops_webhook_receipt_pace_ms %ld\n",
+                  receipt.batches, receipt.bodies, receipt.pace_ms);
     long read_batches, reads;
     store_deal_read_stats(&read_batches, &reads);
     so_buf_printf(&b,

@@ -35,6 +35,10 @@ static const struct opt options[] = {
      "connections)"},
     {"--sched-threads", "SALESOPS_SCHED_THREADS", OPT_INT, "2", FIELD(sched_threads),
      "scheduler threads (webhook applier, connector, sweeps), each with its own database connection"},
+    {"--apply-batch", "SALESOPS_APPLY_BATCH", OPT_INT, "100", FIELD(apply_batch),
+     "webhook bodies of one account an applier applies in one transaction (1 to 1000)"},
+    {"--webhook-pace-lag-ms", "SALESOPS_WEBHOOK_PACE_LAG_MS", OPT_COUNT, "1000", FIELD(webhook_pace_lag_ms),
+     "when the appliers are this many ms behind, webhook receipt slows to their pace (0: never)"},
     {"--migrate-on-start", "SALESOPS_MIGRATE_ON_START", OPT_BOOL, "true", FIELD(migrate_on_start),
      "apply pending migrations when `serve` starts"},
     {"--log-level", "SALESOPS_LOG_LEVEL", OPT_STRING, "info", FIELD(log_level), "debug, info, warn or error"},
@@ -152,6 +156,11 @@ int config_load(struct so_config *cfg, int *argc, char **argv, char *err, size_t
     }
     *argc = out;
     argv[out] = NULL;
+    if (cfg->apply_batch < 1 || cfg->apply_batch > 1000) {
+        snprintf(err, errlen, "SALESOPS_APPLY_BATCH: expected a whole number from 1 to 1000, got '%d'",
+                 cfg->apply_batch);
+        return -1;
+    }
     if (cfg->threads == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->threads = cores > 1 ? (int)(cores * 4) : 4;

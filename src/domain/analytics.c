@@ -1,7 +1,7 @@
 /* Analytics arithmetic that is not SQL: periods and as_of, ratios and averages as PRODUCT.md (Numbers) defines
  * them. */
-#include <time.h>
 #include "internal.h"
+#include "salesops/timeutil.h"
 
 bool domain_ratio4(int64_t num, int64_t den, int64_t *q)
 {
@@ -44,8 +44,7 @@ struct db *domain_read_db(struct db *primary, const char *read_url)
         bool done = false;
         if (store_replayed(replica, lsn, &done) != DB_OK) return primary;
         if (done) return replica;
-        struct timespec pause = {0, REPLICA_POLL_MS * 1000000L};
-        nanosleep(&pause, NULL);
+        so_sleep_ms(REPLICA_POLL_MS);
     }
     return primary; /* the replica lags more than a second: the primary answers */
 }

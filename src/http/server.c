@@ -483,8 +483,7 @@ static void *watchdog(void *p)
     struct so_server *srv = p;
     int64_t limit_ms = (int64_t)(srv->cfg->connection_timeout_s > 0 ? srv->cfg->connection_timeout_s : 15) * 1000;
     while (!atomic_load(&srv->watchdog_stop)) {
-        struct timespec pause = {0, 250 * 1000 * 1000};
-        nanosleep(&pause, NULL);
+        so_sleep_ms(250);
         int64_t now = so_monotonic_ms();
         pthread_mutex_lock(&srv->watch_lock);
         for (struct conn_watch *w = srv->watched.next; w != &srv->watched; w = w->next) {
@@ -629,7 +628,7 @@ struct so_server *server_start(const struct so_config *cfg, const struct so_rout
         pthread_mutex_init(&srv->rate_lock[i], NULL);
     pthread_mutex_init(&srv->watch_lock, NULL);
     srv->watched.next = srv->watched.prev = &srv->watched;
-    bool receipt = receipt_start(cfg->database_url, RECEIPT_WRITERS);
+    bool receipt = receipt_start(cfg->database_url, RECEIPT_WRITERS, cfg->webhook_pace_lag_ms);
     if (!receipt || !deal_reads_start(cfg->database_url, DEAL_READERS)) {
         snprintf(err, errlen, "cannot start the %s (threads, or another database in this process)",
                  receipt ? "deal readers" : "webhook receipt writers");
@@ -696,8 +695,7 @@ bool server_drain(struct so_server *srv, int grace_s)
             idle_since = now;
         else if (now - idle_since >= DRAIN_SETTLE_MS)
             break;
-        struct timespec pause = {0, 20 * 1000 * 1000};
-        nanosleep(&pause, NULL);
+        so_sleep_ms(20);
     }
     return atomic_load(&srv->in_flight) == 0;
 }

@@ -14,8 +14,6 @@
 
 #define MAX_ATTEMPTS 8
 
-/* Bodies applied in one transaction: one commit (one fsync) for several bodies of one account. */
-#define BODIES_PER_TRANSACTION 25
 
 /* A claimed body, decoded and mapped before anything is applied, so that the keys of all its events are known. */
 struct prepared {
@@ -33,9 +31,10 @@ struct body_ctx {
     struct so_error err;
     bool claimed;
     int applied;
-    int64_t applied_ids[BODIES_PER_TRANSACTION]; /* bodies applied: marked so at the end, in one statement */
+    int batch;            /* bodies claimed at most (SALESOPS_APPLY_BATCH) */
+    int64_t *applied_ids; /* bodies applied: marked so at the end, in one statement */
     int applied_count;
-    struct prepared bodies[BODIES_PER_TRANSACTION];
+    struct prepared *bodies; /* batch of them, for the whole job */
     int body_count;
     struct event_cache cache; /* the transaction's lookups */
 };
@@ -137,7 +136,8 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     int64_t account_id = c->row.account_id;
     struct so_inbox_row *more = NULL;
     int more_count = 0;
-    rc = store_inbox_claim_webhooks_of(db, &c->arena, account_id, BODIES_PER_TRANSACTION - 1, &more, &more_count);
+    rc = store_inbox_claim_webhooks_of(db, &c->arena, account_id, c->row.id, c->batch - 1, &more,
+                                       &more_count);
     if (rc != DB_OK && rc != DB_NONE) return rc;
     int events = 0;
     for (int i = -1; i < more_count; i++) {
@@ -152,7 +152,8 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     for (int i = 0; i < c->body_count; i++)
         nkeys += ingest_keys(account_id, c->bodies[i].items, c->bodies[i].count, keys + nkeys);
     enum so_err e = ingest_tx_start(db, &c->arena, account_id, keys, nkeys, &c->cache, &c->err);
-    struct ingest_group groups[BODIES_PER_TRANSACTION];
+    struct ingest_group *groups = arena_alloc(&c->arena, sizeof *groups * (size_t)c->body_count);
+    if (groups == NULL) return DB_ERROR;
     int ngroups = 0;
     for (int i = 0; i < c->body_count; i++) {
         const struct prepared *b = &c->bodies[i];
@@ -169,18 +170,17 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     return store_inbox_set_applied(db, &c->arena, account_id, c->applied_ids, c->applied_count);
 }
 
-/* During a webhook burst one scheduler thread of the process applies webhooks, not all of them: on a few
- * cores, applying takes the CPU the receipt needs (receiving a body costs a fraction of applying it), and
- * what is not received is not safe. Once the burst ends, every scheduler thread applies the backlog. */
-static atomic_bool burst_applier;
-
-int job_apply_webhooks(struct db *db, int max)
+/* The whole transaction's cost besides its bodies (the claims, the statements that store and mark them, the
+ * rollup's refresh, the commit) is shared by the batch: applying a backlog of leads[add] bodies took 366-427 us of
+ * CPU a body at 25 a transaction, 259-277 us at 100 (docs/BENCHMARKS.md). */
+int job_apply_webhooks(struct db *db, int batch, int max)
 {
-    bool burst = receipt_burst();
-    if (burst && atomic_exchange(&burst_applier, true)) return 0;
     int handled = 0;
-    while (handled < max) {
-        struct body_ctx c = {.cache = {.optimistic = true}};
+    struct prepared *bodies = malloc(sizeof *bodies * (size_t)batch);
+    int64_t *applied_ids = malloc(sizeof *applied_ids * (size_t)batch);
+    while (bodies != NULL && applied_ids != NULL && handled < max) {
+        struct body_ctx c = {.cache = {.optimistic = true}, .batch = batch, .bodies = bodies,
+                             .applied_ids = applied_ids};
         enum db_rc rc = db_tx(db, apply_bodies, &c);
         if (rc == DB_ERROR && c.claimed) /* a failure of this body: try it again later, then park it */
             store_inbox_backoff(db, c.row.account_id, c.row.id,
@@ -191,7 +191,8 @@ int job_apply_webhooks(struct db *db, int max)
         if (rc != DB_OK) break;
         handled += c.applied;
     }
-    if (burst) atomic_store(&burst_applier, false);
+    free(bodies);
+    free(applied_ids);
     return handled;
 }
 

@@ -17,8 +17,7 @@ static void take_slot(struct db *db, int64_t account_id)
 {
     int64_t wait_ms = 0;
     if (store_integration_slot(db, account_id, &wait_ms) == DB_OK && wait_ms > 0) {
-        struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000};
-        nanosleep(&ts, NULL);
+        so_sleep_ms((long)wait_ms);
     }
 }
 

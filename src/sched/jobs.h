@@ -6,8 +6,8 @@
 
 #define JOB_CHANNEL STORE_INBOX_CHANNEL
 
-/* Applies up to max webhook bodies; returns how many it took. */
-int job_apply_webhooks(struct db *db, int max);
+/* Applies up to max webhook bodies, batch of one account in a transaction; returns how many it took. */
+int job_apply_webhooks(struct db *db, int batch, int max);
 /* Every few seconds (once in the process): applies the waiting events whose deal or task appeared by a way
  * that does not wake them at once (ingest_wake_existing); returns how many. */
 int job_wake_waiting(struct db *db);

@@ -4,9 +4,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
-#include <time.h>
 #include "salesops/log.h"
 #include "salesops/sched.h"
+#include "salesops/timeutil.h"
 #include "salesops/store.h"
 #include "jobs.h"
 
@@ -20,10 +20,10 @@ struct so_sched {
     atomic_bool stopping;
 };
 
-int sched_run_once(struct db *db)
+int sched_run_once(struct db *db, int apply_batch)
 {
     int handled = 0;
-    handled += job_apply_webhooks(db, 50);
+    handled += job_apply_webhooks(db, apply_batch, 2 * apply_batch);
     handled += job_wake_waiting(db);
     handled += job_expire_waiting(db);
     handled += job_focus_timeouts(db);
@@ -46,12 +46,11 @@ static void *run(void *p)
         struct db *db = db_thread(s->cfg->database_url);
         if (db == NULL) {
             listening = false;
-            struct timespec pause = {1, 0};
-            nanosleep(&pause, NULL);
+            so_sleep_ms(1000);
             continue;
         }
         if (!listening) listening = db_listen(db, JOB_CHANNEL) == DB_OK;
-        if (sched_run_once(db) > 0) continue; /* more may be due: look again at once */
+        if (sched_run_once(db, s->cfg->apply_batch) > 0) continue; /* more may be due: look again at once */
         if (db_wait_notify(db, IDLE_WAIT_MS) == DB_UNAVAILABLE) listening = false;
     }
     db_thread_release();

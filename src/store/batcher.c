@@ -3,6 +3,7 @@
 #include <string.h>
 #include "batcher.h"
 #include "db_internal.h"
+#include "salesops/timeutil.h"
 
 /* Takes the batch from the head of the queue (lock held); *count: its items. */
 static struct so_batch_item *take_batch(struct batcher *b, int *count)
@@ -31,12 +32,19 @@ static void *worker_main(void *p)
         while (b->head == NULL && !b->stopping)
             pthread_cond_wait(&b->wake, &b->lock);
         if (b->head == NULL) break;
+        if (b->pace != NULL && !b->stopping) {
+            pthread_mutex_unlock(&b->lock);
+            struct db *db = db_thread(b->conninfo);
+            long ms = db != NULL ? b->pace(db) : 0;
+            if (ms > 0) so_sleep_ms(ms);
+            pthread_mutex_lock(&b->lock);
+            if (b->head == NULL) continue; /* another worker took them */
+        }
         int n;
         struct so_batch_item *batch = take_batch(b, &n);
         b->batches++;
         b->items += n;
         pthread_mutex_unlock(&b->lock);
-        if (b->taken) b->taken(n);
         struct db *db = db_thread(b->conninfo);
         if (db != NULL) b->run(db, batch, n);
         for (struct so_batch_item *it = batch, *next; it != NULL; it = next) {

@@ -15,7 +15,9 @@ struct batcher {
     size_t max_bytes; /* of a batch's items (so_batch_item.bytes); a larger item goes alone */
     /* does the batch (count items linked by next): sets each item's rc and results */
     void (*run)(struct db *db, struct so_batch_item *batch, int count);
-    void (*taken)(int count); /* optional: called with each batch's size as it is taken */
+    /* optional: before a batch is taken, how many milliseconds to wait first (the batch then takes what queued
+     * meanwhile); called on the worker's connection, without the lock */
+    long (*pace)(struct db *db);
     /* the batcher's own */
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -27,8 +29,8 @@ struct batcher {
     long batches, items; /* under lock */
 };
 
-#define BATCHER_INIT(max_items_, max_bytes_, run_, taken_)                                                     \
-    {.max_items = (max_items_), .max_bytes = (max_bytes_), .run = (run_), .taken = (taken_),                  \
+#define BATCHER_INIT(max_items_, max_bytes_, run_, pace_)                                                      \
+    {.max_items = (max_items_), .max_bytes = (max_bytes_), .run = (run_), .pace = (pace_),                    \
      .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER}
 
 /* Starts `count` workers with their own connections (the first call; later ones, for the same database, only

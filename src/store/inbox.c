@@ -210,7 +210,7 @@ DB_STMT(stmt_inbox_claim_webhook,
 DB_STMT(stmt_inbox_claim_webhooks_of,
         "SELECT " INBOX_COLUMNS
         " FROM inbox WHERE state = 'pending' AND source = 'amocrm' AND account_id = $1"
-        " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED");
+        " AND next_attempt_at <= now() AND id <> $3 ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED");
 DB_STMT(stmt_inbox_any_waiting,
         "SELECT EXISTS (SELECT 1 FROM inbox WHERE account_id = $1 AND state = 'waiting')::int");
 DB_STMT(stmt_inbox_set_applied,
@@ -233,12 +233,13 @@ enum db_rc store_webhook_seen_sweep(struct db *db)
     return db_run(db, &stmt_webhook_seen_sweep, NULL);
 }
 
-enum db_rc store_inbox_claim_webhooks_of(struct db *db, struct arena *a, int64_t account_id, int limit,
-                                         struct so_inbox_row **rows, int *count)
+enum db_rc store_inbox_claim_webhooks_of(struct db *db, struct arena *a, int64_t account_id, int64_t claimed_id,
+                                         int limit, struct so_inbox_row **rows, int *count)
 {
     struct db_params p = {0};
     dbp_int(&p, account_id);
     dbp_int(&p, limit);
+    dbp_int(&p, claimed_id);
     return db_list(db, a, &stmt_inbox_claim_webhooks_of, &p, sizeof **rows, fill_inbox, (void **)rows, count);
 }
 

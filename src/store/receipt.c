@@ -22,14 +22,57 @@
 
 #define RECEIPT_MAX_BODIES 128
 #define RECEIPT_MAX_BYTES  (4u << 20) /* a batch's bodies; a larger body goes alone */
-/* A burst: a batch this large means the bodies arrive faster than one commit each could store them */
-#define RECEIPT_BURST_BODIES 4
-#define RECEIPT_BURST_HOLD_MS 250
-static atomic_llong burst_until_ms; /* monotonic */
 
-bool receipt_burst(void)
+/* Flow control. Receiving a body costs a fraction of applying it: on shared cores, a burst received at full
+ * speed leaves a backlog that takes several times the burst to apply, while the receipt takes the CPU the
+ * appliers need. So the receipt keeps to the appliers. When the oldest due body has waited longer than the
+ * configured lag (SALESOPS_WEBHOOK_PACE_LAG_MS, 1 s by default), each receipt batch first waits PACE_GAIN ms for
+ * every second beyond it, and then takes everything that arrived meanwhile; once the appliers catch up it waits
+ * no more. The wait moves by at most PACE_STEP_MS each PACE_SAMPLE_MS, so that the receipt's rate does not
+ * swing with each applier transaction, and never exceeds PACE_MAX_MS: however far behind the appliers are
+ * (an account locked by an import, say), every body is still answered well within amoCRM's 2 s, and two
+ * writers still store up to 2 x 128 bodies every PACE_MAX_MS. The lag is read from the database, so every
+ * instance's appliers and receipts count, at most once every PACE_SAMPLE_MS in the process and only when a
+ * batch is about to be stored. */
+#define PACE_GAIN      20
+#define PACE_MAX_MS    250
+#define PACE_SAMPLE_MS 100
+#define PACE_STEP_MS   2
+static atomic_int pace_lag_ms;       /* 0: no flow control */
+static atomic_llong pace_sampled_ms; /* monotonic */
+static atomic_long pace_ms;
+
+DB_STMT(stmt_inbox_webhook_lag,
+        "SELECT coalesce((extract(epoch FROM now() - min(next_attempt_at)) * 1000)::int8, 0)"
+        " FROM inbox WHERE state = 'pending' AND source = 'amocrm' AND next_attempt_at <= now()");
+
+/* The wait that brings the lag to the target: it rises by at most PACE_STEP_MS a sample, and falls by as much
+ * for every PACE_SAMPLE_MS since the last sample (after a quiet spell, the first batch does not wait for nothing). */
+static long pace_next(long ms, long long lag, int target, long long since_ms)
 {
-    return so_monotonic_ms() < atomic_load(&burst_until_ms);
+    long want = lag > target ? (long)((lag - target) * PACE_GAIN / 1000) : 0;
+    if (want > PACE_MAX_MS) want = PACE_MAX_MS;
+    if (want > ms + PACE_STEP_MS) return ms + PACE_STEP_MS;
+    long long down = PACE_STEP_MS * (since_ms / PACE_SAMPLE_MS);
+    if (want < ms - down) return ms - (long)down;
+    return want;
+}
+
+/* The batcher's pace hook: how long the next batch waits. */
+static long pace(struct db *db)
+{
+    int target = atomic_load(&pace_lag_ms);
+    if (target <= 0) return 0;
+    long long now = so_monotonic_ms(), was = atomic_load(&pace_sampled_ms);
+    if (now - was >= PACE_SAMPLE_MS && atomic_compare_exchange_strong(&pace_sampled_ms, &was, now)) {
+        PGresult *r;
+        if (db_exec(db, &stmt_inbox_webhook_lag, NULL, &r) == DB_OK) {
+            long long lag = db_i64(r, 0, 0);
+            PQclear(r);
+            atomic_store(&pace_ms, pace_next(atomic_load(&pace_ms), lag, target, now - was));
+        }
+    }
+    return atomic_load(&pace_ms);
 }
 
 DB_STMT(stmt_inbox_receive_webhooks,
@@ -113,15 +156,11 @@ static void store_batch(struct db *db, struct so_batch_item *items, int n)
     PQclear(res);
 }
 
-static void batch_taken(int count)
-{
-    if (count >= RECEIPT_BURST_BODIES) atomic_store(&burst_until_ms, so_monotonic_ms() + RECEIPT_BURST_HOLD_MS);
-}
+static struct batcher writers = BATCHER_INIT(RECEIPT_MAX_BODIES, RECEIPT_MAX_BYTES, store_batch, pace);
 
-static struct batcher writers = BATCHER_INIT(RECEIPT_MAX_BODIES, RECEIPT_MAX_BYTES, store_batch, batch_taken);
-
-bool receipt_start(const char *conninfo, int count)
+bool receipt_start(const char *conninfo, int count, int pace_lag)
 {
+    atomic_store(&pace_lag_ms, pace_lag);
     return batcher_start(&writers, conninfo, count);
 }
 
@@ -139,4 +178,5 @@ void receipt_submit(struct so_receipt *r)
 void store_receipt_stats(struct receipt_stats *out)
 {
     batcher_stats(&writers, &out->batches, &out->bodies);
+    out->pace_ms = atomic_load(&pace_ms);
 }

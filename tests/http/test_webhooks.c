@@ -17,6 +17,8 @@ static struct th_account acct;
 
 static void setup(void)
 {
+    /* several batches of a few dozen bodies are applied at once by the tests below: 25 bodies a transaction */
+    setenv("SALESOPS_APPLY_BATCH", "25", 1);
     th_server_start(TEST_SUITE);
     th_account_new(&acct);
 }
@@ -398,18 +400,9 @@ static void assert_none_left(char *left)
     cr_assert_fail("events still waiting although what they wait for exists:\n%s", text);
 }
 
-/* Holds the account's ingest lock exclusively, on a connection of its own, as a bulk import does: the bodies
- * posted meanwhile are claimed in batches by the appliers, which wait for the lock. */
 static PGconn *hold_ingest(void)
 {
-    PGconn *c = PQconnectdb(th_database(TEST_SUITE));
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-    char sql[128];
-    snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(1936682867, %lld::int4)", (long long)acct.id);
-    PGresult *r = PQexec(c, sql);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
-    PQclear(r);
-    return c;
+    return th_hold_ingest(acct.id);
 }
 
 /* Waits until the appliers that will claim the bodies posted (25 at most each) wait for the lock with their
@@ -422,10 +415,7 @@ static void release_ingest(PGconn *c, int bodies)
                     " AND classid = 1936682867 AND objid = %lld",
                     batches, (long long)acct.id);
     th_sleep_ms(200); /* any other applier claims the rest */
-    PGresult *r = PQexec(c, "COMMIT");
-    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
+    th_release_ingest(c);
 }
 
 /* From now on the database refuses to insert this account's deals with the given external ids (an SQL list),
@@ -846,6 +836,27 @@ Test(webhooks, a_malformed_body_is_200_and_fails_in_the_inbox)
     json_t *deals = th_get_json(acct.admin_key, "/api/v1/deals?limit=500");
     cr_assert_eq(items_size(deals), 0);
     json_decref(deals);
+}
+
+/* An applier applies at most SALESOPS_APPLY_BATCH bodies (25 in this suite) of an account in one transaction: the
+ * bodies a transaction marks applied share its xmin. 60 bodies wait for the ingest lock, then go. */
+Test(webhooks, an_applier_applies_at_most_the_configured_batch_of_bodies_in_one_transaction, .timeout = 60)
+{
+    PGconn *held = hold_ingest();
+    for (int i = 0; i < 60; i++) {
+        char body[1024];
+        lead_add_body(body, sizeof body, 40340000 + i, 6103001, 8820001, 1662013000 + i);
+        post_ok(body);
+    }
+    th_release_ingest(held);
+    wait_applied();
+    const char *per_tx = "SELECT %s FROM (SELECT count(*) AS n FROM inbox WHERE account_id = %lld AND source = 'amocrm'"
+                         " AND state = 'applied' GROUP BY xmin::text) t";
+    char sql[512];
+    snprintf(sql, sizeof sql, per_tx, "coalesce(sum(n), 0)", (long long)acct.id);
+    cr_assert_eq(th_sql_int("%s", sql), 60);
+    snprintf(sql, sizeof sql, per_tx, "coalesce(max(n), 0)", (long long)acct.id);
+    cr_assert_eq(th_sql_int("%s", sql), 25, "the largest transaction applied %lld bodies", th_sql_int("%s", sql));
 }
 
 /* Bodies that end differently, applied together (the applier takes up to 25 of an account in one transaction):

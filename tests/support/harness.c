@@ -137,6 +137,26 @@ void th_server_stop(void)
     curl_global_cleanup();
 }
 
+PGconn *th_hold_ingest(int64_t account_id)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    char sql[128];
+    snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(1936682867, %lld::int4)", (long long)account_id);
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+    PQclear(r);
+    return c;
+}
+
+void th_release_ingest(PGconn *held)
+{
+    PGresult *r = PQexec(held, "COMMIT");
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(held));
+    PQclear(r);
+    PQfinish(held);
+}
+
 void th_account_new(struct th_account *out)
 {
     char err_text[256];

@@ -69,6 +69,10 @@ const char *th_str(const struct th_resp *r, const char *field);
 const char *th_code(const struct th_resp *r);
 /* Counts rows of a table for an account directly in the database (to check that nothing was stored). */
 int64_t th_count_rows(const char *table, int64_t account_id);
+/* Holds the account's ingest lock exclusively, on a connection of its own, as a bulk import does: the account's
+ * appliers claim their bodies and wait for it. th_release_ingest commits and closes the connection. */
+struct pg_conn *th_hold_ingest(int64_t account_id);
+void th_release_ingest(struct pg_conn *held);
 /* Runs one SQL statement in the suite's database (tests that move time, such as a session's end); returns the
  * first column of the first row as an integer (0 when none). */
 int64_t th_sql_int(const char *sql_fmt, ...) __attribute__((format(printf, 1, 2)));
