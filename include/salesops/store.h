@@ -30,6 +30,7 @@ struct so_batch_item {
     void *ctx;
     enum db_rc rc;
     size_t bytes;               /* the batchers' own: its size in a batch */
+    int64_t queued_ms;          /* the batchers' own: when it was queued (monotonic) */
     struct so_batch_item *next; /* the batchers' own */
 };
 
@@ -362,7 +363,7 @@ enum db_rc store_webhook_seen_sweep(struct db *db);
  * statements and bodies so far, for /metrics. */
 struct receipt_stats {
     long batches, bodies;
-    long pace_ms; /* how long each batch waits now for the appliers (flow control) */
+    long pace_ms; /* how long each batch waits for the appliers (flow control), as last set */
 };
 void store_receipt_stats(struct receipt_stats *out);
 /* The applier: claims the oldest due webhook body of any account (locked until the transaction ends). */

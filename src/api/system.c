@@ -109,7 +109,7 @@ void handle_metrics(struct so_req *req)
                   "# HELP salesops_webhook_receipt_bodies_total Webhook bodies those statements took.\n"
                   "# TYPE salesops_webhook_receipt_bodies_total counter\n"
                   "salesops_webhook_receipt_bodies_total %ld\n"
-                  "# HELP salesops_webhook_receipt_pace_ms How long each receipt batch waits now for the appliers.\n"
+                  "# HELP salesops_webhook_receipt_pace_ms The wait of each receipt batch for the appliers, as last set.\n"
                   "# TYPE salesops_webhook_receipt_pace_ms gauge\n"
                   "salesops_webhook_receipt_pace_ms %ld\n",
                   receipt.batches, receipt.bodies, receipt.pace_ms);

@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include "salesops/config.h"
 
-enum opt_type { OPT_STRING, OPT_INT, OPT_COUNT, OPT_BOOL, OPT_SIZE, OPT_LISTEN };
+enum opt_type { OPT_STRING, OPT_INT, OPT_COUNT, OPT_BATCH, OPT_BOOL, OPT_SIZE, OPT_LISTEN };
 
 struct opt {
     const char *flag;
@@ -35,7 +35,7 @@ static const struct opt options[] = {
      "connections)"},
     {"--sched-threads", "SALESOPS_SCHED_THREADS", OPT_INT, "2", FIELD(sched_threads),
      "scheduler threads (webhook applier, connector, sweeps), each with its own database connection"},
-    {"--apply-batch", "SALESOPS_APPLY_BATCH", OPT_INT, "100", FIELD(apply_batch),
+    {"--apply-batch", "SALESOPS_APPLY_BATCH", OPT_BATCH, "100", FIELD(apply_batch),
      "webhook bodies of one account an applier applies in one transaction (1 to 1000)"},
     {"--webhook-pace-lag-ms", "SALESOPS_WEBHOOK_PACE_LAG_MS", OPT_COUNT, "1000", FIELD(webhook_pace_lag_ms),
      "when the appliers are this many ms behind, webhook receipt slows to their pace (0: never)"},
@@ -74,11 +74,14 @@ static int set_option(struct so_config *cfg, const struct opt *o, const char *va
         strcpy(dst, value);
         return 0;
     case OPT_INT:
-    case OPT_COUNT: {
-        long max = o->type == OPT_INT ? 1024 : 100000000;
+    case OPT_COUNT:
+    case OPT_BATCH: {
+        long min = o->type == OPT_BATCH ? 1 : 0;
+        long max = o->type == OPT_INT ? 1024 : o->type == OPT_BATCH ? 1000 : 100000000;
         long v = strtol(value, &end, 10);
-        if (*value == '\0' || *end != '\0' || v < 0 || v > max) {
-            snprintf(err, errlen, "%s: expected a whole number from 0 to %ld, got '%s'", o->env, max, value);
+        if (*value == '\0' || *end != '\0' || v < min || v > max) {
+            snprintf(err, errlen, "%s: expected a whole number from %ld to %ld, got '%s'", o->env, min, max,
+                     value);
             return -1;
         }
         *(int *)dst = (int)v;
@@ -156,11 +159,6 @@ int config_load(struct so_config *cfg, int *argc, char **argv, char *err, size_t
     }
     *argc = out;
     argv[out] = NULL;
-    if (cfg->apply_batch < 1 || cfg->apply_batch > 1000) {
-        snprintf(err, errlen, "SALESOPS_APPLY_BATCH: expected a whole number from 1 to 1000, got '%d'",
-                 cfg->apply_batch);
-        return -1;
-    }
     if (cfg->threads == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->threads = cores > 1 ? (int)(cores * 4) : 4;

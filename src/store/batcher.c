@@ -33,10 +33,9 @@ static void *worker_main(void *p)
             pthread_cond_wait(&b->wake, &b->lock);
         if (b->head == NULL) break;
         if (b->pace != NULL && !b->stopping) {
+            long oldest = (long)(so_monotonic_ms() - b->head->queued_ms);
             pthread_mutex_unlock(&b->lock);
-            struct db *db = db_thread(b->conninfo);
-            long ms = db != NULL ? b->pace(db) : 0;
-            if (ms > 0) so_sleep_ms(ms);
+            so_sleep_ms(b->pace(b->conninfo, oldest));
             pthread_mutex_lock(&b->lock);
             if (b->head == NULL) continue; /* another worker took them */
         }
@@ -100,6 +99,7 @@ void batcher_stop(struct batcher *b)
 void batcher_submit(struct batcher *b, struct so_batch_item *it)
 {
     it->next = NULL;
+    it->queued_ms = so_monotonic_ms();
     pthread_mutex_lock(&b->lock);
     bool running = b->worker_count > 0 && !b->stopping;
     if (running) {

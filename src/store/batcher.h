@@ -16,8 +16,8 @@ struct batcher {
     /* does the batch (count items linked by next): sets each item's rc and results */
     void (*run)(struct db *db, struct so_batch_item *batch, int count);
     /* optional: before a batch is taken, how many milliseconds to wait first (the batch then takes what queued
-     * meanwhile); called on the worker's connection, without the lock */
-    long (*pace)(struct db *db);
+     * meanwhile), given how long the oldest queued item has waited; called without the lock */
+    long (*pace)(const char *conninfo, long oldest_ms);
     /* the batcher's own */
     pthread_mutex_t lock;
     pthread_cond_t wake;

@@ -33,6 +33,7 @@ Test(config, an_apply_batch_of_0_or_over_1000_is_refused_with_its_name)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[256] = "";
         cr_assert_eq(load(&cfg, bad[i], err, sizeof err), -1, "%s was taken", bad[i]);
-        cr_assert(strstr(err, "SALESOPS_APPLY_BATCH") != NULL, "%s: %s", bad[i], err);
+        cr_assert(strstr(err, "SALESOPS_APPLY_BATCH: expected a whole number from 1 to 1000") != NULL, "%s: %s",
+                  bad[i], err);
     }
 }
