@@ -206,7 +206,8 @@ enum db_rc store_inbox_retry(struct db *db, int64_t account_id, int64_t id)
 
 DB_STMT(stmt_inbox_claim_webhook,
         "SELECT " INBOX_COLUMNS " FROM inbox WHERE state = 'pending' AND source = 'amocrm'"
-        " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED");
+        " AND next_attempt_at <= now() AND next_attempt_at > '-infinity'" /* inbox_webhooks_due (0019) */
+        " ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED");
 DB_STMT(stmt_inbox_claim_webhooks_of,
         "SELECT " INBOX_COLUMNS
         " FROM inbox WHERE state = 'pending' AND source = 'amocrm' AND account_id = $1"

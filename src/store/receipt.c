@@ -47,7 +47,7 @@ static atomic_long pace_ms;
 DB_STMT(stmt_inbox_webhook_lag,
         "SELECT coalesce((SELECT (extract(epoch FROM now() - next_attempt_at) * 1000)::int8 FROM inbox"
         " WHERE state = 'pending' AND source = 'amocrm' AND next_attempt_at <= now()"
-        " ORDER BY next_attempt_at, id LIMIT 1), 0)");
+        " AND next_attempt_at > '-infinity' ORDER BY next_attempt_at, id LIMIT 1), 0)");
 
 /* The wait that brings the lag to the target: it rises by at most PACE_STEP_MS a sample, and falls by as much
  * for every PACE_SAMPLE_MS since the last sample (after a quiet spell, the first batch does not wait for nothing). */
