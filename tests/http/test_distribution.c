@@ -450,11 +450,7 @@ Test(distribution, an_amocrm_lead_for_a_pool_user_is_distributed_and_written_bac
     th_sql_int("UPDATE managers SET pool_user = true WHERE account_id = %lld AND external_id = '8800001'",
                (long long)w.acct.id);
     th_patch_manager(w.acct.admin_key, w.manager1, "{\"distribution_enabled\":false}");
-    char path[128];
-    snprintf(path, sizeof path, V1 "/webhooks/amocrm/%s", w.acct.webhook_token);
-    r = th_request("POST", path, NULL, leads_add, "application/x-www-form-urlencoded", NULL);
-    cr_assert_eq(r.status, 200);
-    th_resp_free(&r);
+    th_post_webhook_ok(w.acct.webhook_token, leads_add);
     int64_t m = th_wait_sql_int(w.manager2, 5000,
                                 "SELECT coalesce(max(manager_id), 0) FROM deals WHERE account_id = %lld AND "
                                 "external_id = '40310001'",

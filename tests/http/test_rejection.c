@@ -283,22 +283,13 @@ static void send_events(int accepted, int duplicates, const char *body_fmt, ...)
 
 static struct th_resp post_webhook(const char *body)
 {
-    char path[256];
-    snprintf(path, sizeof path, V1 "/webhooks/amocrm/%s", w.acct.webhook_token);
-    return th_request("POST", path, NULL, body, FORM, NULL);
+    return th_post_webhook(w.acct.webhook_token, body, NULL);
 }
 
 /* A leads[add] body: lead in amoCRM pipeline 6101001, stage 55012001, responsible 8800001, at t. */
 static void lead_add_body(char *out, size_t len, int lead, int64_t t)
 {
-    snprintf(out, len,
-             "leads%%5Badd%%5D%%5B0%%5D%%5Bid%%5D=%d&leads%%5Badd%%5D%%5B0%%5D%%5Bname%%5D=Lead+%d"
-             "&leads%%5Badd%%5D%%5B0%%5D%%5Bstatus_id%%5D=55012001&leads%%5Badd%%5D%%5B0%%5D%%5Bprice%%5D=1000"
-             "&leads%%5Badd%%5D%%5B0%%5D%%5Bresponsible_user_id%%5D=8800001"
-             "&leads%%5Badd%%5D%%5B0%%5D%%5Bpipeline_id%%5D=6101001"
-             "&leads%%5Badd%%5D%%5B0%%5D%%5Bcreated_at%%5D=%lld&leads%%5Badd%%5D%%5B0%%5D%%5Bupdated_at%%5D=%lld"
-             "&account%%5Bsubdomain%%5D=acme",
-             lead, lead, LL(t), LL(t));
+    th_lead_add_body(out, len, lead, 6101001, 8800001, t);
 }
 
 /* A leads[status] body: lead moves to 143 (lost) at t. */

@@ -137,6 +137,37 @@ void th_server_stop(void)
     curl_global_cleanup();
 }
 
+struct th_resp th_post_webhook(const char *token, const char *body, const char *content_type)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/webhooks/amocrm/%s", token);
+    return th_request("POST", path, NULL, body, content_type ? content_type : "application/x-www-form-urlencoded",
+                      NULL);
+}
+
+double th_post_webhook_ok(const char *token, const char *body)
+{
+    double start = th_mono_now();
+    struct th_resp r = th_post_webhook(token, body, NULL);
+    double took = th_mono_now() - start;
+    cr_assert_eq(r.status, 200, "webhook: %ld %s", r.status, r.body);
+    cr_assert_lt(took, 2.0, "amoCRM wants the answer within 2 s; took %.3f s", took);
+    th_resp_free(&r);
+    return took;
+}
+
+void th_lead_add_body(char *out, size_t len, int lead, int pipeline, int user, int64_t t)
+{
+    snprintf(out, len,
+             "leads%%5Badd%%5D%%5B0%%5D%%5Bid%%5D=%d&leads%%5Badd%%5D%%5B0%%5D%%5Bname%%5D=Lead+%d"
+             "&leads%%5Badd%%5D%%5B0%%5D%%5Bstatus_id%%5D=55012001&leads%%5Badd%%5D%%5B0%%5D%%5Bprice%%5D=1000"
+             "&leads%%5Badd%%5D%%5B0%%5D%%5Bresponsible_user_id%%5D=%d"
+             "&leads%%5Badd%%5D%%5B0%%5D%%5Bpipeline_id%%5D=%d"
+             "&leads%%5Badd%%5D%%5B0%%5D%%5Bcreated_at%%5D=%lld&leads%%5Badd%%5D%%5B0%%5D%%5Bupdated_at%%5D=%lld"
+             "&account%%5Bsubdomain%%5D=acme",
+             lead, lead, user, pipeline, (long long)t, (long long)t);
+}
+
 PGconn *th_hold_ingest(int64_t account_id)
 {
     PGconn *c = PQconnectdb(conninfo);

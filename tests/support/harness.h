@@ -69,6 +69,13 @@ const char *th_str(const struct th_resp *r, const char *field);
 const char *th_code(const struct th_resp *r);
 /* Counts rows of a table for an account directly in the database (to check that nothing was stored). */
 int64_t th_count_rows(const char *table, int64_t account_id);
+/* POSTs body to the amoCRM webhook of token (content_type NULL: the form encoding amoCRM sends). */
+struct th_resp th_post_webhook(const char *token, const char *body, const char *content_type);
+/* The same, asserting 200 within amoCRM's 2 s; returns how long the answer took (s). */
+double th_post_webhook_ok(const char *token, const char *body);
+/* An amoCRM leads[add] body: the lead in pipeline and stage 55012001, price 1000, responsible user, created and
+ * updated at t. */
+void th_lead_add_body(char *out, size_t len, int lead, int pipeline, int user, int64_t t);
 /* Holds the account's ingest lock exclusively, on a connection of its own, as a bulk import does: the account's
  * appliers claim their bodies and wait for it. th_release_ingest commits and closes the connection. */
 struct pg_conn *th_hold_ingest(int64_t account_id);
