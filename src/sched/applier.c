@@ -34,7 +34,7 @@ struct body_ctx {
     int batch;            /* bodies claimed at most (SALESOPS_APPLY_BATCH) */
     int64_t *applied_ids; /* bodies applied: marked so at the end, in one statement */
     int applied_count;
-    struct prepared *bodies; /* batch of them, for the whole job */
+    struct prepared *bodies; /* the bodies claimed (arena) */
     int body_count;
     struct event_cache cache; /* the transaction's lookups */
 };
@@ -139,6 +139,9 @@ static enum db_rc apply_bodies(struct db *db, void *p)
     rc = store_inbox_claim_webhooks_of(db, &c->arena, account_id, c->row.id, c->batch - 1, &more,
                                        &more_count);
     if (rc != DB_OK && rc != DB_NONE) return rc;
+    c->bodies = arena_alloc(&c->arena, sizeof *c->bodies * (size_t)(more_count + 1));
+    c->applied_ids = arena_alloc(&c->arena, sizeof *c->applied_ids * (size_t)(more_count + 1));
+    if (c->bodies == NULL || c->applied_ids == NULL) return DB_ERROR;
     int events = 0;
     for (int i = -1; i < more_count; i++) {
         struct prepared *b = &c->bodies[c->body_count++];
@@ -176,11 +179,8 @@ static enum db_rc apply_bodies(struct db *db, void *p)
 int job_apply_webhooks(struct db *db, int batch, int max)
 {
     int handled = 0;
-    struct prepared *bodies = malloc(sizeof *bodies * (size_t)batch);
-    int64_t *applied_ids = malloc(sizeof *applied_ids * (size_t)batch);
-    while (bodies != NULL && applied_ids != NULL && handled < max) {
-        struct body_ctx c = {.cache = {.optimistic = true}, .batch = batch, .bodies = bodies,
-                             .applied_ids = applied_ids};
+    while (handled < max) {
+        struct body_ctx c = {.cache = {.optimistic = true}, .batch = batch};
         enum db_rc rc = db_tx(db, apply_bodies, &c);
         if (rc == DB_ERROR && c.claimed) /* a failure of this body: try it again later, then park it */
             store_inbox_backoff(db, c.row.account_id, c.row.id,
@@ -191,8 +191,6 @@ int job_apply_webhooks(struct db *db, int batch, int max)
         if (rc != DB_OK) break;
         handled += c.applied;
     }
-    free(bodies);
-    free(applied_ids);
     return handled;
 }
 
